@@ -1,0 +1,38 @@
+# posdiag: `make demo` runs the whole flow on a simulated terminal,
+# `make test` runs every test. Both install what they need first.
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+MPRUNTIME := host_tools/mpruntime
+NPM_STAMP := $(MPRUNTIME)/node_modules/.package-lock.json
+FAULT     ?= paper-out
+LANG_DEMO ?= en
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP) $(NPM_STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): $(MPRUNTIME)/package.json $(MPRUNTIME)/package-lock.json
+	npm ci --prefix $(MPRUNTIME) --no-audit --no-fund --loglevel=error
+
+demo: install
+	$(PY) -m host_tools.demo --fault $(FAULT) --lang $(LANG_DEMO)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check host_tools tests
+	bash .ci/lint-firmware
+
+bench: install
+	$(PY) -m tests.bench
+
+clean:
+	rm -rf $(VENV) $(MPRUNTIME)/node_modules build

@@ -1,0 +1,64 @@
+# Wires the real hardware of a MicroPython board to the terminal. The only
+# firmware module that imports machine; nothing happens at import time.
+import socket
+import time
+
+import machine
+
+from posdiag import config
+from posdiag.hal import FileStorage, Sensor
+from posdiag.link import LinkServer
+from posdiag.netprobe import TcpProbe
+from posdiag.terminal import Terminal
+
+
+class BoardClock:
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def ticks_diff(self, a, b):
+        return time.ticks_diff(a, b)
+
+    def sleep_ms(self, ms):
+        time.sleep_ms(ms)
+
+    def unix_time(self):
+        # An unset RTC reads as the port's epoch year: treat as unknown.
+        now = time.time()
+        return now if now > 1600000000 else None
+
+
+class StdoutDisplay:
+    """Fallback display: the REPL console. Boards with a screen pass theirs."""
+
+    def show(self, text):
+        print(text)
+
+
+def _sensor(cfg, key):
+    pin = cfg[key]
+    if pin is None:
+        return None
+    return Sensor(machine.Pin(pin, machine.Pin.IN), cfg["sensor_active_level"])
+
+
+def build(cfg=None, display=None):
+    cfg = cfg or config.load()
+    clock = BoardClock()
+    printer = machine.UART(cfg["printer_uart"], baudrate=cfg["printer_baud"])
+    sensors = (_sensor(cfg, "pin_paper_end"), _sensor(cfg, "pin_near_end"),
+               _sensor(cfg, "pin_cover"))
+    terminal = Terminal(cfg, printer, sensors, TcpProbe(socket, clock), clock,
+                        FileStorage(cfg["storage_root"]),
+                        display or StdoutDisplay())
+    diag = machine.UART(cfg["diag_uart"], baudrate=cfg["diag_baud"])
+    return terminal, LinkServer(diag, terminal)
+
+
+def run():
+    """Boot self-test, then serve the diagnostics link."""
+    terminal, link = build()
+    terminal.boot()
+    while True:
+        if not link.poll():
+            time.sleep_ms(5)

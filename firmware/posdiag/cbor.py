@@ -1,0 +1,64 @@
+# A CBOR encoder (RFC 8949) for the few types posdiag records hold: integers,
+# byte and text strings, arrays, maps, null and booleans. Integers always take
+# their shortest form and maps keep insertion order, so the same values give
+# the same bytes on MicroPython and CPython. No floats: records use integer
+# units (mV, deci-degrees C, ms), and MicroPython decoders reject float16.
+
+
+def _head(out, major, n):
+    major <<= 5
+    if n < 24:
+        out.append(major | n)
+    elif n < 0x100:
+        out.append(major | 24)
+        out.append(n)
+    elif n < 0x10000:
+        out.append(major | 25)
+        out.append(n >> 8)
+        out.append(n & 0xFF)
+    elif n < 0x100000000:
+        out.append(major | 26)
+        for shift in (24, 16, 8, 0):
+            out.append((n >> shift) & 0xFF)
+    else:
+        out.append(major | 27)
+        for shift in (56, 48, 40, 32, 24, 16, 8, 0):
+            out.append((n >> shift) & 0xFF)
+
+
+def encode_into(out, value):
+    """Append the encoding of value to the bytearray out."""
+    if value is None:
+        out.append(0xF6)
+    elif value is True:
+        out.append(0xF5)
+    elif value is False:
+        out.append(0xF4)
+    elif isinstance(value, int):
+        if value >= 0:
+            _head(out, 0, value)
+        else:
+            _head(out, 1, -1 - value)
+    elif isinstance(value, (bytes, bytearray)):
+        _head(out, 2, len(value))
+        out.extend(value)
+    elif isinstance(value, str):
+        data = value.encode()
+        _head(out, 3, len(data))
+        out.extend(data)
+    elif isinstance(value, (list, tuple)):
+        _head(out, 4, len(value))
+        for item in value:
+            encode_into(out, item)
+    elif isinstance(value, dict):
+        _head(out, 5, len(value))
+        for key in value:
+            encode_into(out, key)
+            encode_into(out, value[key])
+    else:
+        raise TypeError("cbor: unsupported type")
+    return out
+
+
+def encode(value):
+    return bytes(encode_into(bytearray(), value))

@@ -1,0 +1,62 @@
+# ESC/POS real-time status (DLE EOT n): the request bytes and the meaning of
+# the one-byte replies. Pure logic: no I/O, shared with the host tool.
+from posdiag import catalog as c
+
+DLE = 0x10
+EOT = 0x04
+ENQ = 0x05
+XON = 0x11
+XOFF = 0x13
+
+# n = 1 printer, 2 offline cause, 3 error cause, 4 paper roll sensor
+QUERIES = (b"\x10\x04\x01", b"\x10\x04\x02", b"\x10\x04\x03", b"\x10\x04\x04")
+
+# Every status byte has the form 0xx1xx10: bits 0 and 7 clear, 1 and 4 set.
+_FIXED_MASK = 0x93
+_FIXED_VALUE = 0x12
+
+
+def is_status(b):
+    """True when b has the fixed bits of a DLE EOT reply. ASB bytes, XON/XOFF
+    and bytes garbled by a wrong baud rate fail this test."""
+    return (b & _FIXED_MASK) == _FIXED_VALUE
+
+
+# (query n, bit mask, printer flag) for every bit posdiag interprets.
+_BITS = (
+    (1, 0x08, c.P_OFFLINE),
+    (1, 0x20, c.P_WAIT_RECOVERY),
+    (1, 0x40, c.P_FEED),
+    (2, 0x04, c.P_COVER),
+    (2, 0x08, c.P_FEED),
+    (2, 0x20, c.P_PAPER_END),
+    (3, 0x04, c.P_MECHANICAL),
+    (3, 0x08, c.P_CUTTER),
+    (3, 0x20, c.P_UNRECOVERABLE),
+    (3, 0x40, c.P_AUTO_RECOVER),
+    (4, 0x0C, c.P_NEAR_END),
+    (4, 0x60, c.P_PAPER_END),
+)
+
+
+def status_flags(n, b):
+    """Printer flags that reply byte b to DLE EOT n reports. b must be valid
+    (see is_status). Multi-bit fields (paper sensor) count when any bit is set:
+    printers with one sensor set only one of the pair."""
+    flags = 0
+    for q, mask, flag in _BITS:
+        if q == n and b & mask:
+            flags |= flag
+    return flags
+
+
+def flags_from_raw(raw):
+    """Printer flags from the replies to DLE EOT 1, 2, 3, 4 in order; a reply
+    that fails the fixed-bit test marks the whole set garbled."""
+    flags = 0
+    for i in range(len(raw)):
+        b = raw[i]
+        if not is_status(b):
+            return c.P_GARBLED
+        flags |= status_flags(i + 1, b)
+    return flags

@@ -1,0 +1,59 @@
+# The hardware seam. The firmware reaches hardware only through objects handed
+# to constructors; this module says what each must offer and holds the two
+# pieces that are plain code on every runtime (sensor polarity, file storage).
+# posdiag/board.py wires real parts (machine.UART, Pin); host_tools/sim wires
+# virtual ones; tests wire their own.
+#
+# Port (printer port and diagnostics port), the machine.UART subset:
+#   write(buf) -> int | None, any() -> int, read(n) -> bytes | None
+# Input pin: value() -> 0 | 1
+# Clock: ticks_ms() -> int, ticks_diff(a, b) -> int, sleep_ms(ms),
+#   unix_time() -> int | None (None until the real time is known)
+# Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms)
+#   -> (host flags, rtt ms | None)
+# Display: show(text) with two lines separated by "\n"
+# Storage: open(name, mode), remove(name), rename(old, new), listdir(),
+#   size(name); names are flat (no folders)
+import os
+
+
+class Sensor:
+    """A digital input with its active level: active() is True when the
+    condition (paper end, cover open) holds, whatever the wiring polarity."""
+
+    def __init__(self, pin, active_level=1):
+        self._pin = pin
+        self._active = active_level
+
+    def active(self):
+        return self._pin.value() == self._active
+
+
+class FileStorage:
+    """Flat files in one folder of a file system (littlefs on a board, a
+    temporary folder in the simulator)."""
+
+    def __init__(self, root):
+        self._root = root
+        try:
+            os.mkdir(root)
+        except OSError:
+            pass  # already there
+
+    def _path(self, name):
+        return self._root + "/" + name
+
+    def open(self, name, mode):
+        return open(self._path(name), mode)
+
+    def remove(self, name):
+        os.remove(self._path(name))
+
+    def rename(self, old, new):
+        os.rename(self._path(old), self._path(new))
+
+    def listdir(self):
+        return os.listdir(self._root)
+
+    def size(self, name):
+        return os.stat(self._path(name))[6]

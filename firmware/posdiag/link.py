@@ -1,0 +1,57 @@
+# The terminal's side of the diagnostics link: reads request frames from the
+# diagnostics port, answers them. Requests are few bytes; the reader's fixed
+# buffer bounds memory whatever arrives on the wire.
+import struct
+
+from posdiag import cbor, frame, record
+from posdiag import protocol as p
+
+_RX_MAX = 64   # largest request body the terminal accepts
+
+
+class LinkServer:
+    def __init__(self, port, terminal):
+        self._port = port
+        self._terminal = terminal
+        self._reader = frame.Reader(_RX_MAX)
+
+    def poll(self):
+        """Handle whatever the port has received; return frames answered."""
+        answered = 0
+        while self._port.any():
+            data = self._port.read(self._port.any())
+            if not data:
+                break
+            for b in data:
+                if self._reader.push(b):
+                    self._answer(self._reader.kind, self._reader.req_id,
+                                 self._reader.payload())
+                    answered += 1
+        return answered
+
+    def _answer(self, kind, req_id, req):
+        status, payload = self._dispatch(kind, req)
+        self._port.write(frame.encode(kind | p.RESPONSE, req_id,
+                                      bytes([status]) + payload))
+
+    def _dispatch(self, kind, req):
+        t = self._terminal
+        if kind == p.CMD_INFO:
+            return p.OK, cbor.encode(t.info())
+        if kind == p.CMD_PULL:
+            if len(req) != 6:
+                return p.BAD_REQUEST, b""
+            since, max_bytes = struct.unpack("<IH", req)
+            return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD))
+        if kind == p.CMD_SELFTEST:
+            return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
+        return p.UNKNOWN_COMMAND, b""
+
+    def _batch(self, since, max_bytes):
+        # Whole records only, as many as fit; at least one if any is left.
+        out = bytearray()
+        for _, rec in self._terminal.log.records(since):
+            if out and len(out) + len(rec) > max_bytes:
+                break
+            out.extend(rec)
+        return bytes(out)

@@ -1,0 +1,182 @@
+# The diagnostics log in flash, safe against a power cut at any byte.
+#
+# Records live in segment files named after the first sequence number they
+# hold ("0000000042.seg"). Each entry is
+#     length u8 | seq u32 LE | record (length bytes) | CRC-32 u32 LE
+# with the CRC over length, seq and record. A power cut mid-append leaves a
+# torn tail that fails its length or CRC check: on open the newest segment is
+# rewritten without it (to a temporary file, then renamed, which littlefs does
+# atomically) and the "torn" counter goes up.
+#
+# A small state file (next seq, boot count, drops, torn) is rewritten the
+# same way before every append, so a sequence number handed out is never
+# handed out again, even when the record it named was torn.
+# When the log holds its maximum number of segments the oldest segment goes
+# and the drops counter grows by the records it held: never a silent drop.
+import struct
+from binascii import crc32
+
+_STATE = "state"
+_STATE_TMP = "state.tmp"
+_SEG_TMP = "seg.tmp"
+_SUFFIX = ".seg"
+_STATE_FMT = "<IIII"   # next_seq, boot, drops, torn
+_STATE_LEN = 16
+_HEAD = 5              # length u8 + seq u32
+_TAIL = 4              # CRC-32
+
+
+def _seg_name(first_seq):
+    return "%010d%s" % (first_seq, _SUFFIX)
+
+
+def _entries(data):
+    """(offset, seq, start, end) for each intact entry of a segment's bytes,
+    stopping at the first torn one."""
+    pos = 0
+    n = len(data)
+    out = []
+    while pos + _HEAD <= n:
+        length = data[pos]
+        end = pos + _HEAD + length
+        if length == 0 or end + _TAIL > n:
+            break
+        crc = struct.unpack_from("<I", data, end)[0]
+        if crc32(data[pos:end]) != crc:
+            break
+        out.append((pos, struct.unpack_from("<I", data, pos + 1)[0],
+                    pos + _HEAD, end))
+        pos = end + _TAIL
+    return out, pos
+
+
+class Log:
+    def __init__(self, storage, max_segments=8, per_segment=64):
+        self._st = storage
+        self._max_segments = max_segments
+        self._per_segment = per_segment
+        self.next_seq = 1
+        self.boot = 0
+        self.drops = 0
+        self.torn = 0
+        self._segments = []   # first seq of each segment, oldest first
+        self._in_newest = 0   # entries in the newest segment
+        self._open()
+
+    # -- opening and repair ------------------------------------------------
+    def _open(self):
+        self._load_state()
+        names = self._st.listdir()
+        self._segments = sorted(int(n[:-len(_SUFFIX)]) for n in names
+                                if n.endswith(_SUFFIX))
+        if _SEG_TMP in names:
+            self._st.remove(_SEG_TMP)  # a repair cut short: redo it below
+        if not self._segments:
+            return
+        name = _seg_name(self._segments[-1])
+        data = self._read(name)
+        entries, good = _entries(data)
+        if good < len(data):
+            self.torn += 1
+            self._replace(name, data[:good])
+            self._save_state()
+        self._in_newest = len(entries)
+        if entries and entries[-1][1] >= self.next_seq:
+            # The state file was lost or old: never reuse a seq seen on flash.
+            self.next_seq = entries[-1][1] + 1
+            self._save_state()
+
+    def _load_state(self):
+        try:
+            data = self._read(_STATE)
+        except OSError:
+            return
+        if len(data) == _STATE_LEN + 4 and crc32(
+                data[:_STATE_LEN]) == struct.unpack_from("<I", data, _STATE_LEN)[0]:
+            (self.next_seq, self.boot, self.drops,
+             self.torn) = struct.unpack_from(_STATE_FMT, data, 0)
+
+    def _read(self, name):
+        f = self._st.open(name, "rb")
+        try:
+            return f.read()
+        finally:
+            f.close()
+
+    def _write_atomic(self, name, tmp, data):
+        f = self._st.open(tmp, "wb")
+        try:
+            f.write(data)
+        finally:
+            f.close()
+        self._st.rename(tmp, name)
+
+    def _replace(self, name, data):
+        self._write_atomic(name, _SEG_TMP, data)
+
+    def _save_state(self):
+        state = struct.pack(_STATE_FMT, self.next_seq, self.boot, self.drops,
+                            self.torn)
+        self._write_atomic(_STATE, _STATE_TMP,
+                           state + struct.pack("<I", crc32(state)))
+
+    # -- writing -------------------------------------------------------------
+    def note_boot(self):
+        self.boot += 1
+        self._save_state()
+        return self.boot
+
+    def append(self, record_for_seq):
+        """Append one record. record_for_seq(seq) returns its bytes, so the
+        record can carry the sequence number this log hands out."""
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        if not self._segments or self._in_newest >= self._per_segment:
+            self._rotate(seq)
+        self._save_state()
+        payload = record_for_seq(seq)
+        if not 0 < len(payload) < 256:
+            raise ValueError("log: record size out of range")
+        head = struct.pack("<BI", len(payload), seq)
+        crc = crc32(payload, crc32(head))
+        f = self._st.open(_seg_name(self._segments[-1]), "ab")
+        try:
+            f.write(head + payload + struct.pack("<I", crc))
+        finally:
+            f.close()
+        self._in_newest += 1
+        return seq, payload
+
+    def _rotate(self, first_seq):
+        while len(self._segments) >= self._max_segments:
+            oldest = _seg_name(self._segments[0])
+            entries, _ = _entries(self._read(oldest))
+            self.drops += len(entries)
+            self._save_state()   # count the drop before it happens
+            self._st.remove(oldest)
+            self._segments.pop(0)
+        self._write_atomic(_seg_name(first_seq), _SEG_TMP, b"")
+        self._segments.append(first_seq)
+        self._in_newest = 0
+
+    # -- reading -------------------------------------------------------------
+    def records(self, since=0):
+        """Yield (seq, record bytes) for every intact record with seq >= since,
+        oldest first."""
+        segs = self._segments
+        for i in range(len(segs)):
+            if i + 1 < len(segs) and segs[i + 1] <= since:
+                continue  # every record here is older than since
+            data = self._read(_seg_name(segs[i]))
+            for _, seq, start, end in _entries(data)[0]:
+                if seq >= since:
+                    yield seq, data[start:end]
+
+    def bounds(self):
+        """(oldest seq, newest seq) on flash, or (None, None) when empty."""
+        oldest = newest = None
+        for seq, _ in self.records():
+            if oldest is None:
+                oldest = seq
+            newest = seq
+        return oldest, newest

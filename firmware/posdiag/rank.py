@@ -1,0 +1,58 @@
+# From check flags to causes, ranked root cause first. The terminal uses it to
+# pick its on-screen hint and the host tool uses it to diagnose a record, so
+# both always agree. docs/diagnosis.md states the rules in words.
+from posdiag import catalog as c
+from posdiag.record import check_flags
+
+# (check, flag mask, cause): a check result with any bit of the mask set
+# points at the cause.
+_SIGNALS = (
+    (c.CHECK_PRINTER, c.P_NO_REPLY, c.PRINTER_NO_RESPONSE),
+    (c.CHECK_PRINTER, c.P_GARBLED, c.LINK_GARBLED),
+    (c.CHECK_PRINTER, c.P_UNRECOVERABLE, c.HEAD_FAULT),
+    (c.CHECK_PRINTER, c.P_AUTO_RECOVER, c.HEAD_OVERHEAT),
+    (c.CHECK_PRINTER, c.P_CUTTER | c.P_MECHANICAL, c.CUTTER_JAM),
+    (c.CHECK_PRINTER, c.P_COVER, c.COVER_OPEN),
+    (c.CHECK_PAPER, c.S_COVER, c.COVER_OPEN),
+    (c.CHECK_PRINTER, c.P_PAPER_END, c.PAPER_OUT),
+    (c.CHECK_PAPER, c.S_PAPER_END, c.PAPER_OUT),
+    (c.CHECK_PRINTER, c.P_NEAR_END, c.PAPER_NEAR_END),
+    (c.CHECK_PAPER, c.S_NEAR_END, c.PAPER_NEAR_END),
+    (c.CHECK_PRINTER, c.P_OFFLINE | c.P_FEED | c.P_WAIT_RECOVERY,
+     c.PRINTER_BUSY_OFFLINE),
+    (c.CHECK_HOST, c.H_DNS | c.H_REFUSED | c.H_TIMEOUT, c.HOST_UNREACHABLE),
+    (c.CHECK_HOST, c.H_REJECTS, c.HOST_REJECTS),
+    (c.CHECK_HOST, c.H_SLOW, c.HOST_SLOW),
+)
+
+# Causes that make the printer's offline bit a consequence, not a cause.
+_OFFLINE_EXPLAINED_BY = (c.HEAD_FAULT, c.HEAD_OVERHEAT, c.CUTTER_JAM,
+                         c.COVER_OPEN, c.PAPER_OUT)
+
+
+def causes(checks):
+    """Cause codes for a record's checks array, most likely root cause first."""
+    found = 0
+    for check, mask, cause in _SIGNALS:
+        if check_flags(checks, check) & mask:
+            found |= 1 << cause
+    # Cover open: the printer's own paper-end bit is unreliable (some printers
+    # set it with the cover up); the terminal's paper sensor still counts.
+    if found & (1 << c.COVER_OPEN) and not (
+            check_flags(checks, c.CHECK_PAPER) & c.S_PAPER_END):
+        found &= ~(1 << c.PAPER_OUT)
+    # An empty roll is also a near-end roll: report the one that matters.
+    if found & (1 << c.PAPER_OUT):
+        found &= ~(1 << c.PAPER_NEAR_END)
+    for cause in _OFFLINE_EXPLAINED_BY:
+        if found & (1 << cause):
+            found &= ~(1 << c.PRINTER_BUSY_OFFLINE)
+    # No reply or garbage: every other printer bit is unknown, not absent.
+    if found & ((1 << c.PRINTER_NO_RESPONSE) | (1 << c.LINK_GARBLED)):
+        found &= ~(1 << c.PRINTER_BUSY_OFFLINE)
+    return [cause for cause in c.RANK if found & (1 << cause)]
+
+
+def top_cause(checks):
+    ranked = causes(checks)
+    return ranked[0] if ranked else None

@@ -1,0 +1,155 @@
+"""The posdiag command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from host_tools.errors import EXIT_INTERRUPTED, BadDataError, PosdiagError
+
+
+def _add_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument("port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)")
+    p.add_argument("--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)")
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON object per record")
+    p.add_argument("--lang", choices=("zh", "en"), default="en", help="language of the steps")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("sim", help="run a simulated terminal; prints its diagnostics port first")
+    sim.add_argument("--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)")
+    sim.add_argument("--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)")
+    sim.add_argument("--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)")
+    sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
+    sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
+    sim.add_argument("--terminal-id", default="SIM-0001")
+
+    pull = sub.add_parser("pull", help="pull the diagnostics log into a file")
+    _add_port(pull)
+    pull.add_argument("-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write")
+    pull.add_argument("--since", type=int, default=0, metavar="N", help="first sequence number to pull")
+
+    dec = sub.add_parser("decode", help="decode a pulled file into diagnoses")
+    dec.add_argument("file")
+    _add_output(dec)
+
+    diag = sub.add_parser("diagnose", help="pull, then diagnose the newest record")
+    _add_port(diag)
+    _add_output(diag)
+
+    return ap
+
+
+def _client(args: argparse.Namespace):  # noqa: ANN202
+    from host_tools.serial_link import Client, open_port
+
+    return Client(open_port(args.port, baudrate=args.baud), timeout=args.timeout)
+
+
+def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str) -> None:  # noqa: ANN001
+    from host_tools.diagnosis import diagnose
+    from host_tools.render import diagnosis_text
+
+    for raw in raws:
+        diag = diagnose(raw, lang)
+        if as_json:
+            diag["terminal"] = log.terminal.get("terminal")
+            print(json.dumps(diag, ensure_ascii=False))
+        else:
+            print(diagnosis_text(diag, log.terminal, lang))
+            print()
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from host_tools.sim.runner import SimulatedTerminal
+
+    host = None
+    if args.host:
+        name, _, port = args.host.rpartition(":")
+        if not name or not port.isdigit():
+            raise PosdiagError(f"--host wants HOST:PORT, not {args.host!r}")
+        host = (name, int(port))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sim = SimulatedTerminal(
+            faults=args.fault,
+            printer_url=args.printer,
+            host=host,
+            state_dir=args.state,
+            lang=args.lang,
+            terminal_id=args.terminal_id,
+            out=lambda line: print(line, flush=True),
+        )
+    except ValueError as e:
+        raise PosdiagError(str(e)) from None
+    try:
+        print(sim.diag_path, flush=True)
+        sim.boot()
+        sim.serve(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.close()
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from host_tools.pull import pull_log
+
+    log = pull_log(_client(args), since=args.since)
+    log.save(args.output)
+    seqs = log.seqs()
+    span = f"seq {seqs[0]}..{seqs[-1]}" if seqs else "no records"
+    print(f"pulled {len(seqs)} records ({span}) from {log.terminal.get('terminal')} into {args.output}")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from host_tools.records import PulledLog
+
+    log = PulledLog.load(args.file)
+    _print_diagnoses(log, log.records, args.json, args.lang)
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from host_tools.pull import pull_log
+
+    log = pull_log(_client(args))
+    if not log.records:
+        raise BadDataError("the terminal's log is empty: nothing to diagnose")
+    _print_diagnoses(log, log.records[-1:], args.json, args.lang)
+    return 0
+
+
+COMMANDS = {"sim": cmd_sim, "pull": cmd_pull, "decode": cmd_decode, "diagnose": cmd_diagnose}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PosdiagError as e:
+        print(e.line(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("posdiag: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

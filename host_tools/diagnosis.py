@@ -1,0 +1,96 @@
+"""From a record to a diagnosis: what each check saw and the causes, ranked
+by the same rules the terminal used for its on-screen hint (posdiag.rank).
+The JSON shape is documented in docs/json-output.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from host_tools import knowledge
+from host_tools.errors import BadDataError
+from host_tools.records import decode_record
+from posdiag import catalog as c
+from posdiag import rank
+from posdiag import record as r
+
+
+def _flag_names(flags: int, names: tuple[str, ...]) -> list[str]:
+    return [name for bit, name in enumerate(names) if flags >> bit & 1]
+
+
+def _check_printer(value: object) -> dict:
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], int)):
+        raise BadDataError(f"printer check has an unexpected form: {value!r}")
+    flags, raw, ms = value
+    return {
+        "flags": _flag_names(flags, c.PRINTER_FLAGS),
+        "raw": raw.hex() if isinstance(raw, bytes) else None,
+        "reply_ms": ms,
+    }
+
+
+def _check_paper(value: object) -> dict:
+    if not isinstance(value, int):
+        raise BadDataError(f"paper check has an unexpected form: {value!r}")
+    return {"flags": _flag_names(value, c.PAPER_FLAGS)}
+
+
+def _check_host(value: object) -> dict:
+    if isinstance(value, int):
+        return {"flags": [], "rtt_ms": value}
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)):
+        raise BadDataError(f"host check has an unexpected form: {value!r}")
+    return {"flags": _flag_names(value[0], c.HOST_FLAGS), "rtt_ms": value[1]}
+
+
+_DESCRIBE = (_check_printer, _check_paper, _check_host)
+
+
+def describe_checks(checks: object) -> dict:
+    if not isinstance(checks, list):
+        raise BadDataError("record checks are not an array")
+    out: dict[str, dict | None] = {}
+    for check, name in enumerate(c.CHECK_NAMES):
+        value = checks[check] if check < len(checks) else None
+        if value is None:
+            out[name] = None
+            continue
+        described = _DESCRIBE[check](value)
+        described["status"] = "fault" if described["flags"] else "ok"
+        out[name] = described
+    return out
+
+
+def cause_entry(code: int, lang: str) -> dict:
+    ident, category, severity, _, _ = c.CAUSES[code]
+    return {
+        "id": ident,
+        "category": c.CATEGORIES[category],
+        "severity": c.SEVERITIES[severity],
+        "hint": {"zh": c.hint(code, "zh"), "en": c.hint(code, "en")},
+        "steps": list(knowledge.steps(ident, lang)),
+        "e_receipt": ident in knowledge.E_RECEIPT,
+    }
+
+
+def _iso(unix: int | None) -> str | None:
+    if unix is None:
+        return None
+    return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def diagnose(raw: bytes, lang: str = "en") -> dict:
+    rec = decode_record(raw)
+    checks = rec[r.K_CHECKS]
+    described = describe_checks(checks)
+    trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+    return {
+        "seq": rec[r.K_SEQ],
+        "boot": rec[r.K_BOOT],
+        "uptime_s": rec[r.K_UPTIME],
+        "time": _iso(rec.get(r.K_TIME)),
+        "trigger": r.TRIGGERS[trigger] if 0 <= trigger < len(r.TRIGGERS) else trigger,
+        "bytes": len(raw),
+        "checks": described,
+        "causes": [cause_entry(code, lang) for code in rank.causes(checks)],
+    }

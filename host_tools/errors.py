@@ -1,0 +1,34 @@
+"""Errors the technician sees: one line, a hint, a distinct exit code."""
+
+from __future__ import annotations
+
+# Exit codes of the posdiag command.
+EXIT_USAGE = 2
+EXIT_PORT = 3          # cannot open the port
+EXIT_NO_ANSWER = 4     # the terminal does not answer
+EXIT_BAD_DATA = 5      # a file or a reply is corrupt
+EXIT_INTERRUPTED = 130
+
+
+class PosdiagError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def line(self) -> str:
+        text = f"posdiag: {self}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class PortError(PosdiagError):
+    exit_code = EXIT_PORT
+
+
+class NoAnswerError(PosdiagError):
+    exit_code = EXIT_NO_ANSWER
+
+
+class BadDataError(PosdiagError):
+    exit_code = EXIT_BAD_DATA

@@ -1,0 +1,82 @@
+"""Pulled files and records: bytes to values, no I/O beyond the file itself.
+
+A pulled file is a CBOR sequence (RFC 8742): the terminal item first (text
+keys), then every record exactly as the terminal encoded it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import cbor2
+
+from host_tools.errors import BadDataError
+from posdiag import record as r
+
+
+def _decode_one(data: bytes | memoryview, what: str) -> tuple[object, int]:
+    """Decode one CBOR item at the start of data; (value, bytes used)."""
+    fp = io.BytesIO(data)
+    try:
+        value = cbor2.CBORDecoder(fp).decode()
+    except (cbor2.CBORDecodeError, ValueError, EOFError) as e:
+        raise BadDataError(f"malformed CBOR in {what}: {e}") from None
+    return value, fp.tell()
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """The records of a CBOR sequence, each as its own bytes."""
+    out = []
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        _, used = _decode_one(view[pos : pos + r.MAX_RECORD], f"record at byte {pos}")
+        out.append(bytes(view[pos : pos + used]))
+        pos += used
+    return out
+
+
+def decode_record(raw: bytes) -> dict:
+    """The record map, checked for the keys every record has."""
+    value, used = _decode_one(raw, "record")
+    if used != len(raw):
+        raise BadDataError(f"record has {len(raw) - used} trailing bytes")
+    if not isinstance(value, dict) or not all(
+        k in value for k in (r.K_VERSION, r.K_SEQ, r.K_BOOT, r.K_UPTIME, r.K_CHECKS)
+    ):
+        raise BadDataError("not a posdiag record")
+    return value
+
+
+@dataclass
+class PulledLog:
+    terminal: dict
+    records: list[bytes] = field(default_factory=list)
+
+    def seqs(self) -> list[int]:
+        return [decode_record(raw)[r.K_SEQ] for raw in self.records]
+
+    def to_bytes(self) -> bytes:
+        return cbor2.dumps(self.terminal) + b"".join(self.records)
+
+    def save(self, path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "file") -> PulledLog:
+        if not data:
+            raise BadDataError(f"{name} is empty")
+        terminal, used = _decode_one(data, name)
+        if not isinstance(terminal, dict) or "posdiag" not in terminal:
+            raise BadDataError(f"{name} does not start with a posdiag terminal item")
+        return cls(terminal, split_records(data[used:]))
+
+    @classmethod
+    def load(cls, path: str) -> PulledLog:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise BadDataError(f"cannot read {path}: {e.strerror}") from None
+        return cls.from_bytes(data, path)

@@ -1,0 +1,93 @@
+"""The host's side of the diagnostics link. The only module that imports
+pyserial: it opens the port, sends request frames and collects responses,
+retrying each request on its own."""
+
+from __future__ import annotations
+
+import struct
+import time
+import serial
+
+from host_tools.errors import BadDataError, NoAnswerError, PortError
+from posdiag import frame
+from posdiag import protocol as p
+
+# Hints for open errors, matched on the OS message.
+_OPEN_HINTS = (
+    ("Permission denied", "add your user to the dialout group, then log in again"),
+    ("No such file", "check the port name; `ls /dev/tty*` or Device Manager lists ports"),
+    ("could not open port", "check the port name and that no other program holds it"),
+    ("Device or resource busy", "another program holds the port: close it"),
+)
+
+
+def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05) -> serial.Serial:
+    """Open a device path (/dev/ttyUSB0, COM3) or any pyserial URL (socket://,
+    rfc2217://, loop://). DTR and RTS are set low before opening so boards
+    that reset on DTR (ESP32 and friends) keep running."""
+    try:
+        port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, do_not_open=True)
+        port.dtr = False
+        port.rts = False
+        port.open()
+    except (serial.SerialException, OSError, ValueError) as e:
+        message = str(e)
+        hint = next((h for pattern, h in _OPEN_HINTS if pattern in message), "")
+        raise PortError(f"cannot open {url}: {message}", hint) from None
+    return port
+
+
+class Client:
+    """Request/response over an open serial port (any pyserial object)."""
+
+    def __init__(self, port: serial.SerialBase, timeout: float = 1.0, retries: int = 3) -> None:
+        self._port = port
+        self._timeout = timeout
+        self._retries = retries
+        self._reader = frame.Reader(frame.MAX_BODY)
+        self._req_id = 0
+
+    def request(self, kind: int, payload: bytes = b"") -> bytes:
+        """Send one request; return the response payload after its status
+        byte. Each attempt waits `timeout`; a garbled or missing answer is
+        asked again, up to `retries` times."""
+        self._req_id = (self._req_id + 1) & 0xFF
+        wire = frame.encode(kind, self._req_id, payload)
+        for _ in range(self._retries + 1):
+            self._port.write(wire)
+            response = self._await(kind | p.RESPONSE, self._req_id)
+            if response is not None:
+                status = response[0] if response else p.FAILED
+                if status != p.OK:
+                    name = p.STATUS_NAMES[status] if status < len(p.STATUS_NAMES) else status
+                    raise BadDataError(f"terminal refused the request: {name}")
+                return response[1:]
+        raise NoAnswerError(
+            f"no answer from the terminal after {self._retries + 1} tries",
+            "check the cable, the port name and the baud rate",
+        )
+
+    def _await(self, kind: int, req_id: int) -> bytes | None:
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:
+            data = self._port.read(self._port.in_waiting or 1)
+            for b in data:
+                if (
+                    self._reader.push(b)
+                    and self._reader.kind == kind
+                    and self._reader.req_id == req_id
+                ):
+                    return bytes(self._reader.payload())
+        return None
+
+    def info(self) -> bytes:
+        """The terminal item, CBOR-encoded as the terminal sent it."""
+        return self.request(p.CMD_INFO)
+
+    def selftest(self) -> bytes:
+        return self.request(p.CMD_SELFTEST)
+
+    def pull_batch(self, since: int) -> bytes:
+        """Records from seq `since` on, as many whole records as fit in one
+        frame (a CBOR sequence); empty when the terminal has no more."""
+        return self.request(p.CMD_PULL, struct.pack("<IH", since, p.MAX_PAYLOAD))

@@ -1,0 +1,117 @@
+"""The firmware's hardware seam on a POSIX host: ttys for UARTs, virtual pins,
+the host's clock, a console screen. Used only by the simulator."""
+
+from __future__ import annotations
+
+import array
+import errno
+import fcntl
+import os
+import termios
+import time
+import tty
+
+
+class TtyPort:
+    """The machine.UART subset (write, any, read) over a tty file descriptor:
+    a pseudo-terminal in the simulator, or a real serial device."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    @classmethod
+    def open(cls, path: str) -> TtyPort:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        return cls(fd)
+
+    def any(self) -> int:
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(self.fd, termios.FIONREAD, buf)
+        except OSError:
+            return 0
+        return buf[0]
+
+    def read(self, n: int) -> bytes | None:
+        try:
+            return os.read(self.fd, n) or None
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            if e.errno == errno.EIO:  # the other side is closed
+                return None
+            raise
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        deadline = time.monotonic() + 2.0
+        while view:
+            try:
+                n = os.write(self.fd, view)
+                view = view[n:]
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break  # nobody reads: drop, as a UART would
+                time.sleep(0.001)
+        return len(data) - len(view)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class SerialPort:
+    """The machine.UART subset over an open pyserial port (--printer with a
+    real printer or a pyserial URL)."""
+
+    def __init__(self, port) -> None:  # noqa: ANN001 - a serial.Serial
+        self._port = port
+
+    def any(self) -> int:
+        return self._port.in_waiting
+
+    def read(self, n: int) -> bytes | None:
+        return self._port.read(n) or None
+
+    def write(self, data: bytes) -> int:
+        return self._port.write(data)
+
+
+class VirtualPin:
+    def __init__(self, level: int = 0) -> None:
+        self.level = level
+
+    def value(self) -> int:
+        return self.level
+
+
+class HostClock:
+    def ticks_ms(self) -> int:
+        return int(time.monotonic() * 1000)
+
+    def ticks_diff(self, a: int, b: int) -> int:
+        return a - b
+
+    def sleep_ms(self, ms: int) -> None:
+        time.sleep(ms / 1000)
+
+    def unix_time(self) -> int | None:
+        return int(time.time())
+
+
+class ConsoleDisplay:
+    """The terminal's 2 x 16 screen, drawn on the simulator's stdout."""
+
+    def __init__(self, write) -> None:  # noqa: ANN001 - a print-like callable
+        self._write = write
+        self.text = ""
+
+    def show(self, text: str) -> None:
+        from host_tools.textwidth import pad
+
+        self.text = text
+        lines = (text.split("\n") + ["", ""])[:2]
+        self._write("screen ┌" + "─" * 16 + "┐")
+        for line in lines:
+            self._write("screen │" + pad(line, 16) + "│")
+        self._write("screen └" + "─" * 16 + "┘")
