@@ -35,7 +35,8 @@ def query_status(port, clock, query, timeout_ms):
 
 
 def check_printer(port, clock, timeout_ms, retries=1):
-    """DLE EOT 1-4. Returns [flags, raw replies or None, elapsed ms].
+    """DLE EOT 1-4. Returns [flags, raw reply bytes, elapsed ms]; the raw
+    bytes stop where the printer stopped answering.
     No reply at all is asked again (retries) before it counts: one lost byte
     is not a dead printer."""
     start = clock.ticks_ms()
@@ -54,7 +55,7 @@ def check_printer(port, clock, timeout_ms, retries=1):
         raw.append(b)
         flags |= escpos.status_flags(i + 1, b)
     elapsed = clock.ticks_diff(clock.ticks_ms(), start)
-    return [flags, bytes(raw) if raw else None, elapsed]
+    return [flags, bytes(raw), elapsed]
 
 
 def _debounced(sensor, clock, samples, gap_ms):

@@ -25,7 +25,7 @@ MAX_RECORD = 255
 
 def build(seq, boot, uptime_s, unix_time, trigger, checks):
     """The record map. checks is the list indexed by catalog.CHECK_*:
-    printer [flags, raw status bytes or None, reply ms],
+    printer [flags, raw status bytes (b"" when none came), reply ms],
     paper flags,
     host [flags, rtt ms or None], stored as the RTT alone when flags is 0
     (the healthy case, two bytes less)."""
