@@ -56,6 +56,7 @@ class SimulatedTerminal:
         self._closers: list[Callable[[], None]] = []
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="posdiag-sim-")
+        os.makedirs(self.state_dir, exist_ok=True)
         self.emulator: EscPosEmulator | None = None
 
         printer_port = self._printer_port(printer_url)
