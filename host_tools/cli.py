@@ -121,6 +121,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     log = PulledLog.load(args.file)
     _print_diagnoses(log, log.records, args.json, args.lang)
+    if log.damage:
+        raise BadDataError(log.damage)
     return 0
 
 

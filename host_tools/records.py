@@ -24,13 +24,16 @@ def _decode_one(data: bytes | memoryview, what: str) -> tuple[object, int]:
     return value, fp.tell()
 
 
-def split_records(data: bytes) -> list[bytes]:
-    """The records of a CBOR sequence, each as its own bytes."""
-    out = []
+def split_records(data: bytes, keep: list[bytes] | None = None) -> list[bytes]:
+    """The records of a CBOR sequence, each as its own bytes. On a malformed
+    record BadDataError is raised; the records before it are in `keep`."""
+    out = keep if keep is not None else []
     view = memoryview(data)
     pos = 0
     while pos < len(data):
-        _, used = _decode_one(view[pos : pos + r.MAX_RECORD], f"record at byte {pos}")
+        raw, used = _decode_one(view[pos : pos + r.MAX_RECORD], f"record at byte {pos}")
+        if not isinstance(raw, dict):
+            raise BadDataError(f"item at byte {pos} is not a posdiag record")
         out.append(bytes(view[pos : pos + used]))
         pos += used
     return out
@@ -52,6 +55,7 @@ def decode_record(raw: bytes) -> dict:
 class PulledLog:
     terminal: dict
     records: list[bytes] = field(default_factory=list)
+    damage: str | None = None   # what stopped reading a damaged file, if anything
 
     def seqs(self) -> list[int]:
         return [decode_record(raw)[r.K_SEQ] for raw in self.records]
@@ -70,7 +74,13 @@ class PulledLog:
         terminal, used = _decode_one(data, name)
         if not isinstance(terminal, dict) or "posdiag" not in terminal:
             raise BadDataError(f"{name} does not start with a posdiag terminal item")
-        return cls(terminal, split_records(data[used:]))
+        log = cls(terminal)
+        try:
+            split_records(data[used:], keep=log.records)
+        except BadDataError as e:
+            # Keep every record before the damage; say where it starts.
+            log.damage = f"{name}: {e} (after {len(log.records)} good records)"
+        return log
 
     @classmethod
     def load(cls, path: str) -> PulledLog:
