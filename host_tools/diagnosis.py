@@ -5,6 +5,7 @@ The JSON shape is documented in docs/json-output.md."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from host_tools import knowledge
 from host_tools.errors import BadDataError
@@ -61,7 +62,9 @@ def describe_checks(checks: object) -> dict:
     return out
 
 
+@lru_cache(maxsize=256)
 def cause_entry(code: int, lang: str) -> dict:
+    """The static part of a cause (shared between records: do not mutate)."""
     ident, category, severity, _, _ = c.CAUSES[code]
     return {
         "id": ident,
