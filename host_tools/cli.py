@@ -13,8 +13,12 @@ from host_tools.errors import EXIT_INTERRUPTED, BadDataError, PosdiagError
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
-    p.add_argument("port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)")
-    p.add_argument("--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)")
+    p.add_argument(
+        "port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)"
+    )
+    p.add_argument(
+        "--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)"
+    )
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer")
 
 
@@ -24,21 +28,33 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
+    ap = argparse.ArgumentParser(
+        prog="posdiag", description="Why won't this POS terminal print a receipt?"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("sim", help="run a simulated terminal; prints its diagnostics port first")
-    sim.add_argument("--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)")
-    sim.add_argument("--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)")
-    sim.add_argument("--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)")
+    sim.add_argument(
+        "--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)"
+    )
+    sim.add_argument(
+        "--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)"
+    )
+    sim.add_argument(
+        "--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)"
+    )
     sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
     sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
     sim.add_argument("--terminal-id", default="SIM-0001")
 
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")
     _add_port(pull)
-    pull.add_argument("-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write")
-    pull.add_argument("--since", type=int, default=0, metavar="N", help="first sequence number to pull")
+    pull.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write"
+    )
+    pull.add_argument(
+        "--since", type=int, default=0, metavar="N", help="first sequence number to pull"
+    )
 
     dec = sub.add_parser("decode", help="decode a pulled file into diagnoses")
     dec.add_argument("file")
@@ -112,7 +128,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     log.save(args.output)
     seqs = log.seqs()
     span = f"seq {seqs[0]}..{seqs[-1]}" if seqs else "no records"
-    print(f"pulled {len(seqs)} records ({span}) from {log.terminal.get('terminal')} into {args.output}")
+    print(
+        f"pulled {len(seqs)} records ({span}) from {log.terminal.get('terminal')} into {args.output}"
+    )
     return 0
 
 

@@ -16,7 +16,9 @@ def _posdiag(*args: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="posdiag-demo")
-    ap.add_argument("--fault", default="paper-out", help="fault id, or 'none' for a healthy terminal")
+    ap.add_argument(
+        "--fault", default="paper-out", help="fault id, or 'none' for a healthy terminal"
+    )
     ap.add_argument("--lang", choices=("zh", "en"), default="en")
     args = ap.parse_args()
     faults = [] if args.fault in ("", "none") else ["--fault", args.fault]

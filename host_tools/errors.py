@@ -4,9 +4,9 @@ from __future__ import annotations
 
 # Exit codes of the posdiag command.
 EXIT_USAGE = 2
-EXIT_PORT = 3          # cannot open the port
-EXIT_NO_ANSWER = 4     # the terminal does not answer
-EXIT_BAD_DATA = 5      # a file or a reply is corrupt
+EXIT_PORT = 3  # cannot open the port
+EXIT_NO_ANSWER = 4  # the terminal does not answer
+EXIT_BAD_DATA = 5  # a file or a reply is corrupt
 EXIT_INTERRUPTED = 130
 
 

@@ -9,9 +9,9 @@ import io
 from dataclasses import dataclass, field
 
 import cbor2
+from posdiag import record as r
 
 from host_tools.errors import BadDataError
-from posdiag import record as r
 
 
 def _decode_one(data: bytes | memoryview, what: str) -> tuple[object, int]:
@@ -55,7 +55,7 @@ def decode_record(raw: bytes) -> dict:
 class PulledLog:
     terminal: dict
     records: list[bytes] = field(default_factory=list)
-    damage: str | None = None   # what stopped reading a damaged file, if anything
+    damage: str | None = None  # what stopped reading a damaged file, if anything
 
     def seqs(self) -> list[int]:
         return [decode_record(raw)[r.K_SEQ] for raw in self.records]

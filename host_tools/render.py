@@ -33,7 +33,9 @@ def _check_line(name: str, check: dict | None, labels: dict) -> str:
         return f"  {name:8} {labels['not_run']}"
     parts = [", ".join(check["flags"]) or "ok"]
     if check.get("raw"):
-        parts.append("status " + " ".join(check["raw"][i : i + 2] for i in range(0, len(check["raw"]), 2)))
+        parts.append(
+            "status " + " ".join(check["raw"][i : i + 2] for i in range(0, len(check["raw"]), 2))
+        )
     if check.get("reply_ms") is not None:
         parts.append(f"{check['reply_ms']} ms")
     if check.get("rtt_ms") is not None:
@@ -46,7 +48,9 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
     lines = []
     who = f"{terminal.get('terminal')} · firmware {terminal.get('firmware')} · " if terminal else ""
     when = diag["time"] or f"uptime {diag['uptime_s']} s"
-    lines.append(f"{who}{labels['record']} #{diag['seq']} ({diag['trigger']}, boot {diag['boot']}, {when}, {diag['bytes']} B)")
+    lines.append(
+        f"{who}{labels['record']} #{diag['seq']} ({diag['trigger']}, boot {diag['boot']}, {when}, {diag['bytes']} B)"
+    )
     causes = diag["causes"]
     if not causes:
         lines.append(labels["healthy"])

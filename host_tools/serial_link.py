@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import struct
 import time
-import serial
 
-from host_tools.errors import BadDataError, NoAnswerError, PortError
+import serial
 from posdiag import frame
 from posdiag import protocol as p
+
+from host_tools.errors import BadDataError, NoAnswerError, PortError
 
 # Hints for open errors, matched on the OS message.
 _OPEN_HINTS = (

@@ -10,19 +10,22 @@ import json
 import time
 
 import cbor2
-
-from host_tools.diagnosis import diagnose
-from host_tools.records import decode_record
 from posdiag import catalog as c
 from posdiag import frame, record
 from posdiag import protocol as p
+
+from host_tools.diagnosis import diagnose
+from host_tools.records import decode_record
 
 NOW = 1795579168
 OK_PRINTER = [0, b"\x16\x12\x12\x12", 6]
 SCENARIOS = {
     "healthy": [OK_PRINTER, 0, [0, 35]],
-    "paper-out": [[c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6],
-                  c.S_PAPER_END | c.S_NEAR_END, [0, 35]],
+    "paper-out": [
+        [c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6],
+        c.S_PAPER_END | c.S_NEAR_END,
+        [0, 35],
+    ],
     "cover-open": [[c.P_OFFLINE | c.P_COVER, b"\x1e\x16\x12\x12", 6], c.S_COVER, [0, 35]],
     "printer-no-response": [[c.P_NO_REPLY, b"", 241], 0, [0, 35]],
     "host-unreachable": [OK_PRINTER, 0, [c.H_REFUSED, None]],
@@ -40,7 +43,11 @@ def as_json(raw: bytes) -> bytes:
     checks = rec[record.K_CHECKS]
     host = checks[2] if isinstance(checks[2], list) else [0, checks[2]]
     doc = {
-        "version": rec[0], "seq": rec[1], "boot": rec[2], "uptime_s": rec[3], "time": rec.get(4),
+        "version": rec[0],
+        "seq": rec[1],
+        "boot": rec[2],
+        "uptime_s": rec[3],
+        "time": rec.get(4),
         "trigger": record.TRIGGERS[rec.get(5, 0)],
         "checks": {
             "printer": {"flags": checks[0][0], "raw": checks[0][1].hex(), "reply_ms": checks[0][2]},
@@ -82,14 +89,18 @@ def decode_rates(n: int = 20000) -> None:
     print(f"decode over {n} records (records/s, best of 3, same run)")
     print(f"  raw cbor2.loads           {raw_rate:12,.0f}")
     print(f"  posdiag decode_record     {checked:12,.0f}  ({checked / raw_rate:.2f} of raw)")
-    print(f"  posdiag decode+diagnose   {full:12,.0f}  ({full / raw_rate:.2f} of raw; goal >= 0.33)")
+    print(
+        f"  posdiag decode+diagnose   {full:12,.0f}  ({full / raw_rate:.2f} of raw; goal >= 0.33)"
+    )
 
 
 def _smp_style(payload: bytes) -> int:
     """Bytes on the wire for MCUmgr/SMP-style serial framing of payload:
     length + payload + CRC-16, base64, in lines of at most 127 bytes
     (6-byte start/continuation marker plus newline on each line)."""
-    body = len(payload).to_bytes(2, "big") + payload + binascii.crc_hqx(payload, 0).to_bytes(2, "big")
+    body = (
+        len(payload).to_bytes(2, "big") + payload + binascii.crc_hqx(payload, 0).to_bytes(2, "big")
+    )
     encoded = base64.b64encode(body)
     per_line = 127 - 3  # 2-byte marker + newline
     per_line -= per_line % 4
@@ -113,7 +124,9 @@ def wire_overhead(n: int = 10000) -> None:
         if rec is not None:
             batch.extend(rec)
     print(f"bulk pull of {n} records, {payload} payload bytes")
-    print(f"  posdiag COBS frames       {wire:9} B  {wire / payload:.4f} per payload byte (goal <= 1.02)")
+    print(
+        f"  posdiag COBS frames       {wire:9} B  {wire / payload:.4f} per payload byte (goal <= 1.02)"
+    )
     print(f"  SMP-style base64 lines    {smp:9} B  {smp / payload:.4f} per payload byte")
 
 

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-
 from posdiag import catalog as c
 from posdiag import cbor, record
 
-HEALTHY = record.build(1000, 50, 1, 1764000000, record.TRIGGER_BOOT, [[0, b"\x16\x12\x12\x12", 5], 0, [0, 35]])
+HEALTHY = record.build(
+    1000, 50, 1, 1764000000, record.TRIGGER_BOOT, [[0, b"\x16\x12\x12\x12", 5], 0, [0, 35]]
+)
 # Golden bytes, written out by hand from RFC 8949 so a change in the encoder
 # or the record layout shows here first.
 HEALTHY_HEX = (
-    "a6"            # map(6)
-    "0001"          # 0: version 1
-    "011903e8"      # 1: seq 1000
-    "021832"        # 2: boot 50
-    "0301"          # 3: uptime 1 s
+    "a6"  # map(6)
+    "0001"  # 0: version 1
+    "011903e8"  # 1: seq 1000
+    "021832"  # 2: boot 50
+    "0301"  # 3: uptime 1 s
     "041a69248100"  # 4: time 1764000000
-    "06"            # 6: checks
-    "83"            # [printer, paper, host]
-    "83004416121212" "05"  # printer [0, h'16121212', 5]
-    "00"            # paper: no flags
-    "1823"          # host: healthy, the RTT alone: 35 ms
+    "06"  # 6: checks
+    "83"  # [printer, paper, host]
+    "83004416121212"
+    "05"  # printer [0, h'16121212', 5]
+    "00"  # paper: no flags
+    "1823"  # host: healthy, the RTT alone: 35 ms
 )
 
 
@@ -34,8 +36,16 @@ def test_healthy_record_golden_bytes() -> None:
 
 def test_all_failing_record_within_64_bytes() -> None:
     rec = record.build(
-        70000, 300, 86400, 1764000000, record.TRIGGER_FAILED_PRINT,
-        [[0xFFF, b"\x7e\x7e\x7e\x7e", 65535], c.S_PAPER_END | c.S_NEAR_END | c.S_COVER, [0x1F, None]],
+        70000,
+        300,
+        86400,
+        1764000000,
+        record.TRIGGER_FAILED_PRINT,
+        [
+            [0xFFF, b"\x7e\x7e\x7e\x7e", 65535],
+            c.S_PAPER_END | c.S_NEAR_END | c.S_COVER,
+            [0x1F, None],
+        ],
     )
     data = record.encode(rec)
     assert len(data) <= 64
@@ -43,12 +53,38 @@ def test_all_failing_record_within_64_bytes() -> None:
 
 
 VALUES = [
-    0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1,
-    -1, -24, -25, -256, -257, -(2**32), -(2**64),
-    b"", b"\x00" * 23, b"x" * 24, b"y" * 300,
-    "", "ascii", "打印纸用完", "x" * 70000,
-    [], [1, [2, [3]]], {}, {1: {"a": [None, True, False]}},
-    None, True, False,
+    0,
+    23,
+    24,
+    255,
+    256,
+    65535,
+    65536,
+    2**32 - 1,
+    2**32,
+    2**64 - 1,
+    -1,
+    -24,
+    -25,
+    -256,
+    -257,
+    -(2**32),
+    -(2**64),
+    b"",
+    b"\x00" * 23,
+    b"x" * 24,
+    b"y" * 300,
+    "",
+    "ascii",
+    "打印纸用完",
+    "x" * 70000,
+    [],
+    [1, [2, [3]]],
+    {},
+    {1: {"a": [None, True, False]}},
+    None,
+    True,
+    False,
 ]
 
 

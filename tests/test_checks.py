@@ -11,14 +11,14 @@ import tty
 from collections.abc import Iterator
 
 import pytest
-
-from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualPin
-from host_tools.sim.printer import EscPosEmulator, PrinterState, PtyPrinter
-from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import catalog as c
 from posdiag import checks
 from posdiag.hal import Sensor
 from posdiag.netprobe import TcpProbe
+
+from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualPin
+from host_tools.sim.printer import EscPosEmulator, PrinterState, PtyPrinter
+from host_tools.sim.settlement import EchoServer, closed_port
 
 CLOCK = HostClock()
 
@@ -120,9 +120,9 @@ def test_paper_sensors_debounced_majority() -> None:
         def value(self) -> int:
             return self.levels.pop(0)
 
-    paper_end = Sensor(Bouncing([1, 0, 1]), 1)   # 2 of 3: active
-    near_end = Sensor(Bouncing([0, 1, 0]), 1)    # 1 of 3: a bounce, not a signal
-    cover = Sensor(VirtualPin(0), 0)             # active-low switch, pulled low: open
+    paper_end = Sensor(Bouncing([1, 0, 1]), 1)  # 2 of 3: active
+    near_end = Sensor(Bouncing([0, 1, 0]), 1)  # 1 of 3: a bounce, not a signal
+    cover = Sensor(VirtualPin(0), 0)  # active-low switch, pulled low: open
     flags = checks.check_paper(paper_end, near_end, cover, CLOCK)
     assert flags == c.S_PAPER_END | c.S_COVER
 
@@ -165,7 +165,10 @@ def test_host_dns_failure() -> None:
         def getaddrinfo(*_: object) -> list:
             raise OSError(-2, "Name or service not known")
 
-    assert checks.check_host(TcpProbe(NoDns, CLOCK), "host.invalid", 443, 100, 50) == [c.H_DNS, None]
+    assert checks.check_host(TcpProbe(NoDns, CLOCK), "host.invalid", 443, 100, 50) == [
+        c.H_DNS,
+        None,
+    ]
 
 
 def test_host_timeout() -> None:

@@ -11,14 +11,23 @@ from pathlib import Path
 
 import cbor2
 import pytest
+from posdiag import record
 
 from host_tools import errors
-from posdiag import record
 
 from .conftest import posdiag_cmd
 
-TERMINAL = {"posdiag": 1, "terminal": "T1", "firmware": "0.1.0", "printer": None, "boot": 1,
-            "oldest": 1, "newest": 1, "drops": 0, "torn": 0}
+TERMINAL = {
+    "posdiag": 1,
+    "terminal": "T1",
+    "firmware": "0.1.0",
+    "printer": None,
+    "boot": 1,
+    "oldest": 1,
+    "newest": 1,
+    "drops": 0,
+    "torn": 0,
+}
 GOOD = record.encode(record.build(1, 1, 0, None, 0, [[0, b"\x16\x12\x12\x12", 3], 0, [0, 5]]))
 
 

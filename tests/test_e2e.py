@@ -10,16 +10,18 @@ from pathlib import Path
 
 import cbor2
 import pytest
+from posdiag import catalog as c
 
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
-from posdiag import catalog as c
 
 from .conftest import SimProcess, posdiag_cmd
 
 
 def posdiag(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(posdiag_cmd(*args), capture_output=True, text=True, timeout=60, check=check)
+    return subprocess.run(
+        posdiag_cmd(*args), capture_output=True, text=True, timeout=60, check=check
+    )
 
 
 def diagnose_json(port: str) -> dict:
@@ -54,7 +56,9 @@ def test_two_faults_rank_printer_before_network(start_sim: Callable[..., SimProc
     assert ids == ["cover-open", "host-unreachable"]
 
 
-def test_pull_decode_and_schema(start_sim: Callable[..., SimProcess], tmp_path: Path, validate) -> None:  # noqa: ANN001
+def test_pull_decode_and_schema(
+    start_sim: Callable[..., SimProcess], tmp_path: Path, validate
+) -> None:  # noqa: ANN001
     sim = start_sim("--fault", "paper-out")
     out = tmp_path / "log.cbor"
     result = posdiag("pull", sim.port, "-o", str(out))
@@ -66,13 +70,17 @@ def test_pull_decode_and_schema(start_sim: Callable[..., SimProcess], tmp_path: 
     validate(cbor2.dumps(log.terminal))
     for raw in log.records:
         validate(raw)
-    decoded = [json.loads(line) for line in posdiag("decode", str(out), "--json").stdout.splitlines()]
+    decoded = [
+        json.loads(line) for line in posdiag("decode", str(out), "--json").stdout.splitlines()
+    ]
     assert [d["causes"][0]["id"] for d in decoded] == ["paper-out"]
     text = posdiag("decode", str(out), "--lang", "zh").stdout
     assert "打印纸用完" in text and "维修步骤" in text
 
 
-def test_sim_prints_screen_and_exits_cleanly_on_sigterm(start_sim: Callable[..., SimProcess]) -> None:
+def test_sim_prints_screen_and_exits_cleanly_on_sigterm(
+    start_sim: Callable[..., SimProcess],
+) -> None:
     sim = start_sim("--fault", "cover-open", "--lang", "en")
     posdiag("diagnose", sim.port)  # the boot self-test has run once this answers
     code, out = sim.stop()
@@ -80,7 +88,9 @@ def test_sim_prints_screen_and_exits_cleanly_on_sigterm(start_sim: Callable[...,
     assert "Cover is open" in out
 
 
-def test_sequence_persists_across_reboots(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+def test_sequence_persists_across_reboots(
+    start_sim: Callable[..., SimProcess], tmp_path: Path
+) -> None:
     state = str(tmp_path / "flash")
     for boot in (1, 2):
         sim = start_sim("--state", state)

@@ -51,7 +51,12 @@ def test_printer_fault_ranks_before_network() -> None:
 
 def test_head_fault_before_cover_and_warnings_last() -> None:
     printer = [c.P_OFFLINE | c.P_UNRECOVERABLE | c.P_COVER | c.P_NEAR_END, b"", 5]
-    assert ids([printer, 0, [c.H_SLOW, 900]]) == ["head-fault", "cover-open", "paper-near-end", "host-slow"]
+    assert ids([printer, 0, [c.H_SLOW, 900]]) == [
+        "head-fault",
+        "cover-open",
+        "paper-near-end",
+        "host-slow",
+    ]
 
 
 def test_offline_alone_is_busy_offline() -> None:

@@ -1,7 +1,9 @@
 # A CBOR encoder (RFC 8949) for the few types posdiag records hold: integers,
 # byte and text strings, arrays, maps, null and booleans. Integers always take
-# their shortest form and maps keep insertion order, so the same values give
-# the same bytes on MicroPython and CPython. No floats: records use integer
+# their shortest form and map keys are written in the deterministic order of
+# RFC 8949 section 4.2.1 (bytewise order of their encodings), so the same
+# values give the same bytes on MicroPython and CPython: MicroPython's dicts
+# do not keep insertion order. No floats: records use integer
 # units (mV, deci-degrees C, ms), and MicroPython decoders reject float16.
 
 
@@ -24,6 +26,15 @@ def _head(out, major, n):
         out.append(major | 27)
         for shift in (56, 48, 40, 32, 24, 16, 8, 0):
             out.append((n >> shift) & 0xFF)
+
+
+def _ordered_keys(d):
+    # Unsigned integer keys (every record) sort numerically, which is their
+    # encoded order, without encoding each key; other keys by their encoding.
+    for key in d:
+        if not isinstance(key, int) or key < 0:
+            return sorted(d, key=encode)
+    return sorted(d)
 
 
 def encode_into(out, value):
@@ -52,7 +63,7 @@ def encode_into(out, value):
             encode_into(out, item)
     elif isinstance(value, dict):
         _head(out, 5, len(value))
-        for key in value:
+        for key in _ordered_keys(value):
             encode_into(out, key)
             encode_into(out, value[key])
     else:

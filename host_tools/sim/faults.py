@@ -13,10 +13,10 @@ from host_tools.sim.printer import PrinterState
 @dataclass
 class Scenario:
     printer: PrinterState = field(default_factory=PrinterState)
-    paper_end_pin: bool = False   # sensor inputs, True = condition present
+    paper_end_pin: bool = False  # sensor inputs, True = condition present
     near_end_pin: bool = False
     cover_pin: bool = False
-    host_down: bool = False       # settlement host refuses connections
+    host_down: bool = False  # settlement host refuses connections
 
 
 def _paper_out(s: Scenario) -> None:

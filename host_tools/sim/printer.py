@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 @dataclass
 class PrinterState:
-    paper: str = "ok"            # "ok" | "near-end" | "end"
+    paper: str = "ok"  # "ok" | "near-end" | "end"
     cover_open: bool = False
     cutter_error: bool = False
     unrecoverable: bool = False  # head or driver damaged
-    overheat: bool = False       # auto-recoverable error
+    overheat: bool = False  # auto-recoverable error
     feed_pressed: bool = False
-    responsive: bool = True      # False: printer off or cable pulled
-    garbled: bool = False        # baud rate mismatch: replies arrive mangled
+    responsive: bool = True  # False: printer off or cable pulled
+    garbled: bool = False  # baud rate mismatch: replies arrive mangled
 
     @property
     def error(self) -> bool:

@@ -13,6 +13,12 @@ import threading
 import tty
 from collections.abc import Callable
 
+from posdiag import config
+from posdiag.hal import FileStorage, Sensor
+from posdiag.link import LinkServer
+from posdiag.netprobe import TcpProbe
+from posdiag.terminal import Terminal
+
 from host_tools.sim.faults import scenario
 from host_tools.sim.hal_posix import (
     ConsoleDisplay,
@@ -23,11 +29,6 @@ from host_tools.sim.hal_posix import (
 )
 from host_tools.sim.printer import EscPosEmulator, PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
-from posdiag import config
-from posdiag.hal import FileStorage, Sensor
-from posdiag.link import LinkServer
-from posdiag.netprobe import TcpProbe
-from posdiag.terminal import Terminal
 
 
 def _raw_pty() -> tuple[int, int, str]:
@@ -104,7 +105,9 @@ class SimulatedTerminal:
         server = PtyPrinter(master, self.emulator)
         server.start()
         port = TtyPort.open(path)  # the firmware's UART: a real tty device
-        self._closers.append(lambda: (server.stop(), port.close(), os.close(master), os.close(slave)))
+        self._closers.append(
+            lambda: (server.stop(), port.close(), os.close(master), os.close(slave))
+        )
         return port
 
     def _settlement_host(self, host: tuple[str, int] | None) -> tuple[str, int]:

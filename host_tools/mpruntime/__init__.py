@@ -1,0 +1,62 @@
+"""Run Python source on real MicroPython from CPython.
+
+The runtime is the official MicroPython WebAssembly port under Node
+(run.mjs next to this file), with the firmware packages importable from /lib
+as on a board. Its npm package lives in node_modules here: `make` or
+`npm ci --prefix host_tools/mpruntime` installs it.
+
+Note on --heap: this port starts with a GC heap of that size but grows it on
+demand and collects only between top-level runs (gc.collect() inside a script
+is deferred), so a script never hits MemoryError at that size. Within one run
+nothing is freed, and gc.mem_alloc() differences count every byte allocated.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "run.mjs"
+PACKAGE = HERE / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
+DEFAULT_HEAP = 96 * 1024
+INSTALL_HINT = "run `make` / `npm ci --prefix host_tools/mpruntime`"
+
+
+def missing() -> str | None:
+    """Why the runtime cannot run here, or None when it can."""
+    if shutil.which("node") is None:
+        return "node not found on PATH: install Node 20+, then " + INSTALL_HINT
+    if not (PACKAGE / "package.json").is_file():
+        return f"MicroPython runtime not installed ({PACKAGE} is missing): {INSTALL_HINT}"
+    return None
+
+
+def available() -> bool:
+    return missing() is None
+
+
+def run_micropython(
+    script: str, heap: int = DEFAULT_HEAP, timeout: float = 60, firmware: str | Path | None = None
+) -> str:
+    """Run the Python source script on MicroPython and return its stdout.
+    firmware is the folder holding the firmware packages (default: the
+    repo's firmware/). Raises RuntimeError with stderr when the script fails."""
+    reason = missing()
+    if reason is not None:
+        raise RuntimeError(reason)
+    cmd = [shutil.which("node") or "node", str(RUNNER), "--heap", str(int(heap))]
+    if firmware is not None:
+        cmd += ["--firmware", str(firmware)]
+    cmd.append("-")
+    try:
+        proc = subprocess.run(
+            cmd, input=script.encode(), capture_output=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"MicroPython script timed out after {timeout} s") from exc
+    stderr = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"MicroPython exited with code {proc.returncode}:\n{stderr}")
+    return proc.stdout.decode()
