@@ -28,13 +28,14 @@ HEALTHY_HEX = (
 )
 
 
-def test_healthy_record_golden_bytes() -> None:
+def test_healthy_record_golden_bytes(validate) -> None:  # noqa: ANN001
     data = record.encode(HEALTHY)
+    validate(data)
     assert data.hex() == HEALTHY_HEX
     assert len(data) == 31
 
 
-def test_all_failing_record_within_64_bytes() -> None:
+def test_all_failing_record_within_64_bytes(validate) -> None:  # noqa: ANN001
     rec = record.build(
         70000,
         300,
@@ -48,6 +49,7 @@ def test_all_failing_record_within_64_bytes() -> None:
         ],
     )
     data = record.encode(rec)
+    validate(data)
     assert len(data) <= 64
     assert cbor2.loads(data) == rec
 

@@ -14,6 +14,7 @@ from posdiag import catalog as c
 
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
+from host_tools.sim.settlement import EchoServer, closed_port
 
 from .conftest import SimProcess, posdiag_cmd
 
@@ -30,6 +31,12 @@ def diagnose_json(port: str) -> dict:
     return json.loads(out[0])
 
 
+def pulled_items(port: str, tmp_path: Path) -> PulledLog:
+    out = tmp_path / "pulled.cbor"
+    posdiag("pull", port, "-o", str(out))
+    return PulledLog.from_bytes(out.read_bytes())
+
+
 def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess]) -> None:
     sim = start_sim()
     diag = diagnose_json(sim.port)
@@ -40,9 +47,15 @@ def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess]) -> 
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_injected_fault_is_the_top_cause(start_sim: Callable[..., SimProcess], fault: str) -> None:
+def test_injected_fault_is_the_top_cause(
+    start_sim: Callable[..., SimProcess], fault: str, tmp_path: Path, validate: Callable[[bytes], None]
+) -> None:
     sim = start_sim("--fault", fault)
     diag = diagnose_json(sim.port)
+    log = pulled_items(sim.port, tmp_path)
+    validate(cbor2.dumps(log.terminal))
+    for raw in log.records:
+        validate(raw)
     top = diag["causes"][0]
     assert top["id"] == fault
     assert top["category"] == c.CATEGORIES[c.CAUSES[c.cause_code(fault)][1]]
@@ -97,6 +110,27 @@ def test_sequence_persists_across_reboots(
         diag = diagnose_json(sim.port)
         assert (diag["seq"], diag["boot"]) == (boot, boot)
         sim.stop()
+
+
+def test_real_printer_port_url_loopback_is_a_garbled_link(start_sim: Callable[..., SimProcess]) -> None:
+    # --printer takes any pyserial URL. loop:// echoes the terminal's own
+    # queries back: bytes that fail the fixed-bit test, as a printer in
+    # another language or at another baud rate would send.
+    sim = start_sim("--printer", "loop://")
+    assert [cause["id"] for cause in diagnose_json(sim.port)["causes"]] == ["link-garbled"]
+
+
+def test_settlement_host_option(start_sim: Callable[..., SimProcess]) -> None:
+    server = EchoServer()
+    server.start()
+    try:
+        sim = start_sim("--host", f"127.0.0.1:{server.address[1]}")
+        assert diagnose_json(sim.port)["causes"] == []
+    finally:
+        server.stop()
+    host, port = closed_port()
+    sim = start_sim("--host", f"{host}:{port}")
+    assert [cause["id"] for cause in diagnose_json(sim.port)["causes"]] == ["host-unreachable"]
 
 
 def test_unknown_fault_is_one_clear_line() -> None:

@@ -226,8 +226,9 @@ def test_cbor_golden_bytes(mp, cp, name):
 
 
 @pytest.mark.parametrize("name", ["healthy", "failing", "time-no-trigger", "trigger-no-time"])
-def test_record_golden_bytes(mp, cp, name):
+def test_record_golden_bytes(mp, cp, name, validate):
     _check_cbor(mp["record/" + name], cp[0]["record/" + name], cp[1]["RECORDS"][name])
+    validate(bytes.fromhex(mp["record/" + name]))
 
 
 def test_record_round_trips_on_micropython(mp, cp):
