@@ -147,7 +147,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from host_tools.pull import pull_log
 
-    log = pull_log(_client(args))
+    log = pull_log(_client(args), newest_only=True)
     if not log.records:
         raise BadDataError("the terminal's log is empty: nothing to diagnose")
     _print_diagnoses(log, log.records[-1:], args.json, args.lang)

@@ -10,6 +10,7 @@ from functools import lru_cache
 from posdiag import catalog as c
 from posdiag import rank
 from posdiag import record as r
+from posdiag.record import check_flags
 
 from host_tools import knowledge
 from host_tools.errors import BadDataError
@@ -48,6 +49,12 @@ def _check_host(value: object) -> dict:
 _DESCRIBE = (_check_printer, _check_paper, _check_host)
 
 
+def _status(flags: int, warning_flags: int) -> str:
+    if not flags:
+        return "ok"
+    return "warning" if flags & ~warning_flags == 0 else "fault"
+
+
 def describe_checks(checks: object) -> dict:
     if not isinstance(checks, list):
         raise BadDataError("record checks are not an array")
@@ -58,7 +65,7 @@ def describe_checks(checks: object) -> dict:
             out[name] = None
             continue
         described = _DESCRIBE[check](value)
-        described["status"] = "fault" if described["flags"] else "ok"
+        described["status"] = _status(check_flags(checks, check), c.WARNING_FLAGS[check])
         out[name] = described
     return out
 

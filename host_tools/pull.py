@@ -23,9 +23,12 @@ def terminal_item(client: Client) -> dict:
     return item
 
 
-def pull_log(client: Client, since: int = 0) -> PulledLog:
-    """Every record with seq >= since, oldest first, each exactly once."""
+def pull_log(client: Client, since: int = 0, newest_only: bool = False) -> PulledLog:
+    """Every record with seq >= since, oldest first, each exactly once
+    (newest_only: just the newest record the terminal has)."""
     log = PulledLog(terminal_item(client))
+    if newest_only:
+        since = log.terminal.get("newest") or 0
     while True:
         batch = client.pull_batch(since)
         if not batch:

@@ -4,6 +4,7 @@ retrying each request on its own."""
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 
@@ -46,17 +47,21 @@ class Client:
         self._timeout = timeout
         self._retries = retries
         self._reader = frame.Reader(frame.MAX_BODY)
-        self._req_id = 0
+        # A random first id: a new session's first request must not look like
+        # a retry of the previous session's last one (the terminal replays
+        # its cached answer to a retried self-test).
+        self._req_id = random.randrange(256)
 
-    def request(self, kind: int, payload: bytes = b"") -> bytes:
+    def request(self, kind: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request; return the response payload after its status
-        byte. Each attempt waits `timeout`; a garbled or missing answer is
-        asked again, up to `retries` times."""
+        byte. Each attempt waits `timeout` (default: the client's); a garbled
+        or missing answer is asked again, up to `retries` times, with the
+        same request id so the terminal can tell a retry from a new request."""
         self._req_id = (self._req_id + 1) & 0xFF
         wire = frame.encode(kind, self._req_id, payload)
         for _ in range(self._retries + 1):
             self._port.write(wire)
-            response = self._await(kind | p.RESPONSE, self._req_id)
+            response = self._await(kind | p.RESPONSE, self._req_id, timeout or self._timeout)
             if response is not None:
                 status = response[0] if response else p.FAILED
                 if status != p.OK:
@@ -68,8 +73,8 @@ class Client:
             "check the cable, the port name and the baud rate",
         )
 
-    def _await(self, kind: int, req_id: int) -> bytes | None:
-        deadline = time.monotonic() + self._timeout
+    def _await(self, kind: int, req_id: int, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             data = self._port.read(self._port.in_waiting or 1)
             for b in data:
@@ -86,7 +91,9 @@ class Client:
         return self.request(p.CMD_INFO)
 
     def selftest(self) -> bytes:
-        return self.request(p.CMD_SELFTEST)
+        """Run a self-test now; its record. It may take as long as the
+        terminal's host timeout plus its printer retries: allow for that."""
+        return self.request(p.CMD_SELFTEST, timeout=max(self._timeout, 5.0))
 
     def pull_batch(self, since: int) -> bytes:
         """Records from seq `since` on, as many whole records as fit in one

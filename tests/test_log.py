@@ -156,3 +156,13 @@ def test_corrupt_byte_inside_a_record_stops_reading_there(tmp_path: Path) -> Non
     log = Log(FileStorage(str(tmp_path)), 2, 3)
     assert [s for s, _ in log.records()] == [1, 2]
     assert log.append(rec)[0] == 4  # seq 3 was handed out once: never again
+
+
+def test_lost_state_file_never_reuses_a_seq(tmp_path: Path) -> None:
+    _prepared(tmp_path, 3)  # fills the first segment: the next append rotates
+    log = Log(FileStorage(str(tmp_path)), 2, 3)
+    log._rotate(log.next_seq)  # a power cut right after a rotation: empty newest segment
+    (tmp_path / "state").unlink()
+    assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 4
+    (tmp_path / "state").unlink()
+    assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 5

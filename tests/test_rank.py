@@ -65,3 +65,15 @@ def test_offline_alone_is_busy_offline() -> None:
 
 def test_garbled_link() -> None:
     assert ids([[c.P_GARBLED, b"", 300], 0, 12]) == ["link-garbled"]
+
+
+def test_printer_stopped_at_near_end_is_near_end_not_paused() -> None:
+    # Printers set (ESC c 4) to stop at near end report offline + near end.
+    assert ids([[c.P_OFFLINE | c.P_NEAR_END, b"", 5], c.S_NEAR_END, 12]) == ["paper-near-end"]
+
+
+def test_feed_button_is_busy_even_with_near_end() -> None:
+    assert ids([[c.P_OFFLINE | c.P_FEED | c.P_NEAR_END, b"", 5], 0, 12]) == [
+        "printer-busy-offline",
+        "paper-near-end",
+    ]

@@ -13,6 +13,21 @@ from posdiag.terminal import Terminal
 
 
 class BoardClock:
+    """time.ticks_ms wraps (every 12.4 days on most ports) and ticks_diff is
+    right only within half that: uptime is summed from short steps instead,
+    so the run loop must call uptime_s() at least every few days."""
+
+    def __init__(self):
+        # Built first thing at boot: uptime counts from here.
+        self._last = time.ticks_ms()
+        self._uptime_ms = 0
+
+    def uptime_s(self):
+        now = time.ticks_ms()
+        self._uptime_ms += time.ticks_diff(now, self._last)
+        self._last = now
+        return self._uptime_ms // 1000
+
     def ticks_ms(self):
         return time.ticks_ms()
 
@@ -59,6 +74,8 @@ def run():
     """Boot self-test, then serve the diagnostics link."""
     terminal, link = build()
     terminal.boot()
+    clock = terminal.clock
     while True:
         if not link.poll():
+            clock.uptime_s()  # keeps the uptime sum ahead of tick wrap-around
             time.sleep_ms(5)

@@ -55,6 +55,9 @@ HOST_FLAGS = ("dns-failed", "refused", "timeout", "slow", "rejects")
 
 FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS)
 
+# Flags that warn (receipts still print), per check; every other flag is a fault.
+WARNING_FLAGS = (P_NEAR_END, S_NEAR_END, H_SLOW)
+
 # Causes: (id, category, severity, merchant hint zh-CN, merchant hint en).
 # Each hint is two lines that fit a 16-column display, a CJK character taking
 # two columns (tests/test_catalog.py measures every one).

@@ -75,6 +75,7 @@ class Reader:
     def __init__(self, max_body=MAX_BODY):
         # COBS adds one byte per 254: room for the encoded form of max_body.
         self._buf = bytearray(max_body + max_body // 254 + 2)
+        self._max_body = max_body
         self._n = 0
         self._overflow = False
         self._len = 0
@@ -100,7 +101,7 @@ class Reader:
             self.errors += 1
             return False
         size = cobs_decode_in_place(self._buf, n)
-        if size < _OVERHEAD:
+        if size < _OVERHEAD or size > self._max_body:
             self.errors += 1
             return False
         body = memoryview(self._buf)[:size - 4]

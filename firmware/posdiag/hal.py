@@ -8,6 +8,7 @@
 #   write(buf) -> int | None, any() -> int, read(n) -> bytes | None
 # Input pin: value() -> 0 | 1
 # Clock: ticks_ms() -> int, ticks_diff(a, b) -> int, sleep_ms(ms),
+#   uptime_s() -> int (seconds since boot, never wrapping),
 #   unix_time() -> int | None (None until the real time is known)
 # Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms)
 #   -> (host flags, rtt ms | None)

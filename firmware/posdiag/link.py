@@ -14,6 +14,12 @@ class LinkServer:
         self._port = port
         self._terminal = terminal
         self._reader = frame.Reader(_RX_MAX)
+        # The last answer to a command that changes the terminal, kept so a
+        # retried request (same kind and id: the host lost the answer) gets
+        # the same answer instead of running again.
+        self._last_key = -1
+        self._last_wire = b""
+        self.failures = 0
 
     def poll(self):
         """Handle whatever the port has received; return frames answered."""
@@ -30,9 +36,20 @@ class LinkServer:
         return answered
 
     def _answer(self, kind, req_id, req):
-        status, payload = self._dispatch(kind, req)
-        self._port.write(frame.encode(kind | p.RESPONSE, req_id,
-                                      bytes([status]) + payload))
+        key = kind << 8 | req_id
+        if kind in p.NOT_REPEATABLE and key == self._last_key:
+            self._port.write(self._last_wire)
+            return
+        try:
+            status, payload = self._dispatch(kind, req)
+        except Exception:  # noqa: BLE001 - a failed command must not stop the link
+            self.failures += 1
+            status, payload = p.FAILED, b""
+        wire = frame.encode(kind | p.RESPONSE, req_id, bytes([status]) + payload)
+        if kind in p.NOT_REPEATABLE:
+            self._last_key = key
+            self._last_wire = wire
+        self._port.write(wire)
 
     def _dispatch(self, kind, req):
         t = self._terminal
@@ -42,7 +59,8 @@ class LinkServer:
             if len(req) != 6:
                 return p.BAD_REQUEST, b""
             since, max_bytes = struct.unpack("<IH", req)
-            return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD))
+            # The status byte shares the frame's payload with the records.
+            return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD - 1))
         if kind == p.CMD_SELFTEST:
             return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
         return p.UNKNOWN_COMMAND, b""

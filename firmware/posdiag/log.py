@@ -81,10 +81,23 @@ class Log:
             self._replace(name, data[:good])
             self._save_state()
         self._in_newest = len(entries)
-        if entries and entries[-1][1] >= self.next_seq:
+        highest = self._highest_seq(entries)
+        if highest >= self.next_seq:
             # The state file was lost or old: never reuse a seq seen on flash.
-            self.next_seq = entries[-1][1] + 1
+            self.next_seq = highest + 1
             self._save_state()
+
+    def _highest_seq(self, newest_entries):
+        """The highest seq on flash (or reserved by the newest segment's name),
+        looking past an empty newest segment to the one before."""
+        if newest_entries:
+            return newest_entries[-1][1]
+        highest = self._segments[-1] - 1
+        if len(self._segments) > 1:
+            older, _ = _entries(self._read(_seg_name(self._segments[-2])))
+            if older:
+                highest = max(highest, older[-1][1])
+        return highest
 
     def _load_state(self):
         try:

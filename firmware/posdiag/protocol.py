@@ -12,5 +12,9 @@ BAD_REQUEST = 2
 FAILED = 3
 STATUS_NAMES = ("ok", "unknown command", "bad request", "failed")
 
-# Largest payload in one frame: PULL batches records up to this size.
+# Commands a retried request must not run twice (see link.py).
+NOT_REPEATABLE = (CMD_SELFTEST,)
+
+# Largest payload in one frame, status byte included: a PULL answer holds
+# up to MAX_PAYLOAD - 1 bytes of records.
 MAX_PAYLOAD = 1024

@@ -18,16 +18,16 @@ _SIGNALS = (
     (c.CHECK_PAPER, c.S_PAPER_END, c.PAPER_OUT),
     (c.CHECK_PRINTER, c.P_NEAR_END, c.PAPER_NEAR_END),
     (c.CHECK_PAPER, c.S_NEAR_END, c.PAPER_NEAR_END),
-    (c.CHECK_PRINTER, c.P_OFFLINE | c.P_FEED | c.P_WAIT_RECOVERY,
-     c.PRINTER_BUSY_OFFLINE),
+    (c.CHECK_PRINTER, c.P_FEED | c.P_WAIT_RECOVERY, c.PRINTER_BUSY_OFFLINE),
     (c.CHECK_HOST, c.H_DNS | c.H_REFUSED | c.H_TIMEOUT, c.HOST_UNREACHABLE),
     (c.CHECK_HOST, c.H_REJECTS, c.HOST_REJECTS),
     (c.CHECK_HOST, c.H_SLOW, c.HOST_SLOW),
 )
 
 # Causes that make the printer's offline bit a consequence, not a cause.
+# Near end is one: some printers are set (ESC c 4) to stop there.
 _OFFLINE_EXPLAINED_BY = (c.HEAD_FAULT, c.HEAD_OVERHEAT, c.CUTTER_JAM,
-                         c.COVER_OPEN, c.PAPER_OUT)
+                         c.COVER_OPEN, c.PAPER_OUT, c.PAPER_NEAR_END)
 
 
 def causes(checks):
@@ -44,9 +44,14 @@ def causes(checks):
     # An empty roll is also a near-end roll: report the one that matters.
     if found & (1 << c.PAPER_OUT):
         found &= ~(1 << c.PAPER_NEAR_END)
-    for cause in _OFFLINE_EXPLAINED_BY:
-        if found & (1 << cause):
-            found &= ~(1 << c.PRINTER_BUSY_OFFLINE)
+    # The offline bit alone: busy or paused, unless another cause explains it.
+    if check_flags(checks, c.CHECK_PRINTER) & c.P_OFFLINE:
+        explained = False
+        for cause in _OFFLINE_EXPLAINED_BY:
+            if found & (1 << cause):
+                explained = True
+        if not explained:
+            found |= 1 << c.PRINTER_BUSY_OFFLINE
     # No reply or garbage: every other printer bit is unknown, not absent.
     if found & ((1 << c.PRINTER_NO_RESPONSE) | (1 << c.LINK_GARBLED)):
         found &= ~(1 << c.PRINTER_BUSY_OFFLINE)

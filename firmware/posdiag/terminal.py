@@ -11,9 +11,8 @@ class Terminal:
         self._printer = printer
         self._sensors = sensors
         self._probe = probe
-        self._clock = clock
+        self.clock = clock
         self._display = display
-        self._boot_ticks = clock.ticks_ms()
         self.log = Log(storage, cfg["log_segments"],
                        cfg["log_segment_records"])
         self.printer_identity = None
@@ -26,7 +25,7 @@ class Terminal:
 
     def run_checks(self):
         cfg = self.cfg
-        clock = self._clock
+        clock = self.clock
         paper_end, near_end, cover = self._sensors
         return [
             checks.check_printer(self._printer, clock,
@@ -40,8 +39,8 @@ class Terminal:
         """Run every check, log one record, show the hint; return the record
         bytes as stored."""
         results = self.run_checks()
-        clock = self._clock
-        uptime = clock.ticks_diff(clock.ticks_ms(), self._boot_ticks) // 1000
+        clock = self.clock
+        uptime = clock.uptime_s()
         now = clock.unix_time()
         boot = self.log.boot
 

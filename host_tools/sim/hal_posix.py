@@ -86,6 +86,12 @@ class VirtualPin:
 
 
 class HostClock:
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def uptime_s(self) -> int:
+        return int(time.monotonic() - self._start)
+
     def ticks_ms(self) -> int:
         return int(time.monotonic() * 1000)
 
