@@ -1,0 +1,104 @@
+"""The diagnostics link between the host client (pyserial) and the terminal's
+LinkServer, over a real pseudo-terminal, in one process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import cbor2
+import pytest
+
+from host_tools.errors import BadDataError
+from host_tools.pull import pull_log
+from host_tools.serial_link import Client, open_port
+from host_tools.sim.runner import SimulatedTerminal
+from posdiag import frame
+from posdiag import protocol as p
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatedTerminal]:
+    terminal = SimulatedTerminal(out=lambda _line: None)
+    terminal.boot()
+    stop = threading.Event()
+    thread = threading.Thread(target=terminal.serve, args=(stop,), daemon=True)
+    thread.start()
+    yield terminal
+    stop.set()
+    thread.join(timeout=5)
+    terminal.close()
+
+
+@pytest.fixture
+def client(sim: SimulatedTerminal) -> Iterator[Client]:
+    port = open_port(sim.diag_path)
+    yield Client(port, timeout=1.0)
+    port.close()
+
+
+def _exchange(port, wire: bytes) -> bytes:  # noqa: ANN001
+    port.write(wire)
+    reader = frame.Reader()
+    while True:
+        data = port.read(1)
+        assert data, "no answer"
+        if reader.push(data[0]):
+            return bytes(reader.payload())
+
+
+def test_info_and_pull(client: Client) -> None:
+    item = cbor2.loads(client.info())
+    assert item["terminal"] == "SIM-0001" and item["newest"] == 1
+    log = pull_log(client)
+    assert log.seqs() == [1]
+
+
+def test_selftest_on_request_adds_a_record(client: Client) -> None:
+    rec = cbor2.loads(client.selftest())
+    assert rec[1] == 2 and rec[5] == 2  # seq 2, trigger "request"
+    assert pull_log(client).seqs() == [1, 2]
+
+
+def test_retried_selftest_is_answered_not_run_again(sim: SimulatedTerminal) -> None:
+    port = open_port(sim.diag_path, timeout=2)
+    try:
+        wire = frame.encode(p.CMD_SELFTEST, 77)
+        first = _exchange(port, wire)
+        again = _exchange(port, wire)  # the host lost the answer and asks again
+        assert first == again
+        fresh = _exchange(port, frame.encode(p.CMD_SELFTEST, 78))
+        assert cbor2.loads(fresh[1:])[1] == cbor2.loads(first[1:])[1] + 1
+    finally:
+        port.close()
+    assert [s for s, _ in sim.terminal.log.records()] == [1, 2, 3]
+
+
+def test_failed_command_answers_failed_and_link_keeps_serving(sim: SimulatedTerminal, client: Client) -> None:
+    def broken(_since: int = 0):  # noqa: ANN202
+        raise OSError(5, "flash read error")
+
+    working = sim.terminal.log.records
+    sim.terminal.log.records = broken  # type: ignore[method-assign]
+    with pytest.raises(BadDataError, match="failed"):
+        client.pull_batch(0)
+    assert sim.link.failures == 1
+    sim.terminal.log.records = working  # type: ignore[method-assign]  # flash back
+    assert cbor2.loads(client.info())["terminal"] == "SIM-0001"
+
+
+def test_unknown_command_and_bad_request(sim: SimulatedTerminal) -> None:
+    port = open_port(sim.diag_path, timeout=2)
+    try:
+        assert _exchange(port, frame.encode(0x55, 1)) == bytes([p.UNKNOWN_COMMAND])
+        assert _exchange(port, frame.encode(p.CMD_PULL, 2, b"\x01")) == bytes([p.BAD_REQUEST])
+    finally:
+        port.close()
+
+
+def test_pull_batches_stay_within_the_frame_limit(sim: SimulatedTerminal, client: Client) -> None:
+    for _ in range(80):
+        sim.terminal.run_selftest(3)
+    batch = client.pull_batch(0)
+    assert p.MAX_PAYLOAD - 40 < len(batch) + 1 <= p.MAX_PAYLOAD
+    assert pull_log(client).seqs() == list(range(1, 82))
