@@ -10,6 +10,7 @@ from functools import lru_cache
 from posdiag import catalog as c
 from posdiag import rank
 from posdiag import record as r
+from posdiag.printer import BAUD_RATES
 from posdiag.record import check_flags
 
 from host_tools import knowledge
@@ -21,14 +22,28 @@ def _flag_names(flags: int, names: tuple[str, ...]) -> list[str]:
     return [name for bit, name in enumerate(names) if flags >> bit & 1]
 
 
+def _full(value: object, check: str, size: tuple[int, ...]) -> list:
+    """A check's full array form; a bare number is the healthy form with
+    only its key measurement (record.compact), expanded here."""
+    if isinstance(value, int):
+        return [0, value]
+    if isinstance(value, list) and len(value) in size and isinstance(value[0], int):
+        return value
+    raise BadDataError(f"{check} check has an unexpected form: {value!r}")
+
+
 def _check_printer(value: object) -> dict:
-    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], int)):
-        raise BadDataError(f"printer check has an unexpected form: {value!r}")
-    flags, raw, ms = value
+    if isinstance(value, int):
+        return {"flags": [], "raw": None, "reply_ms": value, "baud_found": None}
+    flags, raw, ms, *found = _full(value, "printer", (3, 4))
+    baud = None
+    if found and isinstance(found[0], int) and 0 <= found[0] < len(BAUD_RATES):
+        baud = BAUD_RATES[found[0]]
     return {
         "flags": _flag_names(flags, c.PRINTER_FLAGS),
         "raw": raw.hex() if isinstance(raw, bytes) else None,
         "reply_ms": ms,
+        "baud_found": baud,
     }
 
 
@@ -40,13 +55,24 @@ def _check_paper(value: object) -> dict:
 
 def _check_host(value: object) -> dict:
     if isinstance(value, int):
-        return {"flags": [], "rtt_ms": value}
-    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int)):
-        raise BadDataError(f"host check has an unexpected form: {value!r}")
-    return {"flags": _flag_names(value[0], c.HOST_FLAGS), "rtt_ms": value[1]}
+        return {"flags": [], "rtt_ms": value, "echo_ms": None}
+    flags, rtt, echo = _full(value, "host", (3,))
+    return {"flags": _flag_names(flags, c.HOST_FLAGS), "rtt_ms": rtt, "echo_ms": echo}
 
 
-_DESCRIBE = (_check_printer, _check_paper, _check_host)
+def _check_head(value: object) -> dict:
+    flags, temp = _full(value, "head", (2,))
+    return {"flags": _flag_names(flags, c.HEAD_FLAGS), "temp_dc": temp}
+
+
+def _check_power(value: object) -> dict:
+    if isinstance(value, int):
+        return {"flags": [], "mean_mv": value, "spread_mv": None}
+    flags, mean, spread = _full(value, "power", (3,))
+    return {"flags": _flag_names(flags, c.POWER_FLAGS), "mean_mv": mean, "spread_mv": spread}
+
+
+_DESCRIBE = (_check_printer, _check_paper, _check_host, _check_head, _check_power)
 
 
 def _status(flags: int, warning_flags: int) -> str:
@@ -90,11 +116,20 @@ def _iso(unix: int | None) -> str | None:
     return dt.datetime.fromtimestamp(unix, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+def _counters(values: object) -> dict | None:
+    if values is None:
+        return None
+    if not (isinstance(values, list) and len(values) == 3):
+        raise BadDataError(f"record counters have an unexpected form: {values!r}")
+    return dict(zip(("paper_mm", "cuts", "head_energized"), values, strict=True))
+
+
 def diagnose(raw: bytes, lang: str = "en") -> dict:
     rec = decode_record(raw)
     checks = rec[r.K_CHECKS]
     described = describe_checks(checks)
     trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+    counters = rec.get(r.K_COUNTERS)
     return {
         "seq": rec[r.K_SEQ],
         "boot": rec[r.K_BOOT],
@@ -103,5 +138,7 @@ def diagnose(raw: bytes, lang: str = "en") -> dict:
         "trigger": r.TRIGGERS[trigger] if 0 <= trigger < len(r.TRIGGERS) else trigger,
         "bytes": len(raw),
         "checks": described,
+        "receipt": rec.get(r.K_RECEIPT),
+        "counters": _counters(counters),
         "causes": [cause_entry(code, lang) for code in rank.causes(checks)],
     }

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import cbor2
 import pytest
-from posdiag import catalog as c
 from posdiag import cbor, record
 
 HEALTHY = record.build(
-    1000, 50, 1, 1764000000, record.TRIGGER_BOOT, [[0, b"\x16\x12\x12\x12", 5], 0, [0, 35]]
+    1000,
+    50,
+    1,
+    1764000000,
+    record.TRIGGER_BOOT,
+    [[0, b"\x16\x12\x12\x12", 5], 0, [0, 35, None], [0, 352], [0, 24010, 40]],
 )
 # Golden bytes, written out by hand from RFC 8949 so a change in the encoder
 # or the record layout shows here first.
@@ -20,11 +24,12 @@ HEALTHY_HEX = (
     "0301"  # 3: uptime 1 s
     "041a69248100"  # 4: time 1764000000
     "06"  # 6: checks
-    "83"  # [printer, paper, host]
-    "83004416121212"
-    "05"  # printer [0, h'16121212', 5]
+    "85"  # [printer, paper, host, head, power], each healthy: its key measurement
+    "05"  # printer: 5 ms for DLE EOT 1-4
     "00"  # paper: no flags
-    "1823"  # host: healthy, the RTT alone: 35 ms
+    "1823"  # host: connected in 35 ms
+    "190160"  # head: 35.2 C
+    "195dca"  # power: 24010 mV
 )
 
 
@@ -32,21 +37,19 @@ def test_healthy_record_golden_bytes(validate) -> None:  # noqa: ANN001
     data = record.encode(HEALTHY)
     validate(data)
     assert data.hex() == HEALTHY_HEX
-    assert len(data) == 31
+    assert len(data) == 30
 
 
 def test_all_failing_record_within_64_bytes(validate) -> None:  # noqa: ANN001
+    # Every flag of every check, the largest values a record can hold.
     rec = record.build(
         70000,
         300,
         86400,
         1764000000,
         record.TRIGGER_FAILED_PRINT,
-        [
-            [0xFFF, b"\x7e\x7e\x7e\x7e", 65535],
-            c.S_PAPER_END | c.S_NEAR_END | c.S_COVER,
-            [0x1F, None],
-        ],
+        [[0x1FFF, b"\x7e\x7e\x7e\x7e", 65535, 4], 15, [0x3F, None, None], [7, None], [0x1F, 17000, 4100]],
+        12345,
     )
     data = record.encode(rec)
     validate(data)

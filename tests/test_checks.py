@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 from posdiag import catalog as c
-from posdiag import checks
+from posdiag import checks, printer
 from posdiag.hal import Sensor
 from posdiag.netprobe import TcpProbe
 
-from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualPin
+from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualAdc, VirtualPin
 from host_tools.sim.printer import EscPosEmulator, PrinterState, PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
 
@@ -34,7 +34,7 @@ class PrinterRig:
         self.emulator = EscPosEmulator(self.state)
         self.server = PtyPrinter(self.master, self.emulator)
         self.server.start()
-        self.port = TtyPort.open(os.ttyname(self.slave))
+        self.port = TtyPort.open(os.ttyname(self.slave), 9600)
 
     def close(self) -> None:
         self.server.stop()
@@ -50,8 +50,8 @@ def rig() -> Iterator[PrinterRig]:
     r.close()
 
 
-def run(rig: PrinterRig) -> list:
-    return checks.check_printer(rig.port, CLOCK, timeout_ms=150)
+def run(rig: PrinterRig, baud: int | None = 9600) -> list:
+    return printer.check_printer(rig.port, CLOCK, timeout_ms=150, baud=baud)
 
 
 def test_healthy_printer(rig: PrinterRig) -> None:
@@ -91,18 +91,59 @@ def test_no_reply_is_asked_twice_then_reported(rig: PrinterRig) -> None:
 
 
 def test_garbled_replies_are_not_a_dead_printer(rig: PrinterRig) -> None:
-    rig.state.garbled = True
-    flags, raw, _ = run(rig)
+    rig.state.baud = 19200  # the printer's setting; the terminal is at 9600
+    flags, raw, _ = run(rig, baud=None)  # no scan
     assert flags == c.P_GARBLED
     assert raw == b""
+
+
+def test_garbled_link_finds_the_printers_baud_rate_and_restores_the_port(rig: PrinterRig) -> None:
+    rig.state.baud = 38400
+    flags, raw, _, found = run(rig)
+    assert flags == c.P_GARBLED and raw == b""
+    assert printer.BAUD_RATES[found] == 38400
+    # The self-test never changes the setting: the port is back at 9600, so
+    # the printer still answers garbled.
+    assert run(rig, baud=None)[0] == c.P_GARBLED
+
+
+def test_garbled_at_every_rate_reports_no_rate(rig: PrinterRig) -> None:
+    rig.state.baud = 2400  # not a rate the scan tries
+    result = run(rig)
+    assert result[0] == c.P_GARBLED and len(result) == 3
+
+
+def test_identity_and_counters(rig: PrinterRig) -> None:
+    ident = printer.identify(rig.port, CLOCK, 150)
+    assert ident == {"model": 0x20, "firmware": "1.05 ESC/POS", "maker": "posdiag", "name": "POSDIAG-EMU-80"}
+    assert printer.read_counters(rig.port, CLOCK, 150) == [412_345, 98_765_432, 23_456]
+    assert not printer.unsupported(ident, [])
+    assert not printer.unsupported(ident, ["POSDIAG-EMU-80"])
+    assert printer.unsupported(ident, ["TM-T88VI"])
+
+
+def test_silent_printer_has_no_identity(rig: PrinterRig) -> None:
+    rig.state.responsive = False
+    assert printer.identify(rig.port, CLOCK, 50) is None
+    assert printer.read_counters(rig.port, CLOCK, 50) is None
+
+
+def test_recovery_request_is_sent_only_when_asked(rig: PrinterRig) -> None:
+    rig.state.cutter_error = True
+    assert run(rig)[0] & c.P_CUTTER
+    assert rig.emulator.recoveries == []  # the self-test never sends DLE ENQ
+    printer.recover(rig.port, 2)
+    CLOCK.sleep_ms(100)
+    assert rig.emulator.recoveries == [2]
+    assert run(rig)[0] == 0
 
 
 def test_asb_and_xon_between_replies_are_tolerated(rig: PrinterRig) -> None:
     # An ASB message (4 bytes) and XON arrive unasked before each reply.
     real_feed = rig.emulator.feed
 
-    def noisy_feed(data: bytes) -> bytes:
-        reply = real_feed(data)
+    def noisy_feed(data: bytes, link_baud: int | None = None) -> bytes:
+        reply = real_feed(data, link_baud)
         return (bytes([0x14, 0x00, 0x00, 0x0F, 0x11]) + reply) if reply else reply
 
     rig.emulator.feed = noisy_feed  # type: ignore[method-assign]
@@ -127,6 +168,22 @@ def test_paper_sensors_debounced_majority() -> None:
     assert flags == c.S_PAPER_END | c.S_COVER
 
 
+@pytest.mark.parametrize(
+    "sensor,printer_flags,expected",
+    [
+        (1, c.P_PAPER_END, c.S_PAPER_END),                 # agree: paper out
+        (0, 0, 0),                                         # agree: paper in
+        (1, 0, c.S_PAPER_END | c.S_DISAGREE),              # sensor sees an end the printer does not
+        (0, c.P_PAPER_END | c.P_OFFLINE, c.S_DISAGREE),    # the printer's sensor disagrees
+        (0, c.P_NO_REPLY, 0),                              # no printer answer: nothing to compare
+        (0, c.P_PAPER_END | c.P_COVER, 0),                 # cover open: paper bits unreliable
+    ],
+)
+def test_paper_end_cross_checked_with_printer(sensor: int, printer_flags: int, expected: int) -> None:
+    flags = checks.check_paper(Sensor(VirtualPin(sensor), 1), None, None, CLOCK, printer_flags)
+    assert flags == expected
+
+
 def test_paper_sensors_absent() -> None:
     assert checks.check_paper(None, None, None, CLOCK) == 0
 
@@ -135,23 +192,49 @@ def test_host_reachable_over_real_tcp() -> None:
     server = EchoServer()
     server.start()
     try:
-        flags, rtt = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, 500)
+        flags, rtt, echo = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, 500, b"ping", b"ping")
     finally:
         server.stop()
     assert flags == 0
     assert rtt is not None and rtt < 500
+    assert echo is not None and echo < 500
+
+
+@pytest.mark.parametrize(
+    "mode,expected",
+    [("reject", c.H_REJECTS), ("slow", c.H_SLOW)],
+)
+def test_host_application_echo(mode: str, expected: int) -> None:
+    server = EchoServer(mode=mode)
+    server.start()
+    try:
+        flags, rtt, echo = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 2000, 500, b"ping", b"ping")
+    finally:
+        server.stop()
+    assert flags == expected and rtt is not None
+    assert echo is not None and (echo > 500) == (mode == "slow")
+
+
+def test_host_echo_unanswered_in_time() -> None:
+    server = EchoServer(mode="slow")
+    server.start()
+    try:
+        result = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 300, 500, b"ping", b"ping")
+    finally:
+        server.stop()
+    assert result[0] == c.H_ECHO_TIMEOUT and result[2] is None
 
 
 def test_host_refused() -> None:
     host, port = closed_port()
-    assert checks.check_host(TcpProbe(socket, CLOCK), host, port, 1000, 500) == [c.H_REFUSED, None]
+    assert checks.check_host(TcpProbe(socket, CLOCK), host, port, 1000, 500) == [c.H_REFUSED, None, None]
 
 
 def test_host_slow_threshold() -> None:
     server = EchoServer()
     server.start()
     try:
-        flags, rtt = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, -1)
+        flags, rtt, _ = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, -1)
     finally:
         server.stop()
     assert flags == c.H_SLOW and rtt is not None
@@ -165,10 +248,7 @@ def test_host_dns_failure() -> None:
         def getaddrinfo(*_: object) -> list:
             raise OSError(-2, "Name or service not known")
 
-    assert checks.check_host(TcpProbe(NoDns, CLOCK), "host.invalid", 443, 100, 50) == [
-        c.H_DNS,
-        None,
-    ]
+    assert checks.check_host(TcpProbe(NoDns, CLOCK), "host.invalid", 443, 100, 50) == [c.H_DNS, None, None]
 
 
 def test_host_timeout() -> None:
@@ -184,9 +264,60 @@ def test_host_timeout() -> None:
             f.connect_ex(listener.getsockname())
             fillers.append(f)
         threading.Event().wait(0.05)
-        flags, rtt = checks.check_host(TcpProbe(socket, CLOCK), *listener.getsockname(), 200, 100)
+        result = checks.check_host(TcpProbe(socket, CLOCK), *listener.getsockname(), 200, 100)
     finally:
         for f in fillers:
             f.close()
         listener.close()
-    assert (flags, rtt) == (c.H_TIMEOUT, None)
+    assert result == [c.H_TIMEOUT, None, None]
+
+
+# -- head thermistor and supply voltage --------------------------------------
+TABLE = [(2563, 1200), (9807, 700), (29202, 300), (50511, 0), (59855, -200)]
+
+
+def test_interpolation_is_integer_and_clamped() -> None:
+    assert checks.interpolate(TABLE, 29202) == 300
+    assert checks.interpolate(TABLE, (29202 + 50511) // 2) == 150
+    assert checks.interpolate(TABLE, 0) == 1200 and checks.interpolate(TABLE, 65535) == -200
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (29202, [0, 300]),
+        (9000, [c.T_OVERHEAT, 755]),
+        (65535, [c.T_OPEN, None]),
+        (100, [c.T_SHORT, None]),
+    ],
+    ids=["30C", "overheat", "open", "short"],
+)
+def test_head_thermistor(raw: int, expected: list) -> None:
+    assert checks.check_head(VirtualAdc(raw), CLOCK, TABLE, 64000, 1000, 650) == expected
+
+
+def power(*readings: int, cause: int = c.RESET_POWER_ON) -> list:
+    # 100k/10k divider on a 3.3 V ADC: mV = raw * 36300 // 65535.
+    return checks.check_power(VirtualAdc(*readings), CLOCK, 36300, 65535, 21600, 26400, 1200, cause)
+
+
+def test_power_healthy_mean_and_spread() -> None:
+    flags, mean, spread = power(43330, 43290, 43370, 43310)
+    assert flags == 0 and 23_970 <= mean <= 24_010 and spread == 44
+
+
+def test_power_sagging_adapter_is_low_and_unstable() -> None:
+    flags, mean, spread = power(37000, 33000, 38500, 31000)
+    assert flags == c.V_LOW | c.V_UNSTABLE and mean < 21600 and spread > 1200
+
+
+def test_power_too_high() -> None:
+    assert power(49000)[0] == c.V_HIGH
+
+
+@pytest.mark.parametrize(
+    "cause,flag",
+    [(c.RESET_BROWNOUT, c.V_BROWNOUT), (c.RESET_WATCHDOG, c.V_WATCHDOG), (c.RESET_SOFT, 0), (None, 0)],
+)
+def test_reset_cause(cause: int | None, flag: int) -> None:
+    assert power(43330, cause=cause)[0] == flag

@@ -162,7 +162,7 @@ def test_lost_state_file_never_reuses_a_seq(tmp_path: Path) -> None:
     _prepared(tmp_path, 3)  # fills the first segment: the next append rotates
     log = Log(FileStorage(str(tmp_path)), 2, 3)
     log._rotate(log.next_seq)  # a power cut right after a rotation: empty newest segment
-    (tmp_path / "state").unlink()
+    (tmp_path / "d.state").unlink()
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 4
-    (tmp_path / "state").unlink()
+    (tmp_path / "d.state").unlink()
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 5

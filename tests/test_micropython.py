@@ -47,19 +47,28 @@ CBOR_UNORDERED = {
 
 HEALTHY_RAW = b"\x16\x12\x12\x12"
 FAILING_RAW = b"\x1e\x36\x7e\x7e"
+NOT_RUN = [None, None, None, None, None]
 HEALTHY = record.build(1, 1, 12, None, record.TRIGGER_BOOT,
-                       [[0, HEALTHY_RAW, 35], 0, [0, 41]])
+                       [[0, HEALTHY_RAW, 35], 0, [0, 41, None], [0, 352],
+                        [0, 24010, 40]])
 FAILING = record.build(4000000000, 65535, 86400 * 365, 1732500000,
                        record.TRIGGER_FAILED_PRINT,
-                       [[escpos.flags_from_raw(FAILING_RAW), FAILING_RAW, 480],
-                        c.S_PAPER_END | c.S_NEAR_END | c.S_COVER,
-                        [c.H_DNS | c.H_REFUSED | c.H_TIMEOUT | c.H_SLOW | c.H_REJECTS,
-                         None]])
-RECORDS = {"healthy": HEALTHY, "failing": FAILING,
+                       [[escpos.flags_from_raw(FAILING_RAW) | c.P_UNSUPPORTED,
+                         FAILING_RAW, 480, 4],
+                        c.S_PAPER_END | c.S_NEAR_END | c.S_COVER | c.S_DISAGREE,
+                        [c.H_DNS | c.H_REFUSED | c.H_TIMEOUT | c.H_SLOW | c.H_REJECTS
+                         | c.H_ECHO_TIMEOUT, None, None],
+                        [c.T_OVERHEAT | c.T_OPEN | c.T_SHORT, None],
+                        [c.V_LOW | c.V_HIGH | c.V_UNSTABLE | c.V_BROWNOUT | c.V_WATCHDOG,
+                         17000, 4100]], 12345)
+SCHEDULED = record.build(70000, 300, 86400, 1732500000, record.TRIGGER_SCHEDULE,
+                         [[0, HEALTHY_RAW, 35], 0, [0, 41, 60], [0, -52],
+                          [0, 24010, 40]], None, [123456789, 1234567, 987654321])
+RECORDS = {"healthy": HEALTHY, "failing": FAILING, "scheduled": SCHEDULED,
            "time-no-trigger": record.build(2, 1, 0, 1732500000, record.TRIGGER_BOOT,
-                                           [None, None, None]),
+                                           NOT_RUN),
            "trigger-no-time": record.build(3, 1, 0, None, record.TRIGGER_REQUEST,
-                                           [None, None, None])}
+                                           NOT_RUN)}
 
 for i in range(len(CBOR_VALUES)):
     emit("cbor/%d" % i, cbor.encode(CBOR_VALUES[i]).hex())
@@ -98,8 +107,13 @@ for i in range(len(pbits)):
     for j in range(i + 1, len(pbits)):
         for s in [0] + sbits:
             CHECK_SETS.append([[pbits[i] | pbits[j], None, 1], s, [c.H_SLOW, 700]])
-for p in range(0, 4096, 37):
-    CHECK_SETS.append([[p, None, 1], p & 7, [p & 31, None]])
+for p in range(0, 8192, 37):
+    CHECK_SETS.append([[p, None, 1], p & 15, [p & 63, None, None], [p & 7, None],
+                       [p & 31, 20000, 3000]])
+for f in bits(3):
+    CHECK_SETS.append([None, None, None, [f, None], None])
+for f in bits(5):
+    CHECK_SETS.append([[c.P_NO_REPLY, b"", 240], 0, 5, 300, [f, 20000, 3000]])
 emit("rank", [rank.causes(checks) for checks in CHECK_SETS])
 emit("rank/top", [rank.top_cause(checks) for checks in CHECK_SETS])
 
@@ -225,7 +239,7 @@ def test_cbor_golden_bytes(mp, cp, name):
     _check_cbor(mp[name], cp[0][name], cp[1]["CBOR_VALUES"][index])
 
 
-@pytest.mark.parametrize("name", ["healthy", "failing", "time-no-trigger", "trigger-no-time"])
+@pytest.mark.parametrize("name", ["healthy", "failing", "scheduled", "time-no-trigger", "trigger-no-time"])
 def test_record_golden_bytes(mp, cp, name, validate):
     _check_cbor(mp["record/" + name], cp[0]["record/" + name], cp[1]["RECORDS"][name])
     validate(bytes.fromhex(mp["record/" + name]))

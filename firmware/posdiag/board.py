@@ -5,8 +5,8 @@ import time
 
 import machine
 
-from posdiag import config
-from posdiag.hal import FileStorage, Sensor
+from posdiag import catalog, config
+from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.link import LinkServer
 from posdiag.netprobe import TcpProbe
 from posdiag.terminal import Terminal
@@ -57,25 +57,53 @@ def _sensor(cfg, key):
     return Sensor(machine.Pin(pin, machine.Pin.IN), cfg["sensor_active_level"])
 
 
+def _adc(cfg, key):
+    pin = cfg[key]
+    return None if pin is None else machine.ADC(machine.Pin(pin))
+
+
+def reset_cause():
+    """This boot's reset cause as a catalog.RESET_* code. Ports that know
+    brownouts expose machine.BROWNOUT_RESET; the others report them as
+    power-on."""
+    cause = machine.reset_cause()
+    if cause == getattr(machine, "BROWNOUT_RESET", -1):
+        return catalog.RESET_BROWNOUT
+    if cause == machine.WDT_RESET:
+        return catalog.RESET_WATCHDOG
+    if cause == machine.SOFT_RESET:
+        return catalog.RESET_SOFT
+    if cause == machine.PWRON_RESET:
+        return catalog.RESET_POWER_ON
+    return catalog.RESET_OTHER
+
+
 def build(cfg=None, display=None):
     cfg = cfg or config.load()
     clock = BoardClock()
-    printer = machine.UART(cfg["printer_uart"], baudrate=cfg["printer_baud"])
-    sensors = (_sensor(cfg, "pin_paper_end"), _sensor(cfg, "pin_near_end"),
-               _sensor(cfg, "pin_cover"))
-    terminal = Terminal(cfg, printer, sensors, TcpProbe(socket, clock), clock,
-                        FileStorage(cfg["storage_root"]),
-                        display or StdoutDisplay())
+    parts = Parts(
+        clock,
+        FileStorage(cfg["storage_root"]),
+        display or StdoutDisplay(),
+        printer=machine.UART(cfg["printer_uart"], baudrate=cfg["printer_baud"]),
+        paper_end=_sensor(cfg, "pin_paper_end"),
+        near_end=_sensor(cfg, "pin_near_end"),
+        cover=_sensor(cfg, "pin_cover"),
+        head_adc=_adc(cfg, "pin_head_adc"),
+        supply_adc=_adc(cfg, "pin_supply_adc"),
+        probe=TcpProbe(socket, clock),
+        reset_cause=reset_cause(),
+    )
+    terminal = Terminal(cfg, parts)
     diag = machine.UART(cfg["diag_uart"], baudrate=cfg["diag_baud"])
     return terminal, LinkServer(diag, terminal)
 
 
 def run():
-    """Boot self-test, then serve the diagnostics link."""
+    """Boot self-test, then serve the diagnostics link and the schedule."""
     terminal, link = build()
     terminal.boot()
-    clock = terminal.clock
     while True:
         if not link.poll():
-            clock.uptime_s()  # keeps the uptime sum ahead of tick wrap-around
+            terminal.tick()  # also keeps the uptime sum ahead of tick wrap
             time.sleep_ms(5)

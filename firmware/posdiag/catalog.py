@@ -19,7 +19,9 @@ SEVERITIES = ("fault", "warning")
 CHECK_PRINTER = 0
 CHECK_PAPER = 1
 CHECK_HOST = 2
-CHECK_NAMES = ("printer", "paper", "host")
+CHECK_HEAD = 3
+CHECK_POWER = 4
+CHECK_NAMES = ("printer", "paper", "host", "head", "power")
 
 # Printer check flags: what DLE EOT 1-4 replies (or their absence) said.
 P_NO_REPLY = 0x001
@@ -34,29 +36,56 @@ P_AUTO_RECOVER = 0x100
 P_FEED = 0x200
 P_WAIT_RECOVERY = 0x400
 P_MECHANICAL = 0x800
+P_UNSUPPORTED = 0x1000   # model or firmware (GS I) not in the supported list
 PRINTER_FLAGS = ("no-reply", "garbled", "offline", "cover-open", "paper-end",
                  "near-end", "cutter-error", "unrecoverable-error",
                  "auto-recoverable-error", "feed-button", "waiting-recovery",
-                 "mechanical-error")
+                 "mechanical-error", "unsupported-printer")
 
-# Paper check flags: the terminal's own sensor inputs.
+# Paper check flags: the terminal's own sensor inputs, cross-checked with the
+# printer's paper bits.
 S_PAPER_END = 0x1
 S_NEAR_END = 0x2
 S_COVER = 0x4
-PAPER_FLAGS = ("paper-end", "near-end", "cover-open")
+S_DISAGREE = 0x8         # terminal sensor and printer differ on paper end
+PAPER_FLAGS = ("paper-end", "near-end", "cover-open", "disagrees-with-printer")
 
 # Host check flags: reaching the settlement host.
 H_DNS = 0x1
 H_REFUSED = 0x2
 H_TIMEOUT = 0x4
-H_SLOW = 0x8
-H_REJECTS = 0x10
-HOST_FLAGS = ("dns-failed", "refused", "timeout", "slow", "rejects")
+H_SLOW = 0x8             # connect or echo slower than the limit
+H_REJECTS = 0x10         # connected, but the echo came back wrong or not at all
+H_ECHO_TIMEOUT = 0x20    # connected, echo not answered in time
+HOST_FLAGS = ("dns-failed", "refused", "timeout", "slow", "rejects",
+              "echo-timeout")
 
-FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS)
+# Print head check flags: the head thermistor.
+T_OVERHEAT = 0x1
+T_OPEN = 0x2             # reading at the top rail: thermistor or its wire open
+T_SHORT = 0x4            # reading at the bottom rail: shorted
+HEAD_FLAGS = ("overheat", "thermistor-open", "thermistor-short")
+
+# Power check flags: supply voltage samples and the reset cause.
+V_LOW = 0x1
+V_HIGH = 0x2
+V_UNSTABLE = 0x4         # spread between samples above the limit
+V_BROWNOUT = 0x8         # the board last reset on a brownout
+V_WATCHDOG = 0x10        # the board last reset on its watchdog
+POWER_FLAGS = ("low", "high", "unstable", "brownout-reset", "watchdog-reset")
+
+FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS, HEAD_FLAGS, POWER_FLAGS)
 
 # Flags that warn (receipts still print), per check; every other flag is a fault.
-WARNING_FLAGS = (P_NEAR_END, S_NEAR_END, H_SLOW)
+WARNING_FLAGS = (P_NEAR_END, S_NEAR_END | S_DISAGREE, H_SLOW | H_ECHO_TIMEOUT,
+                 0, V_WATCHDOG)
+
+# Reset causes the board reports (hal: reset_cause()).
+RESET_POWER_ON = 0
+RESET_BROWNOUT = 1
+RESET_WATCHDOG = 2
+RESET_SOFT = 3
+RESET_OTHER = 4
 
 # Causes: (id, category, severity, merchant hint zh-CN, merchant hint en).
 # Each hint is two lines that fit a 16-column display, a CJK character taking

@@ -1,61 +1,8 @@
-# The checks: each reads its hardware through the HAL objects it is handed
-# and returns the value stored in the record's checks array.
+# The checks besides the printer's own (printer.py): paper and cover sensors,
+# the settlement host, the print head's thermistor and the supply voltage.
+# Each reads its hardware through the HAL objects it is handed and returns
+# the check's full form (record.build stores it).
 from posdiag import catalog as c
-from posdiag import escpos
-
-
-def _drain(port):
-    # Stale bytes (an ASB message, a late reply) must not pass for the answer
-    # to the next query.
-    while port.any():
-        port.read(port.any())
-
-
-def query_status(port, clock, query, timeout_ms):
-    """Send one DLE EOT query; return (status byte or -1, noise): noise
-    counts bytes that arrived but failed the fixed-bit test (XON/XOFF aside).
-    """
-    _drain(port)
-    port.write(query)
-    start = clock.ticks_ms()
-    noise = 0
-    while True:
-        if port.any():
-            data = port.read(1)
-            if data:
-                b = data[0]
-                if escpos.is_status(b):
-                    return b, noise
-                if b != escpos.XON and b != escpos.XOFF:
-                    noise += 1
-                continue
-        if clock.ticks_diff(clock.ticks_ms(), start) >= timeout_ms:
-            return -1, noise
-        clock.sleep_ms(1)
-
-
-def check_printer(port, clock, timeout_ms, retries=1):
-    """DLE EOT 1-4. Returns [flags, raw reply bytes, elapsed ms]; the raw
-    bytes stop where the printer stopped answering.
-    No reply at all is asked again (retries) before it counts: one lost byte
-    is not a dead printer."""
-    start = clock.ticks_ms()
-    raw = bytearray()
-    flags = 0
-    for i in range(4):
-        attempts = retries + 1 if i == 0 else 1
-        while attempts:
-            b, noise = query_status(port, clock, escpos.QUERIES[i], timeout_ms)
-            attempts -= 1
-            if b >= 0 or noise:
-                break
-        if b < 0:
-            flags |= c.P_GARBLED if noise else c.P_NO_REPLY
-            break
-        raw.append(b)
-        flags |= escpos.status_flags(i + 1, b)
-    elapsed = clock.ticks_diff(clock.ticks_ms(), start)
-    return [flags, bytes(raw), elapsed]
 
 
 def _debounced(sensor, clock, samples, gap_ms):
@@ -69,20 +16,94 @@ def _debounced(sensor, clock, samples, gap_ms):
     return hits * 2 > samples
 
 
-def check_paper(paper_end, near_end, cover, clock, samples=3, gap_ms=2):
+def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
+                samples=3, gap_ms=2):
     """The terminal's own paper and cover sensors (hal.Sensor, or None where
-    the terminal has none). Returns the paper flags."""
+    the terminal has none). printer_flags: the printer check's flags, to
+    cross-check paper end when both the sensor and the printer answered.
+    Returns the paper flags."""
     flags = 0
     for sensor, flag in ((paper_end, c.S_PAPER_END), (near_end, c.S_NEAR_END),
                          (cover, c.S_COVER)):
         if sensor is not None and _debounced(sensor, clock, samples, gap_ms):
             flags |= flag
+    if paper_end is not None and printer_flags is not None and not (
+            printer_flags & (c.P_NO_REPLY | c.P_GARBLED)):
+        # With the cover open some printers report paper end: no verdict.
+        if not flags & c.S_COVER and not printer_flags & c.P_COVER:
+            if bool(flags & c.S_PAPER_END) != bool(printer_flags & c.P_PAPER_END):
+                flags |= c.S_DISAGREE
     return flags
 
 
-def check_host(probe, host, port, timeout_ms, slow_ms):
-    """TCP connect to the settlement host. Returns [flags, rtt ms or None]."""
-    flags, rtt = probe.connect(host, port, timeout_ms)
-    if rtt is not None and rtt > slow_ms:
+def check_host(probe, host, port, timeout_ms, slow_ms, echo=b"", expect=b""):
+    """Reach the settlement host: DNS, TCP connect, and the application echo
+    when one is configured. Returns [flags, connect ms, echo ms]."""
+    flags, rtt, echo_ms = probe.connect(host, port, timeout_ms, echo, expect)
+    slowest = echo_ms if echo_ms is not None else rtt
+    if slowest is not None and slowest > slow_ms:
         flags |= c.H_SLOW
-    return [flags, rtt]
+    return [flags, rtt, echo_ms]
+
+
+def interpolate(table, x):
+    """Piecewise-linear y for x from (x, y) points sorted by x; clamps at the
+    ends. Integer arithmetic: the same answer on every runtime."""
+    if x <= table[0][0]:
+        return table[0][1]
+    for i in range(1, len(table)):
+        x1, y1 = table[i]
+        if x <= x1:
+            x0, y0 = table[i - 1]
+            return y0 + (y1 - y0) * (x - x0) // (x1 - x0)
+    return table[-1][1]
+
+
+def _samples(adc, clock, n, gap_ms):
+    total = 0
+    low = 0xFFFF
+    high = 0
+    for i in range(n):
+        if i:
+            clock.sleep_ms(gap_ms)
+        v = adc.read_u16()
+        total += v
+        low = min(low, v)
+        high = max(high, v)
+    return total // n, low, high
+
+
+def check_head(adc, clock, table, open_above, short_below, overheat_dc):
+    """The print head thermistor on an ADC (read_u16): [flags, deci-degrees
+    C or None]. table maps raw readings to deci-degrees C; readings at
+    either rail mean an open or shorted thermistor, not a temperature."""
+    raw, _, _ = _samples(adc, clock, 4, 1)
+    if raw >= open_above:
+        return [c.T_OPEN, None]
+    if raw <= short_below:
+        return [c.T_SHORT, None]
+    temp = interpolate(table, raw)
+    return [c.T_OVERHEAT if temp > overheat_dc else 0, temp]
+
+
+def check_power(adc, clock, scale_num, scale_den, low_mv, high_mv,
+                spread_mv, reset_cause, samples=8, gap_ms=2):
+    """Supply voltage through a divider on an ADC: [flags, mean mV, spread
+    mV]. mV = raw * scale_num // scale_den. A thermal head draws current in
+    bursts, so the spread between samples shows a weak adapter even when
+    the mean looks fine. reset_cause: catalog.RESET_* of this boot."""
+    mean, low, high = _samples(adc, clock, samples, gap_ms)
+    mean_mv = mean * scale_num // scale_den
+    spread = (high - low) * scale_num // scale_den
+    flags = 0
+    if mean_mv < low_mv:
+        flags |= c.V_LOW
+    if mean_mv > high_mv:
+        flags |= c.V_HIGH
+    if spread > spread_mv:
+        flags |= c.V_UNSTABLE
+    if reset_cause == c.RESET_BROWNOUT:
+        flags |= c.V_BROWNOUT
+    elif reset_cause == c.RESET_WATCHDOG:
+        flags |= c.V_WATCHDOG
+    return [flags, mean_mv, spread]

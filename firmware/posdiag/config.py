@@ -4,21 +4,51 @@
 DEFAULTS = {
     "terminal_id": "POS-0001",
     "lang": "zh",                 # merchant display: "zh" (zh-CN) or "en"
-    "printer_uart": 1,            # board UART id of the printer port
+    "budget_ms": 1500,            # a self-test never takes longer than this
+    "schedule_s": 86400,          # scheduled self-test period, 0 = off
+    # Printer port
+    "printer_uart": 1,            # board UART id
     "printer_baud": 9600,
     "printer_timeout_ms": 120,    # cheap printers answer DLE EOT in 50-80 ms
+    "printer_supported": [],      # accepted GS I model names; empty = any
+    # Diagnostics port
     "diag_uart": 0,
     "diag_baud": 115200,
-    "pin_paper_end": None,        # GPIO numbers, None where not fitted
+    # Sensor inputs: GPIO numbers, None where not fitted
+    "pin_paper_end": None,
     "pin_near_end": None,
     "pin_cover": None,
     "sensor_active_level": 1,
-    "host": "127.0.0.1",          # settlement host
+    # Print head thermistor: ADC pin, raw reading -> deci-degrees C for a
+    # 10 kOhm NTC (B 3950) to ground with a 10 kOhm pull-up, read_u16 scale.
+    "pin_head_adc": None,
+    "head_table": [(2563, 1200), (3293, 1100), (4273, 1000), (5596, 900),
+                   (7387, 800), (9807, 700), (13049, 600), (17306, 500),
+                   (22706, 400), (29202, 300), (36454, 200), (43816, 100),
+                   (50511, 0), (55932, -100), (59855, -200)],
+    "head_open_above": 64000,     # at the top rail: thermistor open
+    "head_short_below": 1000,     # at the bottom rail: shorted
+    "head_overheat_dc": 650,      # 65.0 C
+    # Supply voltage through a divider: mV = raw * num // den. The default
+    # is a 100k/10k divider on a 3.3 V ADC; limits are 24 V +-10 % under load.
+    "pin_supply_adc": None,
+    "supply_scale_num": 36300,
+    "supply_scale_den": 65535,
+    "supply_low_mv": 21600,
+    "supply_high_mv": 26400,
+    "supply_spread_mv": 1200,
+    # Settlement host
+    "host": "127.0.0.1",
     "host_port": 443,
     "host_timeout_ms": 1000,
     "host_slow_ms": 500,
+    "host_echo": b"",             # application echo: bytes sent after connect
+    "host_echo_expect": b"",      # and the reply expected (b"": no echo)
+    # Flash
     "log_segments": 8,
     "log_segment_records": 64,
+    "journal_segments": 4,
+    "journal_segment_records": 16,
     "storage_root": "/posdiag",
 }
 

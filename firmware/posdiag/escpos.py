@@ -11,6 +11,37 @@ XOFF = 0x13
 # n = 1 printer, 2 offline cause, 3 error cause, 4 paper roll sensor
 QUERIES = (b"\x10\x04\x01", b"\x10\x04\x02", b"\x10\x04\x03", b"\x10\x04\x04")
 
+# GS I n: printer identity. n 1-3 answer one byte; 65-68 answer a block
+# 0x5F + ASCII + 0x00.
+GS = 0x1D
+ID_MODEL = 1
+ID_FIRMWARE = 65
+ID_MAKER = 66
+ID_NAME = 67
+BLOCK_START = 0x5F
+
+# GS g 2 n: maintenance counters, cumulative versions (block reply, digits).
+COUNTER_FEED = 148        # line feeds
+COUNTER_HEAD = 149        # head energizing count
+COUNTER_CUTS = 178        # autocuts
+
+# DLE ENQ n: recovery request. 1: recover and reprint from the failed line,
+# 2: clear the buffers and recover. Only for recoverable errors (cutter jam).
+RECOVER_REPRINT = 1
+RECOVER_CLEAR = 2
+
+
+def identity_query(n):
+    return bytes((GS, 0x49, n))
+
+
+def counter_query(n):
+    return bytes((GS, 0x67, 0x32, 0, n & 0xFF, n >> 8))
+
+
+def recover_request(mode):
+    return bytes((DLE, ENQ, mode))
+
 # Every status byte has the form 0xx1xx10: bits 0 and 7 clear, 1 and 4 set.
 _FIXED_MASK = 0x93
 _FIXED_VALUE = 0x12

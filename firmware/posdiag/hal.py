@@ -5,8 +5,10 @@
 # virtual ones; tests wire their own.
 #
 # Port (printer port and diagnostics port), the machine.UART subset:
-#   write(buf) -> int | None, any() -> int, read(n) -> bytes | None
+#   write(buf) -> int | None, any() -> int, read(n) -> bytes | None,
+#   and for the printer port init(baudrate=n) (the baud-rate scan)
 # Input pin: value() -> 0 | 1
+# ADC (head thermistor, supply voltage divider): read_u16() -> 0..65535
 # Clock: ticks_ms() -> int, ticks_diff(a, b) -> int, sleep_ms(ms),
 #   uptime_s() -> int (seconds since boot, never wrapping),
 #   unix_time() -> int | None (None until the real time is known)
@@ -16,6 +18,27 @@
 # Storage: open(name, mode), remove(name), rename(old, new), listdir(),
 #   size(name); names are flat (no folders)
 import os
+
+
+class Parts:
+    """Everything the terminal touches, by name; None where a board has no
+    such part (its check is then skipped). reset_cause is this boot's
+    catalog.RESET_* code, read once by the board."""
+
+    def __init__(self, clock, storage, display, printer=None, paper_end=None,
+                 near_end=None, cover=None, head_adc=None, supply_adc=None,
+                 probe=None, reset_cause=0):
+        self.clock = clock
+        self.storage = storage
+        self.display = display
+        self.printer = printer
+        self.paper_end = paper_end
+        self.near_end = near_end
+        self.cover = cover
+        self.head_adc = head_adc
+        self.supply_adc = supply_adc
+        self.probe = probe
+        self.reset_cause = reset_cause
 
 
 class Sensor:

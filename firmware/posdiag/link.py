@@ -63,6 +63,11 @@ class LinkServer:
             return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD - 1))
         if kind == p.CMD_SELFTEST:
             return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
+        if kind == p.CMD_RECOVER:
+            if len(req) != 1 or req[0] not in (1, 2):
+                return p.BAD_REQUEST, b""
+            t.recover_printer(req[0])
+            return p.OK, b""
         return p.UNKNOWN_COMMAND, b""
 
     def _batch(self, since, max_bytes):

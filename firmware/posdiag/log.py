@@ -1,33 +1,29 @@
-# The diagnostics log in flash, safe against a power cut at any byte.
+# An append-only log in flash, safe against a power cut at any byte: the
+# diagnostics log ("d") and the pending-receipt journal ("r") are two of them.
 #
-# Records live in segment files named after the first sequence number they
-# hold ("0000000042.seg"). Each entry is
-#     length u8 | seq u32 LE | record (length bytes) | CRC-32 u32 LE
-# with the CRC over length, seq and record. A power cut mid-append leaves a
+# Entries live in segment files named after the log and the first sequence
+# number they hold ("d0000000042.seg"). Each entry is
+#     length u16 LE | seq u32 LE | payload (length bytes) | CRC-32 u32 LE
+# with the CRC over length, seq and payload. A power cut mid-append leaves a
 # torn tail that fails its length or CRC check: on open the newest segment is
 # rewritten without it (to a temporary file, then renamed, which littlefs does
 # atomically) and the "torn" counter goes up.
 #
-# A small state file (next seq, boot count, drops, torn) is rewritten the
-# same way before every append, so a sequence number handed out is never
+# A small state file ("d.state": next seq, boot count, drops, torn) is
+# rewritten the same way (posdiag/flashfile.py) before every append, so a sequence number handed out is never
 # handed out again, even when the record it named was torn.
 # When the log holds its maximum number of segments the oldest segment goes
 # and the drops counter grows by the records it held: never a silent drop.
 import struct
 from binascii import crc32
 
-_STATE = "state"
-_STATE_TMP = "state.tmp"
-_SEG_TMP = "seg.tmp"
+from posdiag import flashfile
+
 _SUFFIX = ".seg"
 _STATE_FMT = "<IIII"   # next_seq, boot, drops, torn
-_STATE_LEN = 16
-_HEAD = 5              # length u8 + seq u32
+_HEAD_FMT = "<HI"      # length u16, seq u32
+_HEAD = 6
 _TAIL = 4              # CRC-32
-
-
-def _seg_name(first_seq):
-    return "%010d%s" % (first_seq, _SUFFIX)
 
 
 def _entries(data):
@@ -37,24 +33,28 @@ def _entries(data):
     n = len(data)
     out = []
     while pos + _HEAD <= n:
-        length = data[pos]
+        length = data[pos] | data[pos + 1] << 8
         end = pos + _HEAD + length
         if length == 0 or end + _TAIL > n:
             break
         crc = struct.unpack_from("<I", data, end)[0]
         if crc32(data[pos:end]) != crc:
             break
-        out.append((pos, struct.unpack_from("<I", data, pos + 1)[0],
+        out.append((pos, struct.unpack_from("<I", data, pos + 2)[0],
                     pos + _HEAD, end))
         pos = end + _TAIL
     return out, pos
 
 
 class Log:
-    def __init__(self, storage, max_segments=8, per_segment=64):
+    def __init__(self, storage, max_segments=8, per_segment=64, name="d",
+                 max_entry=255):
         self._st = storage
         self._max_segments = max_segments
         self._per_segment = per_segment
+        self._name = name
+        self._state = name + ".state"
+        self.max_entry = max_entry
         self.next_seq = 1
         self.boot = 0
         self.drops = 0
@@ -63,17 +63,26 @@ class Log:
         self._in_newest = 0   # entries in the newest segment
         self._open()
 
+    def _seg_name(self, first_seq):
+        return "%s%010d%s" % (self._name, first_seq, _SUFFIX)
+
     # -- opening and repair ------------------------------------------------
     def _open(self):
-        self._load_state()
+        state = flashfile.load_struct(self._st, self._state, _STATE_FMT)
+        if state is not None:
+            self.next_seq, self.boot, self.drops, self.torn = state
         names = self._st.listdir()
-        self._segments = sorted(int(n[:-len(_SUFFIX)]) for n in names
-                                if n.endswith(_SUFFIX))
-        if _SEG_TMP in names:
-            self._st.remove(_SEG_TMP)  # a repair cut short: redo it below
+        prefix = len(self._name)
+        self._segments = sorted(
+            int(n[prefix:-len(_SUFFIX)]) for n in names
+            if n.startswith(self._name) and n.endswith(_SUFFIX)
+            and n[prefix:-len(_SUFFIX)].isdigit())
+        for n in names:
+            if n.startswith(self._name) and n.endswith(".tmp"):
+                self._st.remove(n)  # a write cut short before its rename
         if not self._segments:
             return
-        name = _seg_name(self._segments[-1])
+        name = self._seg_name(self._segments[-1])
         data = self._read(name)
         entries, good = _entries(data)
         if good < len(data):
@@ -94,44 +103,20 @@ class Log:
             return newest_entries[-1][1]
         highest = self._segments[-1] - 1
         if len(self._segments) > 1:
-            older, _ = _entries(self._read(_seg_name(self._segments[-2])))
+            older, _ = _entries(self._read(self._seg_name(self._segments[-2])))
             if older:
                 highest = max(highest, older[-1][1])
         return highest
 
-    def _load_state(self):
-        try:
-            data = self._read(_STATE)
-        except OSError:
-            return
-        if len(data) == _STATE_LEN + 4 and crc32(
-                data[:_STATE_LEN]) == struct.unpack_from("<I", data, _STATE_LEN)[0]:
-            (self.next_seq, self.boot, self.drops,
-             self.torn) = struct.unpack_from(_STATE_FMT, data, 0)
-
     def _read(self, name):
-        f = self._st.open(name, "rb")
-        try:
-            return f.read()
-        finally:
-            f.close()
-
-    def _write_atomic(self, name, tmp, data):
-        f = self._st.open(tmp, "wb")
-        try:
-            f.write(data)
-        finally:
-            f.close()
-        self._st.rename(tmp, name)
+        return flashfile.read(self._st, name)
 
     def _replace(self, name, data):
-        self._write_atomic(name, _SEG_TMP, data)
+        flashfile.write_atomic(self._st, name, data)
 
     def _save_state(self):
-        state = struct.pack(_STATE_FMT, self.next_seq, self.boot, self.drops,
-                            self.torn)
-        self._write_atomic(_STATE, _STATE_TMP,
-                           state + struct.pack("<I", crc32(state)))
+        flashfile.save_struct(self._st, self._state, _STATE_FMT,
+                              (self.next_seq, self.boot, self.drops, self.torn))
 
     # -- writing -------------------------------------------------------------
     def note_boot(self):
@@ -140,19 +125,19 @@ class Log:
         return self.boot
 
     def append(self, record_for_seq):
-        """Append one record. record_for_seq(seq) returns its bytes, so the
-        record can carry the sequence number this log hands out."""
+        """Append one entry. record_for_seq(seq) returns its bytes, so the
+        entry can carry the sequence number this log hands out."""
         seq = self.next_seq
         self.next_seq = seq + 1
         if not self._segments or self._in_newest >= self._per_segment:
             self._rotate(seq)
         self._save_state()
         payload = record_for_seq(seq)
-        if not 0 < len(payload) < 256:
-            raise ValueError("log: record size out of range")
-        head = struct.pack("<BI", len(payload), seq)
+        if not 0 < len(payload) <= self.max_entry:
+            raise ValueError("log: entry size out of range")
+        head = struct.pack(_HEAD_FMT, len(payload), seq)
         crc = crc32(payload, crc32(head))
-        f = self._st.open(_seg_name(self._segments[-1]), "ab")
+        f = self._st.open(self._seg_name(self._segments[-1]), "ab")
         try:
             f.write(head + payload + struct.pack("<I", crc))
         finally:
@@ -162,13 +147,13 @@ class Log:
 
     def _rotate(self, first_seq):
         while len(self._segments) >= self._max_segments:
-            oldest = _seg_name(self._segments[0])
+            oldest = self._seg_name(self._segments[0])
             entries, _ = _entries(self._read(oldest))
             self.drops += len(entries)
             self._save_state()   # count the drop before it happens
             self._st.remove(oldest)
             self._segments.pop(0)
-        self._write_atomic(_seg_name(first_seq), _SEG_TMP, b"")
+        self._replace(self._seg_name(first_seq), b"")
         self._segments.append(first_seq)
         self._in_newest = 0
 
@@ -180,7 +165,7 @@ class Log:
         for i in range(len(segs)):
             if i + 1 < len(segs) and segs[i + 1] <= since:
                 continue  # every record here is older than since
-            data = self._read(_seg_name(segs[i]))
+            data = self._read(self._seg_name(segs[i]))
             for _, seq, start, end in _entries(data)[0]:
                 if seq >= since:
                     yield seq, data[start:end]

@@ -1,6 +1,7 @@
-# Reaching the settlement host with a TCP connect, timed. The socket module
-# is handed in (MicroPython's on a board, CPython's in the simulator), so the
-# same code runs on both.
+# Reaching the settlement host: name lookup, a timed TCP connect and an
+# optional application echo (bytes sent, reply prefix expected). The socket
+# module is handed in (MicroPython's on a board, CPython's in the simulator),
+# so the same code runs on both.
 import errno
 
 from posdiag import catalog as c
@@ -19,20 +20,45 @@ class TcpProbe:
         self._socket = socket_module
         self._clock = clock
 
-    def connect(self, host, port, timeout_ms):
-        """(host flags, rtt ms or None) for one connect attempt."""
+    def connect(self, host, port, timeout_ms, echo=b"", expect=b""):
+        """(host flags, connect ms or None, echo ms or None)."""
         sock_mod = self._socket
+        clock = self._clock
         try:
             addr = sock_mod.getaddrinfo(host, port, 0, sock_mod.SOCK_STREAM)[0][-1]
         except OSError:
-            return c.H_DNS, None
+            return c.H_DNS, None, None
         s = sock_mod.socket(sock_mod.AF_INET, sock_mod.SOCK_STREAM)
-        start = self._clock.ticks_ms()
         try:
-            s.settimeout(timeout_ms / 1000)
-            s.connect(addr)
-        except OSError as e:
-            return (c.H_TIMEOUT if _is_timeout(e) else c.H_REFUSED), None
+            start = clock.ticks_ms()
+            try:
+                s.settimeout(timeout_ms / 1000)
+                s.connect(addr)
+            except OSError as e:
+                return (c.H_TIMEOUT if _is_timeout(e) else c.H_REFUSED), None, None
+            rtt = clock.ticks_diff(clock.ticks_ms(), start)
+            if not echo:
+                return 0, rtt, None
+            return self._echo(s, echo, expect, timeout_ms, rtt)
         finally:
             s.close()
-        return 0, self._clock.ticks_diff(self._clock.ticks_ms(), start)
+
+    def _echo(self, s, echo, expect, timeout_ms, rtt):
+        clock = self._clock
+        start = clock.ticks_ms()
+        reply = b""
+        try:
+            s.send(echo)
+            while len(reply) < len(expect):
+                chunk = s.recv(len(expect) - len(reply))
+                if not chunk:
+                    break      # the host closed the connection
+                reply += chunk
+        except OSError as e:
+            if _is_timeout(e):
+                return c.H_ECHO_TIMEOUT, rtt, None
+            return c.H_REJECTS, rtt, None
+        took = clock.ticks_diff(clock.ticks_ms(), start)
+        if reply != expect:
+            return c.H_REJECTS, rtt, took
+        return 0, rtt, took

@@ -7,10 +7,14 @@ from posdiag.record import check_flags
 # (check, flag mask, cause): a check result with any bit of the mask set
 # points at the cause.
 _SIGNALS = (
+    (c.CHECK_POWER, c.V_LOW | c.V_HIGH | c.V_UNSTABLE | c.V_BROWNOUT,
+     c.POWER_UNSTABLE),
     (c.CHECK_PRINTER, c.P_NO_REPLY, c.PRINTER_NO_RESPONSE),
     (c.CHECK_PRINTER, c.P_GARBLED, c.LINK_GARBLED),
     (c.CHECK_PRINTER, c.P_UNRECOVERABLE, c.HEAD_FAULT),
+    (c.CHECK_HEAD, c.T_OPEN | c.T_SHORT, c.HEAD_FAULT),
     (c.CHECK_PRINTER, c.P_AUTO_RECOVER, c.HEAD_OVERHEAT),
+    (c.CHECK_HEAD, c.T_OVERHEAT, c.HEAD_OVERHEAT),
     (c.CHECK_PRINTER, c.P_CUTTER | c.P_MECHANICAL, c.CUTTER_JAM),
     (c.CHECK_PRINTER, c.P_COVER, c.COVER_OPEN),
     (c.CHECK_PAPER, c.S_COVER, c.COVER_OPEN),
@@ -21,7 +25,8 @@ _SIGNALS = (
     (c.CHECK_PRINTER, c.P_FEED | c.P_WAIT_RECOVERY, c.PRINTER_BUSY_OFFLINE),
     (c.CHECK_HOST, c.H_DNS | c.H_REFUSED | c.H_TIMEOUT, c.HOST_UNREACHABLE),
     (c.CHECK_HOST, c.H_REJECTS, c.HOST_REJECTS),
-    (c.CHECK_HOST, c.H_SLOW, c.HOST_SLOW),
+    (c.CHECK_HOST, c.H_SLOW | c.H_ECHO_TIMEOUT, c.HOST_SLOW),
+    (c.CHECK_PRINTER, c.P_UNSUPPORTED, c.SOFTWARE_MISMATCH),
 )
 
 # Causes that make the printer's offline bit a consequence, not a cause.

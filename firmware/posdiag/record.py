@@ -11,7 +11,9 @@ K_BOOT = 2      # boot count
 K_UPTIME = 3    # seconds since boot
 K_TIME = 4      # unix seconds, only when the terminal's clock is set
 K_TRIGGER = 5   # why the self-test ran; absent means boot (the usual case)
-K_CHECKS = 6    # [printer, paper, host], null where a check did not run
+K_CHECKS = 6    # [printer, paper, host, head, power], null: did not run
+K_RECEIPT = 7   # failed-print records: the pending receipt's journal seq
+K_COUNTERS = 8  # scheduled records: [paper fed mm, cuts, head energizing]
 
 TRIGGER_BOOT = 0
 TRIGGER_FAILED_PRINT = 1
@@ -23,22 +25,42 @@ TRIGGERS = ("boot", "failed-print", "request", "schedule")
 MAX_RECORD = 255
 
 
-def build(seq, boot, uptime_s, unix_time, trigger, checks):
-    """The record map. checks is the list indexed by catalog.CHECK_*:
-    printer [flags, raw status bytes (b"" when none came), reply ms],
-    paper flags,
-    host [flags, rtt ms or None], stored as the RTT alone when flags is 0
-    (the healthy case, two bytes less)."""
+# Which element of a check's full form is its key measurement: a check that
+# found nothing wrong is stored as that number alone (docs/record-format.md):
+# printer reply ms, host connect ms, head deci-degrees C, supply mean mV.
+# Paper has no measurement: it is always its flags.
+_KEY_MEASUREMENT = (2, None, 1, 1, 1)
+
+
+def compact(check, value):
+    """A check's stored form: the key measurement alone when its flags are
+    0 (the healthy case, several bytes less), else the full array."""
+    if value is None or isinstance(value, int) or value[0]:
+        return value
+    key = _KEY_MEASUREMENT[check]
+    if key is None or value[key] is None:
+        return value
+    return value[key]
+
+
+def build(seq, boot, uptime_s, unix_time, trigger, checks, receipt=None,
+          counters=None):
+    """The record map. checks holds each check's full form, indexed by
+    catalog.CHECK_* (None where it did not run):
+    printer [flags, raw status bytes, reply ms] (+ baud rate index found),
+    paper flags, host [flags, connect ms, echo ms], head [flags, deci-C],
+    power [flags, mean mV, spread mV]."""
     rec = {K_VERSION: FORMAT_VERSION, K_SEQ: seq, K_BOOT: boot,
            K_UPTIME: uptime_s}
     if unix_time is not None:
         rec[K_TIME] = unix_time
     if trigger != TRIGGER_BOOT:
         rec[K_TRIGGER] = trigger
-    host = checks[catalog.CHECK_HOST]
-    if host is not None and host[0] == 0 and host[1] is not None:
-        checks = checks[:catalog.CHECK_HOST] + [host[1]] + checks[catalog.CHECK_HOST + 1:]
-    rec[K_CHECKS] = checks
+    rec[K_CHECKS] = [compact(i, checks[i]) for i in range(len(checks))]
+    if receipt is not None:
+        rec[K_RECEIPT] = receipt
+    if counters is not None:
+        rec[K_COUNTERS] = counters
     return rec
 
 
@@ -48,10 +70,9 @@ def check_flags(checks, check):
     if check >= len(checks) or checks[check] is None:
         return 0
     value = checks[check]
-    if check == catalog.CHECK_HOST and isinstance(value, int):
-        return 0   # the healthy form: the RTT alone
     if isinstance(value, int):
-        return value
+        # Paper is always its flags; any other bare number is a healthy check.
+        return value if check == catalog.CHECK_PAPER else 0
     return value[0]
 
 

@@ -1,52 +1,135 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
-# in (see hal.py); it owns no hardware.
-from posdiag import VERSION, catalog, checks, rank, record
+# in as hal.Parts; it owns no hardware.
+from posdiag import VERSION, catalog, checks, printer, rank, receipt, record
+from posdiag.counters import Counters
 from posdiag.log import Log
 
-class Terminal:
-    def __init__(self, cfg, printer, sensors, probe, clock, storage, display):
-        """sensors: (paper_end, near_end, cover) hal.Sensor or None each."""
-        self.cfg = cfg
-        self._printer = printer
-        self._sensors = sensors
-        self._probe = probe
-        self.clock = clock
-        self._display = display
-        self.log = Log(storage, cfg["log_segments"],
-                       cfg["log_segment_records"])
-        self.printer_identity = None
-        self.last_causes = []
+# Below this much time left, a check is skipped (null in the record) rather
+# than started: the boot must not wait for it.
+_MIN_CHECK_MS = 20
 
+
+class Terminal:
+    def __init__(self, cfg, parts):
+        self.cfg = cfg
+        self.parts = parts
+        self.clock = parts.clock
+        self.log = Log(parts.storage, cfg["log_segments"],
+                       cfg["log_segment_records"], "d")
+        self.journal = Log(parts.storage, cfg["journal_segments"],
+                           cfg["journal_segment_records"], "r",
+                           receipt.MAX_RECEIPT)
+        self.counters = Counters(parts.storage)
+        self.printer_identity = None
+        self.printer_counters = None
+        self.last_causes = []
+        self._next_scheduled = cfg["schedule_s"] or None
+
+    # -- triggers ----------------------------------------------------------
     def boot(self):
-        """The boot hook: count the boot, run the self-test."""
+        """The boot hook: count the boot, run the self-test within the boot
+        time budget, learn who the printer is if it answers."""
         self.log.note_boot()
         return self.run_selftest(record.TRIGGER_BOOT)
 
-    def run_checks(self):
-        cfg = self.cfg
-        clock = self.clock
-        paper_end, near_end, cover = self._sensors
-        return [
-            checks.check_printer(self._printer, clock,
-                                 cfg["printer_timeout_ms"]),
-            checks.check_paper(paper_end, near_end, cover, clock),
-            checks.check_host(self._probe, cfg["host"], cfg["host_port"],
-                              cfg["host_timeout_ms"], cfg["host_slow_ms"]),
-        ]
+    def failed_print(self, receipt_fields):
+        """The POS application's call after a print failed. The receipt goes
+        to the pending-receipt journal first (card data masked or refused,
+        receipt.ReceiptError), then the self-test runs and its record names
+        the journal entry. Returns the journal seq."""
+        data = receipt.encode(receipt_fields)
+        seq, _ = self.journal.append(lambda _seq: data)
+        self.run_selftest(record.TRIGGER_FAILED_PRINT, receipt_seq=seq)
+        return seq
 
-    def run_selftest(self, trigger):
+    def note_print(self, paper_mm=0, cuts=0, energized=0):
+        """The POS application's call after a print: wear counters."""
+        self.counters.add(paper_mm, cuts, energized)
+
+    def tick(self):
+        """Called from the board's loop: the scheduled self-test, if due.
+        Reading the uptime here also keeps the board clock's sum current."""
+        now = self.clock.uptime_s()
+        if self._next_scheduled is None or now < self._next_scheduled:
+            return None
+        self._next_scheduled = now + self.cfg["schedule_s"]
+        return self.run_selftest(record.TRIGGER_SCHEDULE)
+
+    # -- the self-test -------------------------------------------------------
+    def run_checks(self, trigger, budget_ms):
+        """Every check the terminal has parts for, cheapest first, each
+        given only the time left in budget_ms. A check that did not run is
+        None."""
+        cfg = self.cfg
+        parts = self.parts
+        clock = self.clock
+        start = clock.ticks_ms()
+
+        def left():
+            return budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
+
+        results = [None] * len(catalog.CHECK_NAMES)
+        if parts.supply_adc is not None:
+            cause = parts.reset_cause if trigger == record.TRIGGER_BOOT else None
+            results[catalog.CHECK_POWER] = checks.check_power(
+                parts.supply_adc, clock, cfg["supply_scale_num"],
+                cfg["supply_scale_den"], cfg["supply_low_mv"],
+                cfg["supply_high_mv"], cfg["supply_spread_mv"], cause)
+        if parts.head_adc is not None:
+            results[catalog.CHECK_HEAD] = checks.check_head(
+                parts.head_adc, clock, cfg["head_table"], cfg["head_open_above"],
+                cfg["head_short_below"], cfg["head_overheat_dc"])
+        printer_flags = None
+        if parts.printer is not None and left() > _MIN_CHECK_MS:
+            # No reply costs two timeouts, a garbled link a scan of 4 rates.
+            timeout = min(cfg["printer_timeout_ms"], left() // 8)
+            result = printer.check_printer(parts.printer, clock, timeout,
+                                           cfg["printer_baud"])
+            if printer.answered(result[0]):
+                self._learn_printer(timeout, left)
+                if printer.unsupported(self.printer_identity,
+                                       cfg["printer_supported"]):
+                    result[0] |= catalog.P_UNSUPPORTED
+            printer_flags = result[0]
+            results[catalog.CHECK_PRINTER] = result
+        results[catalog.CHECK_PAPER] = checks.check_paper(
+            parts.paper_end, parts.near_end, parts.cover, clock, printer_flags)
+        if parts.probe is not None and left() > _MIN_CHECK_MS:
+            results[catalog.CHECK_HOST] = checks.check_host(
+                parts.probe, cfg["host"], cfg["host_port"],
+                min(cfg["host_timeout_ms"], left() - _MIN_CHECK_MS // 2),
+                cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
+        return results
+
+    def _learn_printer(self, timeout, left):
+        # Identity and counters once per boot, and only with time to spare:
+        # a printer that answers status answers these in milliseconds.
+        port = self.parts.printer
+        if self.printer_identity is None and left() > 8 * timeout:
+            self.printer_identity = printer.identify(port, self.clock, timeout)
+        if self.printer_counters is None and left() > 6 * timeout:
+            self.printer_counters = printer.read_counters(port, self.clock,
+                                                          timeout)
+
+    def run_selftest(self, trigger, receipt_seq=None, budget_ms=None):
         """Run every check, log one record, show the hint; return the record
         bytes as stored."""
-        results = self.run_checks()
+        if budget_ms is None:
+            budget_ms = self.cfg["budget_ms"]
+        results = self.run_checks(trigger, budget_ms)
         clock = self.clock
         uptime = clock.uptime_s()
         now = clock.unix_time()
         boot = self.log.boot
+        counters = None
+        if trigger == record.TRIGGER_SCHEDULE:
+            self.counters.save()
+            counters = list(self.counters.values)
 
         def encode(seq):
-            return record.encode(record.build(seq, boot, uptime, now,
-                                              trigger, results))
+            return record.encode(record.build(seq, boot, uptime, now, trigger,
+                                              results, receipt_seq, counters))
 
         _, data = self.log.append(encode)
         self.last_causes = rank.causes(results)
@@ -55,11 +138,19 @@ class Terminal:
 
     def show_hint(self):
         top = self.last_causes[0] if self.last_causes else None
-        self._display.show(catalog.hint(top, self.cfg["lang"]))
+        self.parts.display.show(catalog.hint(top, self.cfg["lang"]))
+
+    # -- what the link reports -------------------------------------------
+    def recover_printer(self, mode):
+        """The recovery request (DLE ENQ), on a technician's request only."""
+        printer.recover(self.parts.printer, mode)
 
     def info(self):
         """The terminal item: what never changes between records."""
         oldest, newest = self.log.bounds()
+        pending = 0
+        for _ in self.journal.records():
+            pending += 1
         return {
             "posdiag": record.FORMAT_VERSION,
             "terminal": self.cfg["terminal_id"],
@@ -70,4 +161,7 @@ class Terminal:
             "newest": newest,
             "drops": self.log.drops,
             "torn": self.log.torn,
+            "receipts": pending,
+            "counters": list(self.counters.values),
+            "printer_counters": self.printer_counters,
         }

@@ -20,10 +20,19 @@ class TtyPort:
         self.fd = fd
 
     @classmethod
-    def open(cls, path: str) -> TtyPort:
+    def open(cls, path: str, baudrate: int | None = None) -> TtyPort:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(fd)
-        return cls(fd)
+        port = cls(fd)
+        if baudrate:
+            port.init(baudrate)
+        return port
+
+    def init(self, baudrate: int) -> None:
+        """Set the line speed, as machine.UART.init(baudrate=...) does."""
+        attrs = termios.tcgetattr(self.fd)
+        attrs[4] = attrs[5] = getattr(termios, f"B{baudrate}")
+        termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
 
     def any(self) -> int:
         buf = array.array("i", [0])
@@ -76,6 +85,9 @@ class SerialPort:
     def write(self, data: bytes) -> int:
         return self._port.write(data)
 
+    def init(self, baudrate: int) -> None:
+        self._port.baudrate = baudrate
+
 
 class VirtualPin:
     def __init__(self, level: int = 0) -> None:
@@ -83,6 +95,20 @@ class VirtualPin:
 
     def value(self) -> int:
         return self.level
+
+
+class VirtualAdc:
+    """An ADC input (machine.ADC's read_u16) giving the readings in turn,
+    round and round: one value for a steady input, several for a noisy one."""
+
+    def __init__(self, *readings: int) -> None:
+        self.readings = list(readings)
+        self._i = 0
+
+    def read_u16(self) -> int:
+        value = self.readings[self._i % len(self.readings)]
+        self._i += 1
+        return value
 
 
 class HostClock:

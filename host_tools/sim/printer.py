@@ -1,26 +1,38 @@
-"""A virtual ESC/POS receipt printer: answers DLE EOT 1-4 from its state, the
-way an Epson-compatible printer does, over the master side of a pseudo-
-terminal. The firmware talks to it through the tty, exactly as to a printer
-on a UART."""
+"""A virtual ESC/POS receipt printer on the master side of a pseudo-terminal.
+It answers DLE EOT 1-4 from its state the way an Epson-compatible printer
+does, names itself (GS I), reports maintenance counters (GS g 2) and takes the
+recovery request (DLE ENQ). The firmware talks to it through the tty exactly
+as to a printer on a UART, and the tty's baud rate matters: when the
+terminal's side is set to another rate than the printer's, the replies arrive
+mangled, as on a real link with mismatched settings."""
 
 from __future__ import annotations
 
 import os
 import select
+import termios
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+GS_I_BLOCKS = {65: "firmware", 66: "maker", 67: "name"}
+GS_G_COUNTERS = {148: "feed", 149: "head", 178: "cuts"}
 
 
 @dataclass
 class PrinterState:
-    paper: str = "ok"  # "ok" | "near-end" | "end"
+    paper: str = "ok"            # "ok" | "near-end" | "end"
     cover_open: bool = False
     cutter_error: bool = False
     unrecoverable: bool = False  # head or driver damaged
-    overheat: bool = False  # auto-recoverable error
+    overheat: bool = False       # auto-recoverable error
     feed_pressed: bool = False
-    responsive: bool = True  # False: printer off or cable pulled
-    garbled: bool = False  # baud rate mismatch: replies arrive mangled
+    responsive: bool = True      # False: printer off or cable pulled
+    baud: int = 9600             # the printer's own setting
+    model: int = 0x20
+    firmware: str = "1.05 ESC/POS"
+    maker: str = "posdiag"
+    name: str = "POSDIAG-EMU-80"
+    counters: dict[str, int] = field(default_factory=lambda: {"feed": 412_345, "head": 98_765_432, "cuts": 23_456})
 
     @property
     def error(self) -> bool:
@@ -53,6 +65,10 @@ def status_byte(state: PrinterState, n: int) -> int:
     return b
 
 
+def _block(text: str) -> bytes:
+    return b"\x5f" + text.encode() + b"\x00"
+
+
 class EscPosEmulator:
     """Parses the byte stream a terminal sends to its printer and returns the
     printer's replies. Print data is accepted and discarded."""
@@ -61,8 +77,47 @@ class EscPosEmulator:
         self.state = state
         self._pending = bytearray()
         self.queries = 0
+        self.recoveries: list[int] = []
 
-    def feed(self, data: bytes) -> bytes:
+    def _command(self, buf: bytearray, i: int) -> tuple[int, bytes] | None:
+        """(bytes used, reply) for a command at buf[i], (1, b"") for print
+        data, None when the command is not complete yet."""
+        s = self.state
+        b = buf[i]
+        if b == 0x10:  # DLE
+            if i + 2 >= len(buf):
+                return None
+            op, n = buf[i + 1], buf[i + 2]
+            if op == 0x04 and 1 <= n <= 4:
+                self.queries += 1
+                return 3, bytes([status_byte(s, n)])
+            if op == 0x05 and n in (1, 2):
+                self.recoveries.append(n)
+                s.cutter_error = False  # recoverable: the recovery request clears it
+                return 3, b""
+        elif b == 0x1D:  # GS
+            if i + 1 >= len(buf):
+                return None
+            if buf[i + 1] == 0x49:  # GS I n
+                if i + 2 >= len(buf):
+                    return None
+                n = buf[i + 2]
+                if n == 1:
+                    return 3, bytes([s.model])
+                if n in GS_I_BLOCKS:
+                    return 3, _block(getattr(s, GS_I_BLOCKS[n]))
+                return 3, b""
+            if buf[i + 1] == 0x67 and i + 2 < len(buf) and buf[i + 2] == 0x32:  # GS g 2 0 nL nH
+                if i + 5 >= len(buf):
+                    return None
+                n = buf[i + 4] | buf[i + 5] << 8
+                key = GS_G_COUNTERS.get(n)
+                return 6, _block(str(s.counters[key])) if key else b""
+        return 1, b""
+
+    def feed(self, data: bytes, link_baud: int | None = None) -> bytes:
+        """Replies to data. link_baud: the rate the terminal's side of the
+        line is set to, when known; a mismatch mangles the replies."""
         if not self.state.responsive:
             self._pending.clear()
             return b""
@@ -71,23 +126,27 @@ class EscPosEmulator:
         buf = self._pending
         i = 0
         while i < len(buf):
-            if buf[i] == 0x10 and i + 2 >= len(buf):
+            step = self._command(buf, i)
+            if step is None:
                 break  # a command split across reads: wait for the rest
-            if buf[i] == 0x10 and buf[i + 1] == 0x04 and 1 <= buf[i + 2] <= 4:
-                self.queries += 1
-                out.append(status_byte(self.state, buf[i + 2]))
-                i += 3
-            elif buf[i] == 0x10 and buf[i + 1] == 0x05 and buf[i + 2] in (1, 2):
-                self.state.cutter_error = False  # recovery request clears it
-                i += 3
-            else:
-                i += 1
+            used, reply = step
+            out += reply
+            i += used
         del buf[:i]
-        if self.state.garbled:
-            # What a terminal reads at the wrong baud rate: each reply byte
-            # arrives with its framing bits smeared, failing the fixed-bit test.
+        if link_baud is not None and link_baud != self.state.baud:
+            # What a receiver set to the wrong rate makes of each byte: the
+            # framing bits smear into the data, failing the fixed-bit test.
             return bytes(b ^ 0x93 for b in out)
         return bytes(out)
+
+
+def _tty_baud(fd: int) -> int | None:
+    """The baud rate the pty is set to (both sides share one termios)."""
+    speed = termios.tcgetattr(fd)[5]
+    for rate in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400):
+        if getattr(termios, f"B{rate}") == speed:
+            return rate
+    return None
 
 
 class PtyPrinter:
@@ -115,6 +174,6 @@ class PtyPrinter:
                 data = os.read(self._fd, 256)
             except OSError:
                 continue  # no one has the port open right now
-            reply = self.emulator.feed(data)
+            reply = self.emulator.feed(data, _tty_baud(self._fd))
             if reply:
                 os.write(self._fd, reply)

@@ -14,7 +14,7 @@ import tty
 from collections.abc import Callable
 
 from posdiag import config
-from posdiag.hal import FileStorage, Sensor
+from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.link import LinkServer
 from posdiag.netprobe import TcpProbe
 from posdiag.terminal import Terminal
@@ -25,10 +25,18 @@ from host_tools.sim.hal_posix import (
     HostClock,
     SerialPort,
     TtyPort,
+    VirtualAdc,
     VirtualPin,
 )
 from host_tools.sim.printer import EscPosEmulator, PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
+
+# The simulated board's settings (posdiag/config.py has the defaults).
+SIM_CONFIG = {
+    "printer_supported": ["POSDIAG-EMU-80"],
+    "host_echo": b"posdiag echo\n",
+    "host_echo_expect": b"posdiag echo\n",
+}
 
 
 def _raw_pty() -> tuple[int, int, str]:
@@ -67,13 +75,12 @@ class SimulatedTerminal:
         self._closers.append(lambda: (os.close(self._diag_master), os.close(diag_slave)))
 
         s = self.scenario
-        level = 1
-        sensors = tuple(
-            Sensor(VirtualPin(level if on else 1 - level), level)
-            for on in (s.paper_end_pin, s.near_end_pin, s.cover_pin)
+        paper_end, near_end, cover = (
+            Sensor(VirtualPin(1 if on else 0), 1) for on in (s.paper_end_pin, s.near_end_pin, s.cover_pin)
         )
         cfg = config.load(
             {
+                **SIM_CONFIG,
                 "terminal_id": terminal_id,
                 "lang": lang,
                 "host": host_addr[0],
@@ -82,15 +89,19 @@ class SimulatedTerminal:
         )
         self.display = ConsoleDisplay(out)
         clock = HostClock()
-        self.terminal = Terminal(
-            cfg,
-            printer_port,
-            sensors,
-            TcpProbe(socket, clock),
+        self.parts = Parts(
             clock,
             FileStorage(os.path.join(self.state_dir, "flash")),
             self.display,
+            printer=printer_port,
+            paper_end=paper_end,
+            near_end=near_end,
+            cover=cover,
+            head_adc=VirtualAdc(*s.head),
+            supply_adc=VirtualAdc(*s.supply),
+            probe=TcpProbe(socket, clock),
         )
+        self.terminal = Terminal(cfg, self.parts)
         self.link = LinkServer(TtyPort(self._diag_master), self.terminal)
 
     def _printer_port(self, printer_url: str | None):  # noqa: ANN202 - a UART-like port
@@ -104,18 +115,19 @@ class SimulatedTerminal:
         self.emulator = EscPosEmulator(self.scenario.printer)
         server = PtyPrinter(master, self.emulator)
         server.start()
-        port = TtyPort.open(path)  # the firmware's UART: a real tty device
+        # The firmware's UART: a real tty device, at the configured rate.
+        port = TtyPort.open(path, config.DEFAULTS["printer_baud"])
         self._closers.append(
             lambda: (server.stop(), port.close(), os.close(master), os.close(slave))
         )
         return port
 
     def _settlement_host(self, host: tuple[str, int] | None) -> tuple[str, int]:
-        if self.scenario.host_down:
+        if self.scenario.host == "down":
             return closed_port()
         if host:
             return host
-        server = EchoServer()
+        server = EchoServer(mode=self.scenario.host)
         server.start()
         self._closers.append(server.stop)
         return server.address

@@ -1,0 +1,28 @@
+# Wear counters the terminal keeps across boots: paper fed (mm), cuts and
+# head energizing count, as reported by the POS application after each print.
+# The printer's own counters (GS g 2), where it answers, are read at boot.
+from posdiag import flashfile
+
+_FILE = "counters"
+_FMT = "<III"
+
+
+class Counters:
+    def __init__(self, storage):
+        self._st = storage
+        saved = flashfile.load_struct(storage, _FILE, _FMT)
+        self.values = list(saved) if saved else [0, 0, 0]
+        self._unsaved = 0
+
+    def add(self, paper_mm=0, cuts=0, energized=0):
+        v = self.values
+        v[0] += paper_mm
+        v[1] += cuts
+        v[2] += energized
+        self._unsaved += 1
+        if self._unsaved >= 20:   # flash wear: not every receipt
+            self.save()
+
+    def save(self):
+        flashfile.save_struct(self._st, _FILE, _FMT, self.values)
+        self._unsaved = 0

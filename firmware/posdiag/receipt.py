@@ -1,0 +1,85 @@
+# A receipt the printer could not print, made safe to keep: card data is
+# masked or refused before anything reaches flash. The pending-receipt
+# journal (a log.Log named "r") stores the result as CBOR.
+from posdiag import cbor
+
+MAX_RECEIPT = 4096
+# Sensitive authentication data: never stored, whatever the POS sends.
+_REFUSED = ("cvv", "cvc", "cvv2", "cvc2", "track", "track1", "track2",
+            "track_data", "pin", "pin_block", "pinblock")
+
+
+class ReceiptError(ValueError):
+    pass
+
+
+def _luhn_ok(digits):
+    total = 0
+    for i in range(len(digits)):
+        d = ord(digits[len(digits) - 1 - i]) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def mask_pan(pan):
+    """At most the first six and last four digits of a card number."""
+    digits = "".join(ch for ch in str(pan) if "0" <= ch <= "9")
+    if len(digits) < 10:
+        return "*" * len(digits)
+    keep_front = 6 if len(digits) >= 13 else 0
+    return digits[:keep_front] + "*" * (len(digits) - keep_front - 4) + digits[-4:]
+
+
+def _mask_numbers(text):
+    # Any run of 13-19 digits passing the Luhn check is a card number that
+    # came in through the wrong field: mask it too.
+    out = []
+    run = ""
+    for ch in text + " ":
+        if "0" <= ch <= "9":
+            run += ch
+            continue
+        if 13 <= len(run) <= 19 and _luhn_ok(run):
+            run = mask_pan(run)
+        out.append(run)
+        out.append(ch)
+        run = ""
+    return "".join(out)[:-1]
+
+
+def _clean(value, key):
+    if key in _REFUSED:
+        raise ReceiptError("refused: receipts must not carry " + key)
+    if isinstance(value, dict):
+        out = {}
+        for k in value:
+            out[k] = _clean(value[k], k)
+        if key == "card" and "pan" in out:
+            out["pan"] = mask_pan(out["pan"])
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, key) for v in value]
+    if isinstance(value, str):
+        return _mask_numbers(value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    raise ReceiptError("receipt field " + key + " has an unsupported type")
+
+
+def sanitize(receipt):
+    """A copy of the receipt dict with the card number masked to at most
+    6 + 4 digits; ReceiptError for CVV, track data or PIN blocks."""
+    if not isinstance(receipt, dict):
+        raise ReceiptError("a receipt is a map of fields")
+    return _clean(receipt, "")
+
+
+def encode(receipt):
+    data = cbor.encode(sanitize(receipt))
+    if len(data) > MAX_RECEIPT:
+        raise ReceiptError("receipt too large to keep")
+    return data
