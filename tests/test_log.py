@@ -166,3 +166,32 @@ def test_lost_state_file_never_reuses_a_seq(tmp_path: Path) -> None:
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 4
     (tmp_path / "d.state").unlink()
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 5
+
+
+def test_journal_entries_survive_a_power_cut_at_every_byte(tmp_path: Path) -> None:
+    """The pending-receipt journal is a Log too ("r", entries up to 4 KB)."""
+
+    def receipt(seq: int) -> bytes:
+        return bytes([0x59, 0x01, 0x2C]) + bytes([seq & 0xFF]) * 300  # a 300-byte CBOR bstr
+
+    base = tmp_path / "base"
+    journal = Log(FileStorage(str(base)), 4, 16, "r", 4096)
+    journal.append(receipt)
+    Log(FileStorage(str(base)), 8, 64, "d").append(rec)  # the diagnostics log beside it
+    probe = tmp_path / "probe"
+    shutil.copytree(base, probe)
+    storage = CuttingStorage(str(probe), 10**6)
+    Log(storage, 4, 16, "r", 4096).append(receipt)
+    total = 10**6 - storage.budget
+    for cut in range(total):
+        work = tmp_path / f"cut{cut}"
+        shutil.copytree(base, work)
+        with pytest.raises(PowerCut):
+            Log(CuttingStorage(str(work), cut), 4, 16, "r", 4096).append(receipt)
+        after = Log(FileStorage(str(work)), 4, 16, "r", 4096)
+        kept = list(after.records())
+        assert kept[0] == (1, receipt(1)), f"cut {cut}: the earlier receipt changed"
+        assert kept in ([(1, receipt(1))], [(1, receipt(1)), (2, receipt(2))]), f"cut {cut}"
+        assert after.append(receipt)[0] > kept[-1][0]
+        assert list(Log(FileStorage(str(work)), 8, 64, "d").records()) == [(1, rec(1))]
+        shutil.rmtree(work)

@@ -53,7 +53,8 @@ class Terminal:
         now = self.clock.uptime_s()
         if self._next_scheduled is None or now < self._next_scheduled:
             return None
-        self._next_scheduled = now + self.cfg["schedule_s"]
+        period = self.cfg["schedule_s"]
+        self._next_scheduled = now + period if period else None
         return self.run_selftest(record.TRIGGER_SCHEDULE)
 
     # -- the self-test -------------------------------------------------------
