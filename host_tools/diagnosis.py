@@ -7,15 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
+from host_tools import knowledge
+from host_tools.errors import BadDataError
+from host_tools.records import decode_record
 from posdiag import catalog as c
 from posdiag import rank
 from posdiag import record as r
 from posdiag.printer import BAUD_RATES
 from posdiag.record import check_flags
-
-from host_tools import knowledge
-from host_tools.errors import BadDataError
-from host_tools.records import decode_record
 
 
 def _flag_names(flags: int, names: tuple[str, ...]) -> list[str]:

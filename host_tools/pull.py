@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import cbor2
-from posdiag import record as r
 
 from host_tools.errors import BadDataError
 from host_tools.records import PulledLog, decode_record, split_records
 from host_tools.serial_link import Client
+from posdiag import record as r
 
 
 def terminal_item(client: Client) -> dict:

@@ -9,9 +9,9 @@ import io
 from dataclasses import dataclass, field
 
 import cbor2
-from posdiag import record as r
 
 from host_tools.errors import BadDataError
+from posdiag import record as r
 
 
 def _decode_one(data: bytes | memoryview, what: str) -> tuple[object, int]:

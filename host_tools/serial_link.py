@@ -9,10 +9,10 @@ import struct
 import time
 
 import serial
-from posdiag import frame
-from posdiag import protocol as p
 
 from host_tools.errors import BadDataError, NoAnswerError, PortError
+from posdiag import frame
+from posdiag import protocol as p
 
 # Hints for open errors, matched on the OS message.
 _OPEN_HINTS = (

@@ -10,12 +10,12 @@ import json
 import time
 
 import cbor2
-from posdiag import catalog as c
-from posdiag import frame, record
-from posdiag import protocol as p
 
 from host_tools.diagnosis import diagnose
 from host_tools.records import decode_record
+from posdiag import catalog as c
+from posdiag import frame, record
+from posdiag import protocol as p
 
 NOW = 1795579168
 OK_PRINTER = [0, b"\x16\x12\x12\x12", 6]

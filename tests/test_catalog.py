@@ -4,9 +4,9 @@ fit the terminal's 2 x 16 display."""
 from __future__ import annotations
 
 import pytest
-from posdiag import catalog as c
 
 from host_tools.textwidth import width
+from posdiag import catalog as c
 
 CATALOGUE_IDS = {
     "paper-out",

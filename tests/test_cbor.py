@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cbor2
 import pytest
+
 from posdiag import cbor, record
 
 HEALTHY = record.build(

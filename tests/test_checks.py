@@ -11,14 +11,14 @@ import tty
 from collections.abc import Iterator
 
 import pytest
-from posdiag import catalog as c
-from posdiag import checks, printer
-from posdiag.hal import Sensor
-from posdiag.netprobe import TcpProbe
 
 from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualAdc, VirtualPin
 from host_tools.sim.printer import EscPosEmulator, PrinterState, PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
+from posdiag import catalog as c
+from posdiag import checks, printer
+from posdiag.hal import Sensor
+from posdiag.netprobe import TcpProbe
 
 CLOCK = HostClock()
 

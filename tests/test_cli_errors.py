@@ -11,9 +11,9 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from posdiag import record
 
 from host_tools import errors
+from posdiag import record
 
 from .conftest import posdiag_cmd
 

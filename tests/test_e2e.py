@@ -10,11 +10,11 @@ from pathlib import Path
 
 import cbor2
 import pytest
-from posdiag import catalog as c
 
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
 from host_tools.sim.settlement import EchoServer, closed_port
+from posdiag import catalog as c
 
 from .conftest import SimProcess, posdiag_cmd
 

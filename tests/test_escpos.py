@@ -1,6 +1,7 @@
 """ESC/POS real-time status parsing: every bit of DLE EOT 1-4, invalid bytes."""
 
 import pytest
+
 from posdiag import catalog as c
 from posdiag import escpos
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from posdiag import catalog
 
 from host_tools import knowledge
+from posdiag import catalog
 
 CAUSE_IDS: tuple[str, ...] = tuple(cause[0] for cause in catalog.CAUSES)
 ALLOWED_READINGS = {

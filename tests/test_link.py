@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 import cbor2
 import pytest
-from posdiag import frame
-from posdiag import protocol as p
 
 from host_tools.errors import BadDataError
 from host_tools.pull import pull_log
 from host_tools.serial_link import Client, open_port
 from host_tools.sim.runner import SimulatedTerminal
+from posdiag import frame
+from posdiag import protocol as p
 
 
 @pytest.fixture

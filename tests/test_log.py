@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from posdiag.hal import FileStorage
 from posdiag.log import Log
 

@@ -13,12 +13,6 @@ import threading
 import tty
 from collections.abc import Callable
 
-from posdiag import config
-from posdiag.hal import FileStorage, Parts, Sensor
-from posdiag.link import LinkServer
-from posdiag.netprobe import TcpProbe
-from posdiag.terminal import Terminal
-
 from host_tools.sim.faults import scenario
 from host_tools.sim.hal_posix import (
     ConsoleDisplay,
@@ -30,6 +24,11 @@ from host_tools.sim.hal_posix import (
 )
 from host_tools.sim.printer import EscPosEmulator, PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
+from posdiag import config
+from posdiag.hal import FileStorage, Parts, Sensor
+from posdiag.link import LinkServer
+from posdiag.netprobe import TcpProbe
+from posdiag.terminal import Terminal
 
 # The simulated board's settings (posdiag/config.py has the defaults).
 SIM_CONFIG = {
