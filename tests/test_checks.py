@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from host_tools.sim.hal_posix import HostClock, TtyPort, VirtualAdc, VirtualPin
-from host_tools.sim.printer import EscPosEmulator, PrinterState, PtyPrinter
+from host_tools.sim.hal_posix import HostClock, TtyPort
+from host_tools.sim.parts import EscPosEmulator, PrinterState, VirtualAdc, VirtualPin
+from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import catalog as c
 from posdiag import checks, printer
@@ -116,7 +117,7 @@ def test_garbled_at_every_rate_reports_no_rate(rig: PrinterRig) -> None:
 def test_identity_and_counters(rig: PrinterRig) -> None:
     ident = printer.identify(rig.port, CLOCK, 150)
     assert ident == {"model": 0x20, "firmware": "1.05 ESC/POS", "maker": "posdiag", "name": "POSDIAG-EMU-80"}
-    assert printer.read_counters(rig.port, CLOCK, 150) == [412_345, 98_765_432, 23_456]
+    assert printer.read_counters(rig.port, CLOCK, 150) == [412345, 98765432, 23456]
     assert not printer.unsupported(ident, [])
     assert not printer.unsupported(ident, ["POSDIAG-EMU-80"])
     assert printer.unsupported(ident, ["TM-T88VI"])

@@ -6,7 +6,8 @@
 #
 # Port (printer port and diagnostics port), the machine.UART subset:
 #   write(buf) -> int | None, any() -> int, read(n) -> bytes | None,
-#   and for the printer port init(baudrate=n) (the baud-rate scan)
+#   readinto(buf) -> int | None, and for the printer port init(baudrate=n)
+#   (the baud-rate scan)
 # Input pin: value() -> 0 | 1
 # ADC (head thermistor, supply voltage divider): read_u16() -> 0..65535
 # Clock: ticks_ms() -> int, ticks_diff(a, b) -> int, sleep_ms(ms),
@@ -59,10 +60,15 @@ class FileStorage:
 
     def __init__(self, root):
         self._root = root
-        try:
-            os.mkdir(root)
-        except OSError:
-            pass  # already there
+        path = ""
+        for part in root.split("/"):   # each missing folder down to root
+            if not part:
+                continue
+            path += "/" + part if path or root.startswith("/") else part
+            try:
+                os.mkdir(path)
+            except OSError:
+                pass   # already there
 
     def _path(self, name):
         return self._root + "/" + name

@@ -10,20 +10,24 @@ from posdiag import escpos
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 
 
+# Reused for every byte read: a status query allocates nothing per byte.
+_ONE = bytearray(1)
+_SCRATCH = bytearray(16)
+
+
 def _drain(port):
     # Stale bytes (an ASB message, a late reply) must not pass for the answer
     # to the next query.
     while port.any():
-        port.read(port.any())
+        if not port.readinto(_SCRATCH):
+            return
 
 
 def _read_byte(port, clock, start, timeout_ms):
     """The next byte from port, or -1 when timeout_ms since start ran out."""
     while True:
-        if port.any():
-            data = port.read(1)
-            if data:
-                return data[0]
+        if port.any() and port.readinto(_ONE):
+            return _ONE[0]
         if clock.ticks_diff(clock.ticks_ms(), start) >= timeout_ms:
             return -1
         clock.sleep_ms(1)

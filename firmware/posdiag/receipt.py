@@ -26,8 +26,12 @@ def _luhn_ok(digits):
 
 
 def mask_pan(pan):
-    """At most the first six and last four digits of a card number."""
-    digits = "".join(ch for ch in str(pan) if "0" <= ch <= "9")
+    """At most the first six and last four digits of a card number; a number
+    masked already (at most ten digits left visible) is kept as it is."""
+    text = str(pan)
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
+    if "*" in text and len(digits) <= 10:
+        return text
     if len(digits) < 10:
         return "*" * len(digits)
     keep_front = 6 if len(digits) >= 13 else 0
@@ -52,7 +56,7 @@ def _mask_numbers(text):
 
 
 def _clean(value, key):
-    if key in _REFUSED:
+    if isinstance(key, str) and key.lower() in _REFUSED:
         raise ReceiptError("refused: receipts must not carry " + key)
     if isinstance(value, dict):
         out = {}

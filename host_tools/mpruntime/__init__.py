@@ -37,18 +37,33 @@ def available() -> bool:
     return missing() is None
 
 
+# The simulator's virtual parts, written to run on MicroPython too.
+SIM_MODULES = {
+    "host_tools.sim.parts": HERE.parent / "sim" / "parts.py",
+    "host_tools.sim.faults": HERE.parent / "sim" / "faults.py",
+}
+
+
 def run_micropython(
-    script: str, heap: int = DEFAULT_HEAP, timeout: float = 60, firmware: str | Path | None = None
+    script: str,
+    heap: int = DEFAULT_HEAP,
+    timeout: float = 60,
+    firmware: str | Path | None = None,
+    modules: dict[str, Path] | None = None,
 ) -> str:
     """Run the Python source script on MicroPython and return its stdout.
     firmware is the folder holding the firmware packages (default: the
-    repo's firmware/). Raises RuntimeError with stderr when the script fails."""
+    repo's firmware/); modules maps more dotted names to .py files to make
+    importable (SIM_MODULES: the simulator's virtual parts). Raises
+    RuntimeError with stderr when the script fails."""
     reason = missing()
     if reason is not None:
         raise RuntimeError(reason)
     cmd = [shutil.which("node") or "node", str(RUNNER), "--heap", str(int(heap))]
     if firmware is not None:
         cmd += ["--firmware", str(firmware)]
+    for name, file in (modules or {}).items():
+        cmd += ["--module", f"{file}={name}"]
     cmd.append("-")
     try:
         proc = subprocess.run(

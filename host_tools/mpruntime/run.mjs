@@ -1,8 +1,8 @@
 // Runs a Python script on the official MicroPython WebAssembly port, with the
 // posdiag firmware importable from /lib as on a board.
 //
-//   node run.mjs [--heap BYTES] [--firmware DIR] SCRIPT.py
-//   node run.mjs [--heap BYTES] [--firmware DIR] -        (script on stdin)
+//   node run.mjs [--heap BYTES] [--firmware DIR] [--module FILE=NAME]... SCRIPT.py
+//   node run.mjs [--heap BYTES] [--firmware DIR] [--module FILE=NAME]... -   (stdin)
 //
 // --heap sets the initial MicroPython GC heap (default 96 KiB). This port grows
 // the heap on demand and collects garbage only between top-level runs, so it
@@ -12,6 +12,8 @@
 // firmware/); each package folder in it (posdiag/) is copied, .py files only,
 // to /lib/<package>/ in MicroPython's file system. Top-level files there
 // (main.py) are board entry points and are not copied.
+// --module copies one more MicroPython-compatible .py file, importable as the
+// dotted NAME (host_tools.sim.parts: the simulator's virtual parts).
 // A Python exception prints its traceback to stderr and exits with code 1.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
@@ -53,21 +55,35 @@ function copyPy(mp, src, dst) {
   }
 }
 
-// A MicroPython instance with the firmware packages in /lib on sys.path.
+// Copy file to /lib as the module of dotted name, its packages created empty.
+function copyModule(mp, file, name) {
+  const parts = name.split(".");
+  let dir = "/lib";
+  for (const pkg of parts.slice(0, -1)) {
+    dir = `${dir}/${pkg}`;
+    mp.FS.mkdirTree(dir);
+    if (!mp.FS.analyzePath(`${dir}/__init__.py`).exists) mp.FS.writeFile(`${dir}/__init__.py`, "");
+  }
+  mp.FS.writeFile(`${dir}/${parts[parts.length - 1]}.py`, fs.readFileSync(file));
+}
+
+// A MicroPython instance with the firmware packages (and extra modules, as
+// [file, dotted name] pairs) in /lib on sys.path.
 export async function boot({ heap = DEFAULT_HEAP, firmware = DEFAULT_FIRMWARE,
-                             stdout, stderr } = {}) {
+                             modules = [], stdout, stderr } = {}) {
   const mp = await loadMicroPython({ heapsize: heap, stdout, stderr, linebuffer: false });
   for (const entry of fs.readdirSync(firmware, { withFileTypes: true })) {
     if (entry.isDirectory() && !entry.name.startsWith(".") && entry.name !== "__pycache__") {
       copyPy(mp, path.join(firmware, entry.name), `/lib/${entry.name}`);
     }
   }
+  for (const [file, name] of modules) copyModule(mp, file, name);
   mp.runPython("import sys\nif '/lib' not in sys.path:\n    sys.path.append('/lib')\n");
   return mp;
 }
 
 function parseArgs(argv) {
-  const opts = { heap: DEFAULT_HEAP, firmware: DEFAULT_FIRMWARE, script: null };
+  const opts = { heap: DEFAULT_HEAP, firmware: DEFAULT_FIRMWARE, modules: [], script: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--heap" && i + 1 < argv.length) {
@@ -75,6 +91,10 @@ function parseArgs(argv) {
       if (!(opts.heap > 0)) throw new Error(`--heap: not a byte count: ${argv[i]}`);
     } else if (arg === "--firmware" && i + 1 < argv.length) {
       opts.firmware = path.resolve(argv[++i]);
+    } else if (arg === "--module" && i + 1 < argv.length) {
+      const [file, name] = argv[++i].split("=");
+      if (!file || !name) throw new Error(`--module wants FILE=NAME: ${argv[i]}`);
+      opts.modules.push([path.resolve(file), name]);
     } else if (i === argv.length - 1 && (arg === "-" || !arg.startsWith("--"))) {
       opts.script = arg;
     } else {
@@ -105,7 +125,7 @@ async function main() {
   const out = byteSink(process.stdout);
   const err = byteSink(process.stderr);
   try {
-    const mp = await boot({ heap: opts.heap, firmware: opts.firmware,
+    const mp = await boot({ heap: opts.heap, firmware: opts.firmware, modules: opts.modules,
                             stdout: out.put, stderr: err.put });
     mp.runPython(source);
   } catch (error) {

@@ -52,6 +52,13 @@ class TtyPort:
                 return None
             raise
 
+    def readinto(self, buf: bytearray) -> int | None:
+        data = self.read(len(buf))
+        if not data:
+            return None
+        buf[: len(data)] = data
+        return len(data)
+
     def write(self, data: bytes) -> int:
         view = memoryview(data)
         deadline = time.monotonic() + 2.0
@@ -82,33 +89,14 @@ class SerialPort:
     def read(self, n: int) -> bytes | None:
         return self._port.read(n) or None
 
+    def readinto(self, buf: bytearray) -> int | None:
+        return self._port.readinto(buf) or None
+
     def write(self, data: bytes) -> int:
         return self._port.write(data)
 
     def init(self, baudrate: int) -> None:
         self._port.baudrate = baudrate
-
-
-class VirtualPin:
-    def __init__(self, level: int = 0) -> None:
-        self.level = level
-
-    def value(self) -> int:
-        return self.level
-
-
-class VirtualAdc:
-    """An ADC input (machine.ADC's read_u16) giving the readings in turn,
-    round and round: one value for a steady input, several for a noisy one."""
-
-    def __init__(self, *readings: int) -> None:
-        self.readings = list(readings)
-        self._i = 0
-
-    def read_u16(self) -> int:
-        value = self.readings[self._i % len(self.readings)]
-        self._i += 1
-        return value
 
 
 class HostClock:

@@ -14,15 +14,9 @@ import tty
 from collections.abc import Callable
 
 from host_tools.sim.faults import scenario
-from host_tools.sim.hal_posix import (
-    ConsoleDisplay,
-    HostClock,
-    SerialPort,
-    TtyPort,
-    VirtualAdc,
-    VirtualPin,
-)
-from host_tools.sim.printer import EscPosEmulator, PtyPrinter
+from host_tools.sim.hal_posix import ConsoleDisplay, HostClock, SerialPort, TtyPort
+from host_tools.sim.parts import EscPosEmulator, VirtualAdc, VirtualPin
+from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import config
 from posdiag.hal import FileStorage, Parts, Sensor

@@ -1,0 +1,255 @@
+# Virtual hardware for the simulator and the tests: a virtual ESC/POS printer,
+# input pins, ADC inputs, a clock that only moves when slept on, an in-memory
+# printer port. Written for MicroPython as well as CPython (no annotations,
+# no dataclasses), so the same virtual parts drive the firmware on both
+# runtimes.
+
+GS_I_BLOCKS = {65: "firmware", 66: "maker", 67: "name"}
+GS_G_COUNTERS = {148: 0, 149: 1, 178: 2}   # GS g 2 counter -> index in counters
+
+
+class PrinterState:
+    """What the virtual printer is: paper "ok" | "near-end" | "end", cover,
+    errors, whether it answers at all, its baud rate and identity."""
+
+    def __init__(self):
+        self.paper = "ok"
+        self.cover_open = False
+        self.cutter_error = False
+        self.unrecoverable = False    # head or driver damaged
+        self.overheat = False         # auto-recoverable error
+        self.feed_pressed = False
+        self.responsive = True        # False: printer off or cable pulled
+        self.baud = 9600              # the printer's own setting
+        self.model = 0x20
+        self.firmware = "1.05 ESC/POS"
+        self.maker = "posdiag"
+        self.name = "POSDIAG-EMU-80"
+        self.counters = [412345, 98765432, 23456]   # line feeds, head, cuts
+
+    def error(self):
+        return self.cutter_error or self.unrecoverable or self.overheat
+
+    def offline(self):
+        return (self.cover_open or self.paper == "end" or self.error()
+                or self.feed_pressed)
+
+
+def status_byte(state, n):
+    """The reply to DLE EOT n (fixed bits 0xx1xx10 included), as an
+    Epson-compatible printer gives it."""
+    b = 0x12
+    if n == 1:
+        b |= 0x04   # drawer kick-out connector pin 3 high, as most report
+        if state.offline():
+            b |= 0x08
+        if state.feed_pressed:
+            b |= 0x40
+    elif n == 2:
+        if state.cover_open:
+            b |= 0x04
+        if state.feed_pressed:
+            b |= 0x08
+        if state.paper == "end":
+            b |= 0x20
+        if state.error():
+            b |= 0x40
+    elif n == 3:
+        if state.cutter_error:
+            b |= 0x08
+        if state.unrecoverable:
+            b |= 0x20
+        if state.overheat:
+            b |= 0x40
+    elif n == 4:
+        if state.paper != "ok":
+            b |= 0x0C
+        if state.paper == "end":
+            b |= 0x60
+    return b
+
+
+def _block(text):
+    return b"\x5f" + text.encode() + b"\x00"
+
+
+class EscPosEmulator:
+    """Parses the bytes a terminal sends to its printer and returns the
+    printer's replies: DLE EOT 1-4, GS I, GS g 2, DLE ENQ. Print data is
+    accepted and discarded."""
+
+    def __init__(self, state):
+        self.state = state
+        self._pending = bytearray()
+        self.queries = 0
+        self.recoveries = []
+
+    def _command(self, buf, i):
+        # (bytes used, reply); (1, b"") for print data; None: incomplete.
+        s = self.state
+        b = buf[i]
+        if b == 0x10:   # DLE
+            if i + 2 >= len(buf):
+                return None
+            op = buf[i + 1]
+            n = buf[i + 2]
+            if op == 0x04 and 1 <= n <= 4:
+                self.queries += 1
+                return 3, bytes((status_byte(s, n),))
+            if op == 0x05 and n in (1, 2):
+                self.recoveries.append(n)
+                s.cutter_error = False   # recoverable: the request clears it
+                return 3, b""
+        elif b == 0x1D:   # GS
+            if i + 2 >= len(buf):
+                return None
+            if buf[i + 1] == 0x49:   # GS I n
+                n = buf[i + 2]
+                if n == 1:
+                    return 3, bytes((s.model,))
+                if n in GS_I_BLOCKS:
+                    return 3, _block(getattr(s, GS_I_BLOCKS[n]))
+                return 3, b""
+            if buf[i + 1] == 0x67 and buf[i + 2] == 0x32:   # GS g 2 0 nL nH
+                if i + 5 >= len(buf):
+                    return None
+                n = buf[i + 4] | buf[i + 5] << 8
+                if n in GS_G_COUNTERS:
+                    return 6, _block(str(s.counters[GS_G_COUNTERS[n]]))
+                return 6, b""
+        return 1, b""
+
+    def feed(self, data, link_baud=None):
+        """Replies to data. link_baud: the rate the terminal's side of the
+        line is set to, when known; a mismatch mangles the replies."""
+        if not self.state.responsive:
+            self._pending = bytearray()
+            return b""
+        self._pending.extend(data)
+        out = bytearray()
+        buf = self._pending
+        i = 0
+        while i < len(buf):
+            step = self._command(buf, i)
+            if step is None:
+                break   # a command split across reads: wait for the rest
+            out.extend(step[1])
+            i += step[0]
+        self._pending = buf[i:]
+        if link_baud is not None and link_baud != self.state.baud:
+            # What a receiver set to the wrong rate makes of each byte: the
+            # framing bits smear into the data, failing the fixed-bit test.
+            return bytes(b ^ 0x93 for b in out)
+        return bytes(out)
+
+
+class MemoryPort:
+    """A printer port wired straight to an emulator: the machine.UART subset
+    with the replies ready as soon as the request is written."""
+
+    def __init__(self, emulator, baudrate=9600):
+        self.emulator = emulator
+        self.baudrate = baudrate
+        self._rx = b""
+        self._pos = 0
+
+    def init(self, baudrate):
+        self.baudrate = baudrate
+
+    def write(self, data):
+        reply = self.emulator.feed(data, self.baudrate)
+        if reply:
+            self._rx = self._rx[self._pos:] + reply
+            self._pos = 0
+        return len(data)
+
+    def any(self):
+        return len(self._rx) - self._pos
+
+    def readinto(self, buf):
+        n = min(len(buf), self.any())
+        if not n:
+            return None
+        for i in range(n):
+            buf[i] = self._rx[self._pos + i]
+        self._pos += n
+        return n
+
+    def read(self, n):
+        n = min(n, self.any())
+        if not n:
+            return None
+        self._pos += n
+        return self._rx[self._pos - n:self._pos]
+
+
+class VirtualPin:
+    def __init__(self, level=0):
+        self.level = level
+
+    def value(self):
+        return self.level
+
+
+class VirtualAdc:
+    """An ADC input (machine.ADC's read_u16) giving the readings in turn,
+    round and round: one value for a steady input, several for a noisy one."""
+
+    def __init__(self, *readings):
+        self.readings = list(readings)
+        self._i = 0
+
+    def read_u16(self):
+        value = self.readings[self._i % len(self.readings)]
+        self._i += 1
+        return value
+
+
+class StepClock:
+    """A clock that moves only when slept on, and a fixed real time: the
+    same inputs then give the same record on every runtime."""
+
+    def __init__(self, unix_time=1795579200):
+        self.now_ms = 0
+        self._unix = unix_time
+
+    def ticks_ms(self):
+        return self.now_ms
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def sleep_ms(self, ms):
+        self.now_ms += ms
+
+    def uptime_s(self):
+        return self.now_ms // 1000
+
+    def unix_time(self):
+        return self._unix + self.now_ms // 1000
+
+
+class MemoryDisplay:
+    def __init__(self):
+        self.text = ""
+
+    def show(self, text):
+        self.text = text
+
+
+class VirtualHost:
+    """A settlement host reached without a network: the probe's answer for
+    each of the simulator's host modes (echo, slow, reject, down), with fixed
+    times, for runs that must give the same record on every runtime."""
+
+    def __init__(self, mode="echo"):
+        self.mode = mode
+
+    def connect(self, host, port, timeout_ms, echo=b"", expect=b""):
+        from posdiag import catalog as c
+
+        if self.mode == "down":
+            return c.H_REFUSED, None, None
+        if self.mode == "reject":
+            return c.H_REJECTS, 2, 3
+        return 0, 2, (800 if self.mode == "slow" else 3)

@@ -1,0 +1,67 @@
+"""Card data in a failed receipt: masked to at most 6 + 4 digits, or refused."""
+
+from __future__ import annotations
+
+import re
+
+import cbor2
+import pytest
+
+from posdiag.receipt import ReceiptError, encode, mask_pan, sanitize
+
+
+@pytest.mark.parametrize(
+    "pan,masked",
+    [
+        ("4111111111111111", "411111******1111"),
+        ("4111 1111 1111 1111", "411111******1111"),
+        ("6222021234567890123", "622202*********0123"),
+        ("378282246310005", "378282*****0005"),
+        ("411111******1111", "411111******1111"),  # masked already: unchanged
+        ("1234", "****"),
+        ("123456789012", "********9012"),  # too short for a PAN: last four only
+    ],
+)
+def test_mask_pan(pan: str, masked: str) -> None:
+    assert mask_pan(pan) == masked
+
+
+def luhn_valid_numbers(text: str) -> list[str]:
+    out = []
+    for run in re.findall(r"\d{13,19}", text):
+        digits = [int(d) for d in run[::-1]]
+        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
+        if total % 10 == 0:
+            out.append(run)
+    return out
+
+
+def test_card_number_in_a_free_text_field_is_masked_too() -> None:
+    kept = sanitize({"note": "customer card 4111111111111111 declined", "card": {"pan": "5555555555554444"}})
+    assert kept["note"] == "customer card 411111******1111 declined"
+    assert kept["card"]["pan"] == "555555******4444"
+    assert luhn_valid_numbers(repr(kept)) == []
+
+
+def test_non_card_numbers_are_kept() -> None:
+    # 16 digits that fail the Luhn check: an order number, not a card.
+    assert sanitize({"order": "1234567812345678"})["order"] == "1234567812345678"
+
+
+@pytest.mark.parametrize("field", ["cvv", "CVC", "track2", "pin_block", "track1"])
+def test_sensitive_fields_are_refused(field: str) -> None:
+    with pytest.raises(ReceiptError, match="refused"):
+        sanitize({"card": {"pan": "4111111111111111", field: "x"}})
+
+
+def test_encoded_receipt_holds_no_full_card_number() -> None:
+    data = encode({"card": {"brand": "Visa", "pan": "4111111111111111"}, "items": [{"name": "x", "qty": 1}]})
+    assert b"4111111111111111" not in data
+    assert cbor2.loads(data)["card"]["pan"] == "411111******1111"
+
+
+def test_bad_shapes_are_refused() -> None:
+    with pytest.raises(ReceiptError):
+        sanitize(["not", "a", "map"])
+    with pytest.raises(ReceiptError):
+        sanitize({"total": 1.5})
