@@ -7,6 +7,7 @@ MPRUNTIME := host_tools/mpruntime
 NPM_STAMP := $(MPRUNTIME)/node_modules/.package-lock.json
 FAULT     ?= paper-out
 LANG_DEMO ?= en
+RUNTIME   ?= cpython
 
 .PHONY: install demo test lint bench clean
 
@@ -22,7 +23,7 @@ $(NPM_STAMP): $(MPRUNTIME)/package.json $(MPRUNTIME)/package-lock.json
 	npm ci --prefix $(MPRUNTIME) --no-audit --no-fund --loglevel=error
 
 demo: install
-	$(PY) -m host_tools.demo --fault $(FAULT) --lang $(LANG_DEMO)
+	$(PY) -m host_tools.demo --fault $(FAULT) --lang $(LANG_DEMO) --runtime $(RUNTIME)
 
 test: install
 	$(PY) -m pytest

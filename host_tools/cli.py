@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
     sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
     sim.add_argument("--terminal-id", default="SIM-0001")
+    sim.add_argument(
+        "--runtime",
+        choices=("cpython", "micropython"),
+        default="cpython",
+        help="run the firmware here (cpython) or on the MicroPython WebAssembly port under Node",
+    )
 
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")
     _add_port(pull)
@@ -88,7 +94,7 @@ def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str) -> No
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from host_tools.sim.runner import SimulatedTerminal
+    from host_tools.sim.runner import make_terminal
 
     host = None
     if args.host:
@@ -99,7 +105,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        sim = SimulatedTerminal(
+        sim = make_terminal(
+            args.runtime,
             faults=args.fault,
             printer_url=args.printer,
             host=host,
@@ -116,6 +123,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         sim.serve(stop)
     except KeyboardInterrupt:
         pass
+    except RuntimeError as e:  # the MicroPython runtime ended
+        raise PosdiagError(str(e)) from None
     finally:
         sim.close()
     return 0

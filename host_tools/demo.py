@@ -20,8 +20,11 @@ def main() -> int:
         "--fault", default="paper-out", help="fault id, or 'none' for a healthy terminal"
     )
     ap.add_argument("--lang", choices=("zh", "en"), default="en")
+    ap.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     args = ap.parse_args()
     faults = [] if args.fault in ("", "none") else ["--fault", args.fault]
+    if args.runtime != "cpython":
+        faults += ["--runtime", args.runtime]
 
     started = time.monotonic()
     print(f"$ posdiag sim {' '.join(faults)}".rstrip(), flush=True)

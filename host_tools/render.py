@@ -4,7 +4,7 @@ from __future__ import annotations
 
 _LABELS = {
     "en": {
-        "record": "Record",
+        "record": "record",
         "healthy": "No fault found: the printer, paper and host link are healthy.",
         "top": "Most likely cause",
         "screen": "Merchant screen",
@@ -28,28 +28,47 @@ _LABELS = {
 }
 
 
+def _measurements(check: dict) -> list[str]:
+    """The readings of one check, in the units a technician measures."""
+    parts = []
+    if check.get("raw"):
+        raw = check["raw"]
+        parts.append("status " + " ".join(raw[i : i + 2] for i in range(0, len(raw), 2)))
+    if check.get("reply_ms") is not None:
+        parts.append(f"{check['reply_ms']} ms")
+    if check.get("baud_found"):
+        parts.append(f"answers cleanly at {check['baud_found']} baud")
+    if check.get("rtt_ms") is not None:
+        parts.append(f"connect {check['rtt_ms']} ms")
+    if check.get("echo_ms") is not None:
+        parts.append(f"echo {check['echo_ms']} ms")
+    if check.get("temp_dc") is not None:
+        parts.append(f"{check['temp_dc'] / 10:.1f} °C")
+    if check.get("mean_mv") is not None:
+        parts.append(f"{check['mean_mv'] / 1000:.2f} V")
+    if check.get("spread_mv") is not None:
+        parts.append(f"spread {check['spread_mv'] / 1000:.2f} V")
+    return parts
+
+
 def _check_line(name: str, check: dict | None, labels: dict) -> str:
     if check is None:
         return f"  {name:8} {labels['not_run']}"
-    parts = [", ".join(check["flags"]) or "ok"]
-    if check.get("raw"):
-        parts.append(
-            "status " + " ".join(check["raw"][i : i + 2] for i in range(0, len(check["raw"]), 2))
-        )
-    if check.get("reply_ms") is not None:
-        parts.append(f"{check['reply_ms']} ms")
-    if check.get("rtt_ms") is not None:
-        parts.append(f"rtt {check['rtt_ms']} ms")
-    return f"  {name:8} " + "; ".join(parts)
+    return f"  {name:8} " + "; ".join([", ".join(check["flags"]) or "ok", *_measurements(check)])
 
 
 def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
     labels = _LABELS.get(lang, _LABELS["en"])
     lines = []
-    who = f"{terminal.get('terminal')} · firmware {terminal.get('firmware')} · " if terminal else ""
+    if terminal:
+        printer = terminal.get("printer") or {}
+        who = f"{terminal.get('terminal')} · posdiag {terminal.get('firmware')}"
+        if printer.get("name"):
+            who += f" · printer {printer['name']} {printer.get('firmware', '')}".rstrip()
+        lines.append(who)
     when = diag["time"] or f"uptime {diag['uptime_s']} s"
     lines.append(
-        f"{who}{labels['record']} #{diag['seq']} ({diag['trigger']}, boot {diag['boot']}, {when}, {diag['bytes']} B)"
+        f"{labels['record']} #{diag['seq']}: {diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
     )
     causes = diag["causes"]
     if not causes:

@@ -37,8 +37,9 @@ def pulled_items(port: str, tmp_path: Path) -> PulledLog:
     return PulledLog.from_bytes(out.read_bytes())
 
 
-def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess]) -> None:
-    sim = start_sim()
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess], runtime: str) -> None:
+    sim = start_sim("--runtime", runtime)
     diag = diagnose_json(sim.port)
     assert diag["causes"] == []
     assert diag["trigger"] == "boot" and diag["seq"] == 1
@@ -46,11 +47,12 @@ def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess]) -> 
     assert diag["bytes"] <= 32
 
 
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_injected_fault_is_the_top_cause(
-    start_sim: Callable[..., SimProcess], fault: str, tmp_path: Path, validate: Callable[[bytes], None]
+    start_sim: Callable[..., SimProcess], fault: str, runtime: str, tmp_path: Path, validate: Callable[[bytes], None]
 ) -> None:
-    sim = start_sim("--fault", fault)
+    sim = start_sim("--fault", fault, "--runtime", runtime)
     diag = diagnose_json(sim.port)
     log = pulled_items(sim.port, tmp_path)
     validate(cbor2.dumps(log.terminal))

@@ -1,13 +1,21 @@
-"""The simulated terminal: the real firmware on CPython, with a virtual
-printer on one pseudo-terminal, its diagnostics port on another, virtual
-sensor inputs, a settlement host on 127.0.0.1 and flash in a folder."""
+"""The simulated terminal: the real firmware with a virtual printer on one
+pseudo-terminal, its diagnostics port on another, virtual sensor and ADC
+inputs, a settlement host on 127.0.0.1 and flash in a folder.
+
+The firmware runs either here on CPython (SimulatedTerminal) or on the
+MicroPython WebAssembly port under Node (MicroPythonTerminal), its ports and
+network bridged to the same ptys and TCP server. Both present the same
+diagnostics port to the host tool."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import select
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import tty
@@ -30,6 +38,7 @@ SIM_CONFIG = {
     "host_echo": b"posdiag echo\n",
     "host_echo_expect": b"posdiag echo\n",
 }
+RUNTIMES = ("cpython", "micropython")
 
 
 def _raw_pty() -> tuple[int, int, str]:
@@ -43,6 +52,8 @@ def _raw_pty() -> tuple[int, int, str]:
 
 
 class SimulatedTerminal:
+    """The virtual world around the firmware, and the firmware on CPython."""
+
     def __init__(
         self,
         faults: list[str] | None = None,
@@ -54,66 +65,41 @@ class SimulatedTerminal:
         out: Callable[[str], None] = print,
     ) -> None:
         self.scenario = scenario(faults or [])
+        self._faults = list(faults or [])
         self._out = out
         self._closers: list[Callable[[], None]] = []
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="posdiag-sim-")
         os.makedirs(self.state_dir, exist_ok=True)
+        self.flash_dir = os.path.join(self.state_dir, "flash")
         self.emulator: EscPosEmulator | None = None
-
-        printer_port = self._printer_port(printer_url)
-        host_addr = self._settlement_host(host)
-
-        self._diag_master, diag_slave, self.diag_path = _raw_pty()
-        self._closers.append(lambda: (os.close(self._diag_master), os.close(diag_slave)))
-
-        s = self.scenario
-        paper_end, near_end, cover = (
-            Sensor(VirtualPin(1 if on else 0), 1) for on in (s.paper_end_pin, s.near_end_pin, s.cover_pin)
-        )
-        cfg = config.load(
-            {
+        try:
+            self.printer_path = printer_url or self._start_printer()
+            host_addr = self._settlement_host(host)
+            self._diag_master, diag_slave, self.diag_path = _raw_pty()
+            self._closers.append(lambda: (os.close(self._diag_master), os.close(diag_slave)))
+            self.config = {
                 **SIM_CONFIG,
                 "terminal_id": terminal_id,
                 "lang": lang,
                 "host": host_addr[0],
                 "host_port": host_addr[1],
             }
-        )
-        self.display = ConsoleDisplay(out)
-        clock = HostClock()
-        self.parts = Parts(
-            clock,
-            FileStorage(os.path.join(self.state_dir, "flash")),
-            self.display,
-            printer=printer_port,
-            paper_end=paper_end,
-            near_end=near_end,
-            cover=cover,
-            head_adc=VirtualAdc(*s.head),
-            supply_adc=VirtualAdc(*s.supply),
-            probe=TcpProbe(socket, clock),
-        )
-        self.terminal = Terminal(cfg, self.parts)
-        self.link = LinkServer(TtyPort(self._diag_master), self.terminal)
+            self._start_firmware()
+        except BaseException:
+            self.close()
+            raise
 
-    def _printer_port(self, printer_url: str | None):  # noqa: ANN202 - a UART-like port
-        if printer_url:
-            from host_tools.serial_link import open_port
-
-            port = open_port(printer_url, baudrate=9600, timeout=0)
-            self._closers.append(port.close)
-            return SerialPort(port)
+    # -- the virtual world ---------------------------------------------------
+    def _start_printer(self) -> str:
+        """The ESC/POS emulator on a pty master; returns the slave's path, the
+        'device' the firmware opens."""
         master, slave, path = _raw_pty()
         self.emulator = EscPosEmulator(self.scenario.printer)
         server = PtyPrinter(master, self.emulator)
         server.start()
-        # The firmware's UART: a real tty device, at the configured rate.
-        port = TtyPort.open(path, config.DEFAULTS["printer_baud"])
-        self._closers.append(
-            lambda: (server.stop(), port.close(), os.close(master), os.close(slave))
-        )
-        return port
+        self._closers.append(lambda: (server.stop(), os.close(master), os.close(slave)))
+        return path
 
     def _settlement_host(self, host: tuple[str, int] | None) -> tuple[str, int]:
         if self.scenario.host == "down":
@@ -125,13 +111,54 @@ class SimulatedTerminal:
         self._closers.append(server.stop)
         return server.address
 
-    def boot(self) -> bytes:
+    def _sensors(self) -> tuple[Sensor, Sensor, Sensor]:
+        s = self.scenario
+        paper_end, near_end, cover = (
+            Sensor(VirtualPin(1 if on else 0), 1) for on in (s.paper_end_pin, s.near_end_pin, s.cover_pin)
+        )
+        return paper_end, near_end, cover
+
+    # -- the firmware on CPython ---------------------------------------------
+    def _open_printer_port(self):  # noqa: ANN202 - a machine.UART-like port
+        baud = config.DEFAULTS["printer_baud"]
+        if self.emulator is not None or self.printer_path.startswith("/"):
+            port = TtyPort.open(self.printer_path, baud)  # a real tty device
+            self._closers.append(port.close)
+            return port
+        from host_tools.serial_link import open_port
+
+        serial_port = open_port(self.printer_path, baudrate=baud, timeout=0)
+        self._closers.append(serial_port.close)
+        return SerialPort(serial_port)
+
+    def _start_firmware(self) -> None:
+        s = self.scenario
+        paper_end, near_end, cover = self._sensors()
+        self.display = ConsoleDisplay(self._out)
+        clock = HostClock()
+        self.parts = Parts(
+            clock,
+            FileStorage(self.flash_dir),
+            self.display,
+            printer=self._open_printer_port(),
+            paper_end=paper_end,
+            near_end=near_end,
+            cover=cover,
+            head_adc=VirtualAdc(*s.head),
+            supply_adc=VirtualAdc(*s.supply),
+            probe=TcpProbe(socket, clock),
+        )
+        self.terminal = Terminal(config.load(self.config), self.parts)
+        self.link = LinkServer(TtyPort(self._diag_master), self.terminal)
+
+    def boot(self) -> bytes | None:
         return self.terminal.boot()
 
     def serve(self, stop: threading.Event) -> None:
         """Answer the diagnostics link until stop is set."""
         while not stop.is_set():
             if not self.link.poll():
+                self.terminal.tick()
                 stop.wait(0.002)
 
     def close(self) -> None:
@@ -140,5 +167,100 @@ class SimulatedTerminal:
                 closer()
             except OSError:
                 pass
+        self._closers.clear()
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _bridge(a: int, b: int, stop: threading.Event) -> None:
+    """Copy bytes both ways between two pty masters until stop is set."""
+    peer = {a: b, b: a}
+    while not stop.is_set():
+        ready, _, _ = select.select([a, b], [], [], 0.05)
+        for fd in ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                continue  # that side is not open right now
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[os.write(peer[fd], view) :]
+                except BlockingIOError:
+                    stop.wait(0.001)
+
+
+class MicroPythonTerminal(SimulatedTerminal):
+    """The same virtual world, the firmware on MicroPython (host_tools/
+    mpruntime/sim.mjs under Node). Node opens the printer pty itself and a
+    second pty pair carries the diagnostics link: this process bridges it to
+    the port the host tool opens."""
+
+    def _start_firmware(self) -> None:
+        from host_tools import mpruntime
+
+        reason = mpruntime.missing()
+        if reason:
+            raise ValueError(reason)
+        if not self.printer_path.startswith("/"):
+            raise ValueError("the MicroPython runtime opens printers by device path, not URL")
+        fw_master, fw_slave, fw_path = _raw_pty()
+        stop = threading.Event()
+        bridge = threading.Thread(target=_bridge, args=(self._diag_master, fw_master, stop), daemon=True)
+        bridge.start()
+        self._closers.append(lambda: (stop.set(), bridge.join(2), os.close(fw_master), os.close(fw_slave)))
+        cfg = {k: v.hex() if isinstance(v, bytes) else v for k, v in self.config.items()}
+        settings = {
+            "printer": self.printer_path,
+            "diag": fw_path,
+            "flash": self.flash_dir,
+            "faults": self._faults,
+            "config": cfg,
+            "hex_keys": [k for k, v in self.config.items() if isinstance(v, bytes)],
+        }
+        settings_path = os.path.join(self.state_dir, "mp-settings.json")
+        with open(settings_path, "w") as f:
+            json.dump(settings, f)
+        self._node = subprocess.Popen(
+            [shutil.which("node") or "node", str(mpruntime.HERE / "sim.mjs"), settings_path],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._closers.append(self._stop_node)
+        self.display = None
+
+    def _stop_node(self) -> None:
+        if self._node.poll() is None:
+            self._node.terminate()
+            try:
+                self._node.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._node.kill()
+
+    def boot(self) -> None:
+        """Wait for the firmware's boot self-test, passing its screen on."""
+        assert self._node.stdout is not None
+        for line in self._node.stdout:
+            line = line.rstrip("\n")
+            if line == "booted":
+                return
+            self._out(line)
+        raise RuntimeError(f"the MicroPython terminal stopped during boot (exit {self._node.wait()})")
+
+    def serve(self, stop: threading.Event) -> None:
+        """Pass the firmware's output on until stop is set or it ends."""
+        assert self._node.stdout is not None
+        reader = threading.Thread(target=self._forward, daemon=True)
+        reader.start()
+        while not stop.is_set() and self._node.poll() is None:
+            stop.wait(0.1)
+
+    def _forward(self) -> None:
+        assert self._node.stdout is not None
+        for line in self._node.stdout:
+            self._out(line.rstrip("\n"))
+
+
+def make_terminal(runtime: str = "cpython", **kwargs: object) -> SimulatedTerminal:
+    cls = MicroPythonTerminal if runtime == "micropython" else SimulatedTerminal
+    return cls(**kwargs)  # type: ignore[arg-type]
