@@ -67,9 +67,8 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
             who += f" · printer {printer['name']} {printer.get('firmware', '')}".rstrip()
         lines.append(who)
     when = diag["time"] or f"uptime {diag['uptime_s']} s"
-    lines.append(
-        f"{labels['record']} #{diag['seq']}: {diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
-    )
+    what = f"{diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
+    lines.append(f"{labels['record']} #{diag['seq']}: {what}")
     causes = diag["causes"]
     if not causes:
         lines.append(labels["healthy"])
