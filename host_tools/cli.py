@@ -70,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     _add_port(diag)
     _add_output(diag)
 
+    info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
+    _add_port(info)
+    info.add_argument("--json", action="store_true", help="the terminal item as JSON")
+
+    test = sub.add_parser("selftest", help="run a self-test on the terminal now and diagnose it")
+    _add_port(test)
+    _add_output(test)
+
+    rec = sub.add_parser("recover", help="send the printer's recovery request (DLE ENQ), e.g. after a cutter jam")
+    _add_port(rec)
+    rec.add_argument(
+        "--mode",
+        choices=("reprint", "clear"),
+        default="clear",
+        help="reprint: recover and reprint from the failed line; clear: clear the buffers and recover (default)",
+    )
+
     return ap
 
 
@@ -163,7 +180,61 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sim": cmd_sim, "pull": cmd_pull, "decode": cmd_decode, "diagnose": cmd_diagnose}
+def cmd_info(args: argparse.Namespace) -> int:
+    from host_tools.pull import terminal_item
+
+    item = terminal_item(_client(args))
+    if args.json:
+        print(json.dumps(item, ensure_ascii=False))
+        return 0
+    printer = item.get("printer") or {}
+    rows = [
+        ("terminal", item.get("terminal")),
+        ("posdiag firmware", item.get("firmware")),
+        ("printer", " ".join(str(printer[k]) for k in ("maker", "name", "firmware") if k in printer) or "unknown"),
+        ("boots", item.get("boot")),
+        ("records", f"seq {item.get('oldest')}..{item.get('newest')}" if item.get("newest") else "none"),
+        ("dropped (log full)", item.get("drops")),
+        ("lost to power cuts", item.get("torn")),
+        ("pending receipts", item.get("receipts")),
+        ("paper fed / cuts / head", " / ".join(str(v) for v in item.get("counters") or [])),
+    ]
+    if item.get("printer_counters"):
+        rows.append(("printer feeds / head / cuts", " / ".join(str(v) for v in item["printer_counters"])))
+    for label, value in rows:
+        print(f"{label:28} {value}")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from host_tools.pull import terminal_item
+    from host_tools.records import PulledLog
+
+    client = _client(args)
+    log = PulledLog(terminal_item(client), [client.selftest()])
+    _print_diagnoses(log, log.records, args.json, args.lang)
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from posdiag import escpos
+    from posdiag import protocol as p
+
+    mode = escpos.RECOVER_REPRINT if args.mode == "reprint" else escpos.RECOVER_CLEAR
+    _client(args).request(p.CMD_RECOVER, bytes([mode]))
+    print(f"recovery request ({args.mode}) sent to the printer; run `posdiag selftest` to check it cleared")
+    return 0
+
+
+COMMANDS = {
+    "sim": cmd_sim,
+    "pull": cmd_pull,
+    "decode": cmd_decode,
+    "diagnose": cmd_diagnose,
+    "info": cmd_info,
+    "selftest": cmd_selftest,
+    "recover": cmd_recover,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -140,3 +140,16 @@ def test_unknown_fault_is_one_clear_line() -> None:
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "toaster-on-fire" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_info_selftest_and_recover(start_sim: Callable[..., SimProcess]) -> None:
+    sim = start_sim("--fault", "cutter-jam")
+    info = json.loads(posdiag("info", sim.port, "--json").stdout)
+    assert info["printer"]["name"] == "POSDIAG-EMU-80" and info["newest"] == 1
+    assert "POSDIAG-EMU-80" in posdiag("info", sim.port).stdout
+    before = json.loads(posdiag("selftest", sim.port, "--json").stdout)
+    assert before["trigger"] == "request" and before["causes"][0]["id"] == "cutter-jam"
+    # The recovery request clears a recoverable cutter error, as on a real printer.
+    assert "recovery request" in posdiag("recover", sim.port).stdout
+    after = json.loads(posdiag("selftest", sim.port, "--json").stdout)
+    assert after["causes"] == [] and after["seq"] == before["seq"] + 1
