@@ -148,15 +148,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from host_tools.pull import pull_log
+    from host_tools.progress import Progress
+    from host_tools.pull import pull_to_file
 
-    log = pull_log(_client(args), since=args.since)
-    log.save(args.output)
+    with Progress("pulling records") as progress:
+        log, added = pull_to_file(_client(args), args.output, since=args.since, progress=progress.update)
     seqs = log.seqs()
     span = f"seq {seqs[0]}..{seqs[-1]}" if seqs else "no records"
-    print(
-        f"pulled {len(seqs)} records ({span}) from {log.terminal.get('terminal')} into {args.output}"
-    )
+    print(f"pulled {added} new records from {log.terminal.get('terminal')}; {args.output} holds {len(seqs)} ({span})")
     return 0
 
 

@@ -1,12 +1,15 @@
-"""Pulling a terminal's log over the link into a PulledLog."""
+"""Pulling a terminal's log over the link: into memory, or into a file that
+a later pull resumes, each record exactly once whatever breaks in between."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterator
 
 import cbor2
 
-from host_tools.errors import BadDataError
+from host_tools.errors import BadDataError, PosdiagError
 from host_tools.records import PulledLog, decode_record, split_records
 from host_tools.serial_link import Client
 from posdiag import record as r
@@ -23,22 +26,85 @@ def terminal_item(client: Client) -> dict:
     return item
 
 
-def pull_log(client: Client, since: int = 0, newest_only: bool = False) -> PulledLog:
-    """Every record with seq >= since, oldest first, each exactly once
-    (newest_only: just the newest record the terminal has)."""
-    log = PulledLog(terminal_item(client))
-    if newest_only:
-        since = log.terminal.get("newest") or 0
+def records_since(client: Client, since: int) -> Iterator[tuple[int, bytes]]:
+    """(seq, record bytes) for every record with seq >= since, oldest first,
+    each once: each batch asks from the seq after the last one received."""
     while True:
         batch = client.pull_batch(since)
         if not batch:
-            return log
+            return
         progressed = False
         for raw in split_records(batch):
             seq = decode_record(raw)[r.K_SEQ]
             if seq >= since:
-                log.records.append(raw)
+                yield seq, raw
                 since = seq + 1
                 progressed = True
         if not progressed:
             raise BadDataError("the terminal sent no newer record: pull stopped")
+
+
+def pull_log(client: Client, since: int = 0, newest_only: bool = False) -> PulledLog:
+    """Every record with seq >= since in memory (newest_only: just the
+    newest record the terminal has)."""
+    log = PulledLog(terminal_item(client))
+    if newest_only:
+        since = log.terminal.get("newest") or 0
+    log.records.extend(raw for _, raw in records_since(client, since))
+    return log
+
+
+class PullInterrupted(PosdiagError):
+    """The link failed mid-pull; what arrived is safe in the file."""
+
+    def __init__(self, cause: PosdiagError, path: str, kept: int) -> None:
+        super().__init__(
+            f"{cause} after {kept} new records; they are saved in {path}",
+            "run the same pull again to resume where it stopped",
+        )
+        self.exit_code = cause.exit_code
+
+
+def pull_to_file(
+    client: Client,
+    path: str,
+    since: int = 0,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[PulledLog, int]:
+    """Append to path every record newer than what it holds (and >= since),
+    writing each as it arrives. A file that exists is resumed: its damaged
+    tail (a pull cut mid-write) is dropped, its terminal must be this one.
+    Returns the file's log and how many records were added."""
+    terminal = terminal_item(client)
+    existing = PulledLog.load(path) if os.path.exists(path) else None
+    if existing is not None:
+        if existing.terminal.get("terminal") != terminal.get("terminal"):
+            raise BadDataError(
+                f"{path} holds terminal {existing.terminal.get('terminal')}, "
+                f"this is {terminal.get('terminal')}: pull into another file"
+            )
+        if existing.damage:
+            existing.save(path)  # keep the good part, drop the torn tail
+        if existing.records:
+            since = max(since, existing.seqs()[-1] + 1)
+        log = existing
+    else:
+        log = PulledLog(terminal)
+        log.save(path)
+    added = 0
+    newest = terminal.get("newest")
+    total = max(0, newest - since + 1) if isinstance(newest, int) else None
+    with open(path, "ab") as f:
+        try:
+            for _, raw in records_since(client, since):
+                f.write(raw)
+                f.flush()
+                log.records.append(raw)
+                added += 1
+                if progress:
+                    progress(added, total)
+        except PosdiagError as e:
+            raise PullInterrupted(e, path, added) from None
+        finally:
+            os.fsync(f.fileno())
+    return log, added

@@ -77,7 +77,7 @@ def test_pull_decode_and_schema(
     sim = start_sim("--fault", "paper-out")
     out = tmp_path / "log.cbor"
     result = posdiag("pull", sim.port, "-o", str(out))
-    assert "pulled 1 records" in result.stdout
+    assert "pulled 1 new records" in result.stdout
     # A plain CBOR sequence: any CBOR tool reads it item by item.
     data = out.read_bytes()
     log = PulledLog.from_bytes(data)
@@ -153,3 +153,27 @@ def test_info_selftest_and_recover(start_sim: Callable[..., SimProcess]) -> None
     assert "recovery request" in posdiag("recover", sim.port).stdout
     after = json.loads(posdiag("selftest", sim.port, "--json").stdout)
     assert after["causes"] == [] and after["seq"] == before["seq"] + 1
+
+
+def test_pull_into_an_existing_file_resumes_after_its_newest_record(
+    start_sim: Callable[..., SimProcess], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    out = tmp_path / "log.cbor"
+    posdiag("pull", sim.port, "-o", str(out))
+    posdiag("selftest", sim.port)
+    posdiag("selftest", sim.port)
+    result = posdiag("pull", sim.port, "-o", str(out))
+    assert "pulled 2 new records" in result.stdout and "holds 3 (seq 1..3)" in result.stdout
+    assert PulledLog.load(str(out)).seqs() == [1, 2, 3]
+    # A file cut mid-write (the tool killed) resumes too: the torn tail goes.
+    out.write_bytes(out.read_bytes()[:-5])
+    assert "pulled 1 new records" in posdiag("pull", sim.port, "-o", str(out)).stdout
+    assert PulledLog.load(str(out)).seqs() == [1, 2, 3]
+
+
+def test_pull_refuses_a_file_of_another_terminal(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    out = tmp_path / "log.cbor"
+    posdiag("pull", start_sim("--terminal-id", "A-1").port, "-o", str(out))
+    result = posdiag("pull", start_sim("--terminal-id", "B-2").port, "-o", str(out), check=False)
+    assert result.returncode == 5 and "holds terminal A-1" in result.stderr
