@@ -13,12 +13,8 @@ from host_tools.errors import EXIT_INTERRUPTED, BadDataError, PosdiagError
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)"
-    )
-    p.add_argument(
-        "--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)"
-    )
+    p.add_argument("port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)")
+    p.add_argument("--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer")
 
 
@@ -28,24 +24,30 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="posdiag", description="Why won't this POS terminal print a receipt?"
-    )
+    ap = argparse.ArgumentParser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("sim", help="run a simulated terminal; prints its diagnostics port first")
-    sim.add_argument(
-        "--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)"
-    )
-    sim.add_argument(
-        "--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)"
-    )
-    sim.add_argument(
-        "--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)"
-    )
+    sim.add_argument("--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)")
+    sim.add_argument("--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)")
+    sim.add_argument("--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)")
     sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
     sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
     sim.add_argument("--terminal-id", default="SIM-0001")
+    sim.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="offer the diagnostics port as a TCP server on 127.0.0.1:PORT (0: any free port); "
+        "the first line is then its socket:// URL",
+    )
+    sim.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start with N earlier self-tests of varied scenarios in the log",
+    )
     sim.add_argument(
         "--runtime",
         choices=("cpython", "micropython"),
@@ -55,12 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")
     _add_port(pull)
-    pull.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write"
-    )
-    pull.add_argument(
-        "--since", type=int, default=0, metavar="N", help="first sequence number to pull"
-    )
+    pull.add_argument("-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write")
+    pull.add_argument("--since", type=int, default=0, metavar="N", help="first sequence number to pull")
 
     dec = sub.add_parser("decode", help="decode a pulled file into diagnoses")
     dec.add_argument("file")
@@ -69,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     diag = sub.add_parser("diagnose", help="pull, then diagnose the newest record")
     _add_port(diag)
     _add_output(diag)
+
+    sub.add_parser("ports", help="list serial ports with their USB ids, to find the terminal's")
 
     info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
     _add_port(info)
@@ -130,12 +130,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
             state_dir=args.state,
             lang=args.lang,
             terminal_id=args.terminal_id,
+            history=args.history,
             out=lambda line: print(line, flush=True),
         )
     except ValueError as e:
         raise PosdiagError(str(e)) from None
     try:
-        print(sim.diag_path, flush=True)
+        print(sim.serve_tcp(args.tcp) if args.tcp is not None else sim.diag_path, flush=True)
         sim.boot()
         sim.serve(stop)
     except KeyboardInterrupt:
@@ -176,6 +177,17 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if not log.records:
         raise BadDataError("the terminal's log is empty: nothing to diagnose")
     _print_diagnoses(log, log.records[-1:], args.json, args.lang)
+    return 0
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    from host_tools.serial_link import list_ports
+
+    ports = list_ports()
+    if not ports:
+        print("no serial ports found: check the cable and the USB-serial driver")
+    for device, usb_id, description in ports:
+        print(f"{device:20} {usb_id or '-':10} {description}")
     return 0
 
 
@@ -231,6 +243,7 @@ COMMANDS = {
     "decode": cmd_decode,
     "diagnose": cmd_diagnose,
     "info": cmd_info,
+    "ports": cmd_ports,
     "selftest": cmd_selftest,
     "recover": cmd_recover,
 }

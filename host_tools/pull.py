@@ -12,6 +12,7 @@ import cbor2
 from host_tools.errors import BadDataError, PosdiagError
 from host_tools.records import PulledLog, decode_record, split_records
 from host_tools.serial_link import Client
+from posdiag import protocol as p
 from posdiag import record as r
 
 
@@ -26,11 +27,27 @@ def terminal_item(client: Client) -> dict:
     return item
 
 
+# Batch sizes: a noisy line loses whole frames, so a batch that needed a retry
+# makes the next one smaller, and clean batches let it grow back.
+_MIN_BATCH = 128
+_GROW_AFTER = 4
+
+
 def records_since(client: Client, since: int) -> Iterator[tuple[int, bytes]]:
     """(seq, record bytes) for every record with seq >= since, oldest first,
     each once: each batch asks from the seq after the last one received."""
+    size = p.MAX_PAYLOAD
+    clean = 0
     while True:
-        batch = client.pull_batch(since)
+        batch = client.pull_batch(since, size)
+        if client.retried:
+            size = max(_MIN_BATCH, size // 2)
+            clean = 0
+        else:
+            clean += 1
+            if clean >= _GROW_AFTER:
+                size = min(p.MAX_PAYLOAD, size * 2)
+                clean = 0
         if not batch:
             return
         progressed = False

@@ -39,6 +39,17 @@ def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05) -> serial
     return port
 
 
+def list_ports() -> list[tuple[str, str | None, str]]:
+    """(device, "VID:PID" or None, description) of every serial port here."""
+    from serial.tools import list_ports as lp
+
+    out = []
+    for info in sorted(lp.comports(), key=lambda i: i.device):
+        usb_id = f"{info.vid:04X}:{info.pid:04X}" if info.vid is not None else None
+        out.append((info.device, usb_id, info.description or ""))
+    return out
+
+
 class Client:
     """Request/response over an open serial port (any pyserial object)."""
 
@@ -51,6 +62,7 @@ class Client:
         # a retry of the previous session's last one (the terminal replays
         # its cached answer to a retried self-test).
         self._req_id = random.randrange(256)
+        self.retried = 0  # extra attempts the last request needed
 
     def request(self, kind: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request; return the response payload after its status
@@ -59,9 +71,16 @@ class Client:
         same request id so the terminal can tell a retry from a new request."""
         self._req_id = (self._req_id + 1) & 0xFF
         wire = frame.encode(kind, self._req_id, payload)
-        for _ in range(self._retries + 1):
-            self._port.write(wire)
-            response = self._await(kind | p.RESPONSE, self._req_id, timeout or self._timeout)
+        for attempt in range(self._retries + 1):
+            self.retried = attempt
+            try:
+                self._port.write(wire)
+                response = self._await(kind | p.RESPONSE, self._req_id, timeout or self._timeout)
+            except (serial.SerialException, OSError) as e:
+                # A USB adapter unplugged, a network serial server gone.
+                raise PortError(
+                    f"lost the connection to the terminal: {e}", "reconnect the cable, then run again"
+                ) from None
             if response is not None:
                 status = response[0] if response else p.FAILED
                 if status != p.OK:
@@ -78,11 +97,7 @@ class Client:
         while time.monotonic() < deadline:
             data = self._port.read(self._port.in_waiting or 1)
             for b in data:
-                if (
-                    self._reader.push(b)
-                    and self._reader.kind == kind
-                    and self._reader.req_id == req_id
-                ):
+                if self._reader.push(b) and self._reader.kind == kind and self._reader.req_id == req_id:
                     return bytes(self._reader.payload())
         return None
 
@@ -95,7 +110,7 @@ class Client:
         terminal's host timeout plus its printer retries: allow for that."""
         return self.request(p.CMD_SELFTEST, timeout=max(self._timeout, 5.0))
 
-    def pull_batch(self, since: int) -> bytes:
-        """Records from seq `since` on, as many whole records as fit in one
-        frame (a CBOR sequence); empty when the terminal has no more."""
-        return self.request(p.CMD_PULL, struct.pack("<IH", since, p.MAX_PAYLOAD))
+    def pull_batch(self, since: int, max_bytes: int = p.MAX_PAYLOAD) -> bytes:
+        """Records from seq `since` on, as many whole records as fit in
+        max_bytes (a CBOR sequence); empty when the terminal has no more."""
+        return self.request(p.CMD_PULL, struct.pack("<IH", since, max_bytes))

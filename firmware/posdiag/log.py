@@ -119,6 +119,12 @@ class Log:
                               (self.next_seq, self.boot, self.drops, self.torn))
 
     # -- writing -------------------------------------------------------------
+    def skip(self, n):
+        """Hand out n sequence numbers without entries (numbers whose entries
+        were consumed elsewhere, as a simulated past does)."""
+        self.next_seq += n
+        self._save_state()
+
     def note_boot(self):
         self.boot += 1
         self._save_state()

@@ -63,6 +63,7 @@ class SimulatedTerminal:
         lang: str = "zh",
         terminal_id: str = "SIM-0001",
         out: Callable[[str], None] = print,
+        history: int = 0,
     ) -> None:
         self.scenario = scenario(faults or [])
         self._faults = list(faults or [])
@@ -76,8 +77,8 @@ class SimulatedTerminal:
         try:
             self.printer_path = printer_url or self._start_printer()
             host_addr = self._settlement_host(host)
-            self._diag_master, diag_slave, self.diag_path = _raw_pty()
-            self._closers.append(lambda: (os.close(self._diag_master), os.close(diag_slave)))
+            self._diag_master, self._diag_slave, self.diag_path = _raw_pty()
+            self._closers.append(lambda: (os.close(self._diag_master), os.close(self._diag_slave)))
             self.config = {
                 **SIM_CONFIG,
                 "terminal_id": terminal_id,
@@ -85,6 +86,12 @@ class SimulatedTerminal:
                 "host": host_addr[0],
                 "host_port": host_addr[1],
             }
+            if history:
+                # Room for the history and more: nothing dropped for lack of segments.
+                self.config["log_segments"] = max(8, (history + 200) // config.DEFAULTS["log_segment_records"] + 2)
+                from host_tools.sim.history import write_history
+
+                write_history(self.flash_dir, history, self.config)
             self._start_firmware()
         except BaseException:
             self.close()
@@ -161,6 +168,17 @@ class SimulatedTerminal:
                 self.terminal.tick()
                 stop.wait(0.002)
 
+    def serve_tcp(self, port: int = 0) -> str:
+        """Also offer the diagnostics link as a TCP server on 127.0.0.1 (a
+        network serial server, as technicians reach remote terminals);
+        returns its pyserial URL. One client at a time."""
+        listener = socket.create_server(("127.0.0.1", port))
+        stop = threading.Event()
+        thread = threading.Thread(target=_serve_tcp, args=(self._diag_slave, listener, stop), daemon=True)
+        thread.start()
+        self._closers.append(lambda: (stop.set(), thread.join(2), listener.close()))
+        return f"socket://127.0.0.1:{listener.getsockname()[1]}"
+
     def close(self) -> None:
         for closer in reversed(self._closers):
             try:
@@ -173,21 +191,45 @@ class SimulatedTerminal:
 
 
 def _bridge(a: int, b: int, stop: threading.Event) -> None:
-    """Copy bytes both ways between two pty masters until stop is set."""
+    """Copy bytes both ways between two file descriptors (pty masters, a
+    socket) until stop is set or a socket side closes."""
     peer = {a: b, b: a}
     while not stop.is_set():
         ready, _, _ = select.select([a, b], [], [], 0.05)
         for fd in ready:
             try:
                 data = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
             except OSError:
-                continue  # that side is not open right now
+                if fd != a and fd != b:
+                    raise
+                stop.wait(0.01)  # a pty whose other side is not open right now
+                continue
+            if not data:
+                return  # a socket closed
             view = memoryview(data)
             while view:
                 try:
                     view = view[os.write(peer[fd], view) :]
                 except BlockingIOError:
                     stop.wait(0.001)
+                except OSError:
+                    return  # the peer socket went away
+
+
+def _serve_tcp(pty_fd: int, listener: socket.socket, stop: threading.Event) -> None:
+    """Bridge each accepted TCP client to the diagnostics pty in turn."""
+    import termios
+
+    while not stop.is_set():
+        ready, _, _ = select.select([listener], [], [], 0.1)
+        if not ready:
+            continue
+        conn, _ = listener.accept()
+        with conn:
+            termios.tcflush(pty_fd, termios.TCIFLUSH)  # nothing left over from the last client
+            _bridge(pty_fd, conn.fileno(), stop)
 
 
 class MicroPythonTerminal(SimulatedTerminal):
