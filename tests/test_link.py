@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import cbor2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from host_tools.errors import BadDataError
 from host_tools.pull import pull_log
@@ -102,3 +104,61 @@ def test_pull_batches_stay_within_the_frame_limit(sim: SimulatedTerminal, client
     batch = client.pull_batch(0)
     assert p.MAX_PAYLOAD - 40 < len(batch) + 1 <= p.MAX_PAYLOAD
     assert pull_log(client).seqs() == list(range(1, 82))
+
+
+class _WirePort:
+    """The diagnostics port as bytes in and bytes out (a UART's FIFOs)."""
+
+    def __init__(self, incoming: bytes) -> None:
+        self.incoming = bytearray(incoming)
+        self.sent = bytearray()
+
+    def any(self) -> int:
+        return len(self.incoming)
+
+    def read(self, n: int) -> bytes | None:
+        data, self.incoming = bytes(self.incoming[:n]), self.incoming[n:]
+        return data or None
+
+    def write(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
+
+@pytest.fixture(scope="module")
+def quiet_terminal(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from host_tools.sim import parts
+    from posdiag import config
+    from posdiag.hal import FileStorage, Parts
+    from posdiag.terminal import Terminal
+
+    hw = Parts(
+        parts.StepClock(),
+        FileStorage(str(tmp_path_factory.mktemp("flash"))),
+        parts.MemoryDisplay(),
+        printer=parts.MemoryPort(parts.EscPosEmulator(parts.PrinterState())),
+    )
+    terminal = Terminal(config.load(), hw)
+    terminal.boot()
+    return terminal
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.binary(max_size=3000)
+    | st.lists(st.sampled_from([b"\x00", frame.encode(1, 5), b"\x01\x02\x03"]), max_size=50).map(b"".join)
+)
+def test_terminal_side_survives_any_bytes(quiet_terminal, data: bytes) -> None:  # noqa: ANN001
+    from posdiag.link import LinkServer
+
+    port = _WirePort(data)
+    link = LinkServer(port, quiet_terminal)
+    size = len(link._reader._buf)
+    link.poll()
+    assert len(link._reader._buf) == size  # the fixed buffer never grew
+    assert link.failures == 0
+    # Whatever it answered is well-formed frames.
+    reader = frame.Reader()
+    answers = [b for b in port.sent if reader.push(b)]
+    assert reader.errors == 0
+    assert len(answers) == port.sent.count(0)
