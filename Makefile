@@ -9,7 +9,7 @@ FAULT     ?= paper-out
 LANG_DEMO ?= en
 RUNTIME   ?= cpython
 
-.PHONY: install demo test lint bench deploy clean
+.PHONY: install demo test lint bench deploy package-json clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -42,6 +42,13 @@ deploy: install
 	$(VENV)/bin/mpremote connect $(PORT) fs mkdir :/lib || true
 	$(VENV)/bin/mpremote connect $(PORT) fs cp -r firmware/posdiag :/lib/
 	$(VENV)/bin/mpremote connect $(PORT) fs cp firmware/main.py :main.py
+
+# mip's package.json lists every firmware module: run after adding one.
+package-json:
+	$(PY) -c 'import json, pathlib; fw = pathlib.Path("firmware"); \
+	  files = sorted(p.relative_to(fw).as_posix() for p in (fw / "posdiag").glob("*.py")); \
+	  ver = (fw / "posdiag" / "__init__.py").read_text().split("\"")[1]; \
+	  (fw / "package.json").write_text(json.dumps({"urls": [[f, f] for f in files], "deps": [], "version": ver}, indent=2) + "\n")'
 
 clean:
 	rm -rf $(VENV) $(MPRUNTIME)/node_modules build

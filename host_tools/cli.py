@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 
-from host_tools.errors import EXIT_INTERRUPTED, BadDataError, PosdiagError
+from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PosdiagError
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
     p.add_argument("port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://host:port)")
     p.add_argument("--baud", type=int, default=115200, help="diagnostics port baud rate (default 115200)")
     p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each answer")
+
+
+def _add_key(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", metavar="HEX", help="the terminal's technician key (or POSDIAG_KEY)")
+    p.add_argument("--key-file", metavar="FILE", help="a file holding the key, as hex text")
+
+
+def _key(args: argparse.Namespace) -> bytes:
+    """The technician key from --key, --key-file or POSDIAG_KEY."""
+    text = args.key
+    if text is None and args.key_file:
+        try:
+            text = open(args.key_file).read().strip()
+        except OSError as e:
+            raise AuthError(f"cannot read the key file {args.key_file}: {e.strerror}") from None
+    if text is None:
+        text = os.environ.get("POSDIAG_KEY")
+    if not text:
+        raise AuthError("this command needs the technician key", "give --key HEX, --key-file FILE or POSDIAG_KEY")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise AuthError("the technician key is not hex") from None
 
 
 def _add_output(p: argparse.ArgumentParser) -> None:
@@ -34,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
     sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
     sim.add_argument("--terminal-id", default="SIM-0001")
+    sim.add_argument(
+        "--failed-print",
+        action="append",
+        default=[],
+        metavar="FILE.json",
+        help="a receipt that failed to print, handed to the terminal at start-up (repeatable)",
+    )
+    sim.add_argument("--key", metavar="HEX", help="the simulated terminal's technician key (default: the demo key)")
     sim.add_argument(
         "--tcp",
         type=int,
@@ -69,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_output(diag)
 
     sub.add_parser("ports", help="list serial ports with their USB ids, to find the terminal's")
+
+    clear = sub.add_parser("clear", help="remove every diagnostics record from the terminal (needs the key)")
+    _add_port(clear)
+    _add_key(clear)
+
+    conf = sub.add_parser("config", help="show the terminal's settings, or change some (--set needs the key)")
+    _add_port(conf)
+    _add_key(conf)
+    conf.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help='a JSON value, e.g. lang="en"')
+
+    rcpt = sub.add_parser(
+        "receipts", help="pull the pending receipts into a folder, then acknowledge them (needs the key)"
+    )
+    _add_port(rcpt)
+    _add_key(rcpt)
+    rcpt.add_argument("--out", required=True, metavar="DIR", help="folder for the receipts")
 
     info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
     _add_port(info)
@@ -119,6 +167,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if not name or not port.isdigit():
             raise PosdiagError(f"--host wants HOST:PORT, not {args.host!r}")
         host = (name, int(port))
+    failed_prints = []
+    for path in args.failed_print:
+        try:
+            with open(path, encoding="utf-8") as f:
+                failed_prints.append(json.load(f))
+        except (OSError, ValueError) as e:
+            raise BadDataError(f"cannot read the receipt {path}: {e}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -131,9 +186,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
             lang=args.lang,
             terminal_id=args.terminal_id,
             history=args.history,
+            failed_prints=failed_prints,
+            **({"key": args.key} if args.key else {}),
             out=lambda line: print(line, flush=True),
         )
-    except ValueError as e:
+    except ValueError as e:  # an unknown fault, a refused receipt, a missing runtime
         raise PosdiagError(str(e)) from None
     try:
         print(sim.serve_tcp(args.tcp) if args.tcp is not None else sim.diag_path, flush=True)
@@ -141,7 +198,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         sim.serve(stop)
     except KeyboardInterrupt:
         pass
-    except RuntimeError as e:  # the MicroPython runtime ended
+    except (RuntimeError, ValueError) as e:  # the MicroPython runtime ended, a refused receipt
         raise PosdiagError(str(e)) from None
     finally:
         sim.close()
@@ -177,6 +234,48 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if not log.records:
         raise BadDataError("the terminal's log is empty: nothing to diagnose")
     _print_diagnoses(log, log.records[-1:], args.json, args.lang)
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    from posdiag import protocol as p
+
+    _client(args).authorised(p.CMD_CLEAR_LOG, b"", _key(args))
+    print("diagnostics log cleared; sequence numbers go on from where they were")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from posdiag import protocol as p
+
+    client = _client(args)
+    if args.set:
+        changes = {}
+        for item in args.set:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise PosdiagError(f"--set wants NAME=VALUE, not {item!r}")
+            try:
+                changes[name] = json.loads(value)
+            except ValueError:
+                changes[name] = value  # a bare word: a string
+        client.authorised(p.CMD_CONFIG_SET, json.dumps(changes).encode(), _key(args))
+    settings = json.loads(client.request(p.CMD_CONFIG_GET))
+    for name, value in settings.items():
+        print(f"{name:22} {json.dumps(value)}")
+    return 0
+
+
+def cmd_receipts(args: argparse.Namespace) -> int:
+    from host_tools.pull import terminal_item
+    from host_tools.receipts import collect
+
+    client = _client(args)
+    terminal = terminal_item(client).get("terminal") or "terminal"
+    saved = collect(client, _key(args), args.out, terminal)
+    print(f"{len(saved)} pending receipts saved in {args.out} and acknowledged")
+    for path in saved:
+        print(f"  {path}")
     return 0
 
 
@@ -244,6 +343,9 @@ COMMANDS = {
     "diagnose": cmd_diagnose,
     "info": cmd_info,
     "ports": cmd_ports,
+    "clear": cmd_clear,
+    "config": cmd_config,
+    "receipts": cmd_receipts,
     "selftest": cmd_selftest,
     "recover": cmd_recover,
 }

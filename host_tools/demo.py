@@ -16,9 +16,7 @@ def _posdiag(*args: str) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="posdiag-demo")
-    ap.add_argument(
-        "--fault", default="paper-out", help="fault id, or 'none' for a healthy terminal"
-    )
+    ap.add_argument("--fault", default="paper-out", help="fault id, or 'none' for a healthy terminal")
     ap.add_argument("--lang", choices=("zh", "en"), default="en")
     ap.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     args = ap.parse_args()

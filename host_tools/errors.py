@@ -7,6 +7,7 @@ EXIT_USAGE = 2
 EXIT_PORT = 3  # cannot open the port
 EXIT_NO_ANSWER = 4  # the terminal does not answer
 EXIT_BAD_DATA = 5  # a file or a reply is corrupt
+EXIT_AUTH = 6  # the technician key is wrong or missing
 EXIT_INTERRUPTED = 130
 
 
@@ -32,3 +33,7 @@ class NoAnswerError(PosdiagError):
 
 class BadDataError(PosdiagError):
     exit_code = EXIT_BAD_DATA
+
+
+class AuthError(PosdiagError):
+    exit_code = EXIT_AUTH

@@ -25,8 +25,7 @@ READINGS: tuple[str, ...] = (
 STEPS: dict[str, dict[str, tuple[str, ...]]] = {
     "paper-out": {
         "en": (
-            "Open the cover and look at the roll: if the core is empty or the paper has run off "
-            "the core, take it out.",
+            "Open the cover and look at the roll: if the core is empty or the paper has run off the core, take it out.",
             "Load a thermal roll of the width the printer takes (57/58 mm or 80 mm; see the label "
             "in the paper bay), thermal side facing the head, pull about 5 cm past the cutter and "
             "close the cover until it clicks.",
@@ -63,8 +62,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         "zh": (
             "这是预警不是故障：仍可正常打印，一般打印机报纸将尽时还剩约 1.5–7.5 m 纸。",
             "在终端旁备好同宽度（57/58 mm 或 80 mm）的新纸卷，趁不忙时更换，最迟在报缺纸时更换。",
-            "刚装满卷纸就报纸将尽的，检查纸卷在纸架上是否放正、直径是否符合打印机要求，并用"
-            "干棉签清洁纸将尽传感器。",
+            "刚装满卷纸就报纸将尽的，检查纸卷在纸架上是否放正、直径是否符合打印机要求，并用干棉签清洁纸将尽传感器。",
             "打印机在纸将尽时就停打、不等到缺纸的，检查纸传感器设置（ESC c 4）；商户想把纸卷"
             "用完的，在其中关闭“纸将尽停止打印”。",
         ),
@@ -84,14 +82,11 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "print head and the supply voltage (see head-fault and power-unstable).",
         ),
         "zh": (
-            "先问商户：小票出来是不是一片空白，而打印机没有报任何错误？这种情况多发生在刚换完"
-            "纸卷之后。",
+            "先问商户：小票出来是不是一片空白，而打印机没有报任何错误？这种情况多发生在刚换完纸卷之后。",
             "撕下一段纸，用指甲在两面各划一下：划过后变黑的一面是热敏面。",
-            "重新装纸，让热敏面朝向打印头，合上上盖，打印自检页（按住走纸键开机）：字迹应"
-            "清晰发黑。",
+            "重新装纸，让热敏面朝向打印头，合上上盖，打印自检页（按住走纸键开机）：字迹应清晰发黑。",
             "两面都划不黑的，说明这卷不是热敏纸，换成宽度合适的热敏纸卷。",
-            "热敏面已朝向打印头仍然空白或很淡的，检查打印头和供电电压（见“打印头故障”和"
-            "“电源电压不稳”）。",
+            "热敏面已朝向打印头仍然空白或很淡的，检查打印头和供电电压（见“打印头故障”和“电源电压不稳”）。",
         ),
     },
     "cover-open": {
@@ -108,8 +103,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "zh": (
             "双手按下上盖两侧，直到“咔哒”一声卡紧。",
-            "重新检测：打印机状态和终端上盖开关的开盖标志都应消失；随开盖一起出现的缺纸位"
-            "一般也会随之消失。",
+            "重新检测：打印机状态和终端上盖开关的开盖标志都应消失；随开盖一起出现的缺纸位一般也会随之消失。",
             "上盖合不住的，检查卡扣处是否夹了纸、纸卷是否过大、卡扣钩是否断裂。",
             "上盖已卡紧仍报开盖的，用万用表测上盖开关（开合上盖时通断应随之变化），更换开关"
             "或上盖组件，这需由技术人员处理。",
@@ -131,8 +125,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "autocutter.",
         ),
         "zh": (
-            "打开上盖（多数机型切刀随上盖一起打开）；刀片卡在外面顶住上盖的，按说明书的切刀"
-            "复位方法处理，不要硬掰。",
+            "打开上盖（多数机型切刀随上盖一起打开）；刀片卡在外面顶住上盖的，按说明书的切刀复位方法处理，不要硬掰。",
             "用镊子清除刀片和纸路上的所有碎纸，确认定刀上没有残留，然后合上上盖。",
             "发送恢复指令 DLE ENQ（10 05 02 清空缓冲区后恢复，10 05 01 从出错行重新打印）："
             "切刀错误应消失，刀片回到原位。",
@@ -155,8 +148,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "close to room temperature; if not, replace the thermistor or the head.",
         ),
         "zh": (
-            "先等待：打印头冷却后打印机会自动恢复。断电重启没有用，DLE ENQ 也清除不了这种可"
-            "自动恢复的错误。",
+            "先等待：打印头冷却后打印机会自动恢复。断电重启没有用，DLE ENQ 也清除不了这种可自动恢复的错误。",
             "检查散热：打印机不要放在阳光直射处、暖气旁或封闭的抽屉里，散热口不能被挡住。",
             "看打印内容：大 Logo、密集图形、长小票和成批打印报表都会加重打印头负荷；缩小"
             " Logo、调低打印浓度，或把报表分批打印。",
@@ -182,8 +174,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "记录下来，留意是否再次出现。",
             "打印自检页（按住走纸键开机）：出现竖向白线或缺点，说明打印头加热点已损坏。",
             "断电后检查打印头排线两端是否插到位。",
-            "读取打印头走纸里程计数，与打印头额定寿命 100–150 km 比较，接近或超过说明打印头"
-            "已到寿命。",
+            "读取打印头走纸里程计数，与打印头额定寿命 100–150 km 比较，接近或超过说明打印头已到寿命。",
             "更换打印头；打印头与驱动板是一体的，更换整个机芯。热敏电阻读数顶到上限或下限"
             "（开路或短路）的，同样要换打印头。",
         ),
@@ -206,8 +197,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         "zh": (
             "确认用的是打印机原装适配器（适配器标签上的输出电压、电流与打印机输入标签一致），"
             "并直接插在墙上插座，不要和其他电器共用插线板。",
-            "检查 DC 插头和电源线有无松动、折痕或烧焦痕迹；打印时轻轻晃动插头，看打印机会不会"
-            "重启。",
+            "检查 DC 插头和电源线有无松动、折痕或烧焦痕迹；打印时轻轻晃动插头，看打印机会不会重启。",
             "在带载状态下测打印机输入端电压，即打印大面积深色测试页时测，不要空载测：很多"
             " 80 mm 打印机应在 24 V ±10 %（21.6–26.4 V）以内，其他机型以铭牌标称值为准。",
             "电压跌出范围或深色区域打印发淡的，换上原装适配器后复测。",
@@ -252,14 +242,11 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "pin-out or damaged wire) and run the check again.",
         ),
         "zh": (
-            "打印自检页（按住走纸键开机），记下上面列出的接口参数：波特率、数据位、校验位、"
-            "停止位、流控。",
+            "打印自检页（按住走纸键开机），记下上面列出的接口参数：波特率、数据位、校验位、停止位、流控。",
             "与终端打印机端口的设置逐项对照（出厂默认多为 9600 8N1：9600 波特、8 位数据位、"
             "无校验、1 位停止位），改动其中一方使两边一致。",
-            "读不到打印机参数的，依次试常用波特率（9600、19200、38400、115200），取状态回复"
-            "能通过校验的那个。",
-            "确认两边流控方式相同（XON/XOFF 或 RTS/CTS），并且打印机用的是 ESC/POS 指令，"
-            "而不是其他打印语言。",
+            "读不到打印机参数的，依次试常用波特率（9600、19200、38400、115200），取状态回复能通过校验的那个。",
+            "确认两边流控方式相同（XON/XOFF 或 RTS/CTS），并且打印机用的是 ESC/POS 指令，而不是其他打印语言。",
             "参数一致仍然乱码的，更换数据线（线序不对或芯线损坏）后重新检测。",
         ),
     },
@@ -277,19 +264,16 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "printer for bent or corroded contacts and have the connector replaced.",
         ),
         "zh": (
-            "对比多条检测记录：打印机时而应答时而不应答，说明是数据线或接头的问题，而不是某"
-            "一次的偶发故障。",
+            "对比多条检测记录：打印机时而应答时而不应答，说明是数据线或接头的问题，而不是某一次的偶发故障。",
             "如果同一时刻打印机还会重启（电源灯闪烁），先按电源问题处理（见“电源电压不稳”）。",
-            "把数据线两头重新插紧锁好，然后一边反复检测，一边轻轻晃动靠近各接头处的线，看"
-            "是否出现漏应答。",
+            "把数据线两头重新插紧锁好，然后一边反复检测，一边轻轻晃动靠近各接头处的线，看是否出现漏应答。",
             "检查数据线有无折痕、压扁或破皮（钱箱下、椅子轮下最常见），换一根确认完好的线。",
             "换了新线仍然掉线的，检查终端和打印机接口针脚有无弯曲或氧化，请技术人员更换接口。",
         ),
     },
     "printer-busy-offline": {
         "en": (
-            "Check that nobody is holding FEED and that the button springs back when pressed and "
-            "released.",
+            "Check that nobody is holding FEED and that the button springs back when pressed and released.",
             "Wait a few seconds: while paper is fed by FEED or the printer waits for recovery it "
             "is offline by design and comes back by itself.",
             "If it stays offline with no error, send the recovery request DLE ENQ (10 05 02 "
@@ -343,8 +327,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "shop: contact the internet provider, then the acquirer.",
         ),
         "zh": (
-            "查看多条记录的往返时延：偶尔飙高多是无线或移动信号问题，一直偏高多是线路或运营商"
-            "问题。",
+            "查看多条记录的往返时延：偶尔飙高多是无线或移动信号问题，一直偏高多是线路或运营商问题。",
             "用 Wi-Fi 或移动网络的，看信号强度，把终端或底座挪近无线接入点，条件允许就改用网线。",
             "用网线的，检查网线和交换机端口（看网口灯），换线或换端口，重启交换机或路由器。",
             "网关响应快而主机仍然慢的，延迟出在店外：先联系宽带运营商，再联系收单机构。",
@@ -352,8 +335,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "host-rejects": {
         "en": (
-            "The connection opens, so the network works: the fault is in the host settings or at "
-            "the backend.",
+            "The connection opens, so the network works: the fault is in the host settings or at the backend.",
             "Compare the terminal parameters with the acquirer's sheet: host address, port, TLS "
             "on or off, terminal ID and merchant ID.",
             "Check the terminal's date and time; a wrong clock makes TLS certificate checks fail.",
@@ -381,8 +363,7 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "zh": (
             "读取打印机型号和固件版本（GS I 67、GS I 65）以及终端软件版本，与支持列表对照。",
-            "检查打印机指令集：必须是 ESC/POS，而不是厂商专用模式或其他仿真模式；用厂商工具或"
-            "拨码开关切换。",
+            "检查打印机指令集：必须是 ESC/POS，而不是厂商专用模式或其他仿真模式；用厂商工具或拨码开关切换。",
             "确认收银软件里选的打印机型号和驱动与实际连接的打印机一致。",
             "把终端软件或打印机固件升级到支持的版本；升级固件过程中不要断电。",
             "打印一张测试小票，确认打印任务能被正常接受。",
@@ -396,14 +377,12 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "requires a receipt to be offered, which may be electronic with the customer's "
             "consent (a QR code on the customer display is fine); France since 2023 prints only "
             "on request.",
-            "Offer the customer the e-receipt; print on paper if the customer asks and the policy "
-            "allows it.",
+            "Offer the customer the e-receipt; print on paper if the customer asks and the policy allows it.",
             "If the merchant wants different behaviour, change the policy setting in the terminal "
             "configuration, within what local rules allow.",
         ),
         "zh": (
-            "这不是故障：终端按该交易类型配置的小票政策执行（必须打印纸质、允许电子小票，或"
-            "仅应顾客要求打印）。",
+            "这不是故障：终端按该交易类型配置的小票政策执行（必须打印纸质、允许电子小票，或仅应顾客要求打印）。",
             "核对配置的政策是否符合门店所在地规定：德国要求必须向顾客提供小票，经顾客同意可以"
             "是电子形式（在顾客显示屏上显示二维码即可）；法国自 2023 年起只在顾客要求时才打印。",
             "向顾客提供电子小票；顾客要求纸质小票且政策允许的，再打印纸质小票。",

@@ -10,7 +10,7 @@ import time
 
 import serial
 
-from host_tools.errors import BadDataError, NoAnswerError, PortError
+from host_tools.errors import AuthError, BadDataError, NoAnswerError, PortError
 from posdiag import frame
 from posdiag import protocol as p
 
@@ -37,6 +37,15 @@ def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05) -> serial
         hint = next((h for pattern, h in _OPEN_HINTS if pattern in message), "")
         raise PortError(f"cannot open {url}: {message}", hint) from None
     return port
+
+
+class RefusedError(BadDataError):
+    """The terminal answered, with a status other than OK."""
+
+    def __init__(self, status: int) -> None:
+        name = p.STATUS_NAMES[status] if status < len(p.STATUS_NAMES) else str(status)
+        super().__init__(f"terminal refused the request: {name}")
+        self.status = status
 
 
 def list_ports() -> list[tuple[str, str | None, str]]:
@@ -84,8 +93,7 @@ class Client:
             if response is not None:
                 status = response[0] if response else p.FAILED
                 if status != p.OK:
-                    name = p.STATUS_NAMES[status] if status < len(p.STATUS_NAMES) else status
-                    raise BadDataError(f"terminal refused the request: {name}")
+                    raise RefusedError(status)
                 return response[1:]
         raise NoAnswerError(
             f"no answer from the terminal after {self._retries + 1} tries",
@@ -100,6 +108,29 @@ class Client:
                 if self._reader.push(b) and self._reader.kind == kind and self._reader.req_id == req_id:
                     return bytes(self._reader.payload())
         return None
+
+    def authorised(self, kind: int, args: bytes, key: bytes) -> bytes:
+        """An authenticated command: a fresh challenge, then the command with
+        the HMAC answer (posdiag/auth.py)."""
+        from posdiag import auth
+
+        try:
+            nonce = self.request(p.CMD_CHALLENGE)
+        except RefusedError as e:
+            if e.status == p.LOCKED:
+                raise AuthError(
+                    "the terminal is locked after wrong keys", "wait a minute, then use the right key"
+                ) from None
+            raise
+        try:
+            return self.request(kind, auth.answer(key, nonce, kind, args))
+        except RefusedError as e:
+            if e.status == p.AUTH_FAILED:
+                raise AuthError(
+                    "the terminal refused the technician key",
+                    "check --key, --key-file or POSDIAG_KEY; each wrong try locks the terminal longer",
+                ) from None
+            raise
 
     def info(self) -> bytes:
         """The terminal item, CBOR-encoded as the terminal sent it."""

@@ -14,7 +14,7 @@ MODULES = sorted(p.relative_to(FIRMWARE).as_posix() for p in (FIRMWARE / "posdia
 
 def test_mip_package_lists_every_module() -> None:
     pkg = json.loads((FIRMWARE / "package.json").read_text())
-    assert sorted(dest for dest, _ in pkg["urls"]) == MODULES
+    assert sorted(dest for dest, _ in pkg["urls"]) == MODULES, "run `make package-json`"
     assert all(dest == src for dest, src in pkg["urls"])  # relative to package.json
     assert pkg["version"] == __import__("posdiag").VERSION
 

@@ -1,5 +1,6 @@
 # Wires the real hardware of a MicroPython board to the terminal. The only
 # firmware module that imports machine; nothing happens at import time.
+import os
 import socket
 import time
 
@@ -93,6 +94,7 @@ def build(cfg=None, display=None):
         supply_adc=_adc(cfg, "pin_supply_adc"),
         probe=TcpProbe(socket, clock),
         reset_cause=reset_cause(),
+        entropy=os.urandom,
     )
     terminal = Terminal(cfg, parts)
     diag = machine.UART(cfg["diag_uart"], baudrate=cfg["diag_baud"])

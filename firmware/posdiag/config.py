@@ -44,6 +44,9 @@ DEFAULTS = {
     "host_slow_ms": 500,
     "host_echo": b"",             # application echo: bytes sent after connect
     "host_echo_expect": b"",      # and the reply expected (b"": no echo)
+    # Technician key (hex, 32 bytes): needed to clear the log, change
+    # settings and read pending receipts over the diagnostics link.
+    "tech_key": "",
     # Flash
     "log_segments": 8,
     "log_segment_records": 64,
@@ -51,6 +54,14 @@ DEFAULTS = {
     "journal_segment_records": 16,
     "storage_root": "/posdiag",
 }
+
+
+# Settings a technician may change over the link (posdiag config --set):
+# thresholds, host and language; never pins, ports or the key.
+CHANGEABLE = ("lang", "budget_ms", "schedule_s", "printer_timeout_ms",
+              "printer_supported", "head_overheat_dc", "supply_low_mv",
+              "supply_high_mv", "supply_spread_mv", "host", "host_port",
+              "host_timeout_ms", "host_slow_ms")
 
 
 def load(overrides=None):

@@ -41,3 +41,21 @@ def load_struct(storage, name, fmt):
             "<I", data, size)[0]:
         return None
     return struct.unpack_from(fmt, data, 0)
+
+
+def save_u32s(storage, name, values):
+    """A list of unsigned 32-bit numbers, CRC-protected, written atomically."""
+    save_struct(storage, name, "<%dI" % len(values), values)
+
+
+def load_u32s(storage, name):
+    """The list saved by save_u32s; [] when missing or damaged."""
+    try:
+        data = read(storage, name)
+    except OSError:
+        return []
+    n = (len(data) - 4) // 4
+    if n < 0 or len(data) != n * 4 + 4:
+        return []
+    values = load_struct(storage, name, "<%dI" % n)
+    return list(values) if values is not None else []

@@ -24,11 +24,12 @@ import os
 class Parts:
     """Everything the terminal touches, by name; None where a board has no
     such part (its check is then skipped). reset_cause is this boot's
-    catalog.RESET_* code, read once by the board."""
+    catalog.RESET_* code, read once by the board; entropy(n) gives n random
+    bytes for the link's challenges (without it no command is authorised)."""
 
     def __init__(self, clock, storage, display, printer=None, paper_end=None,
                  near_end=None, cover=None, head_adc=None, supply_adc=None,
-                 probe=None, reset_cause=0):
+                 probe=None, reset_cause=0, entropy=None):
         self.clock = clock
         self.storage = storage
         self.display = display
@@ -40,6 +41,7 @@ class Parts:
         self.supply_adc = supply_adc
         self.probe = probe
         self.reset_cause = reset_cause
+        self.entropy = entropy   # entropy(n) -> n random bytes (os.urandom)
 
 
 class Sensor:

@@ -6,7 +6,7 @@ import struct
 from posdiag import cbor, frame, record
 from posdiag import protocol as p
 
-_RX_MAX = 64   # largest request body the terminal accepts
+_RX_MAX = 256  # largest request body the terminal accepts (settings JSON + HMAC)
 
 
 class LinkServer:
@@ -14,7 +14,7 @@ class LinkServer:
         self._port = port
         self._terminal = terminal
         self._reader = frame.Reader(_RX_MAX)
-        # The last answer to a command that changes the terminal, kept so a
+        # The last answer to a command that must not run twice, kept so a
         # retried request (same kind and id: the host lost the answer) gets
         # the same answer instead of running again.
         self._last_key = -1
@@ -45,6 +45,9 @@ class LinkServer:
         except Exception:  # noqa: BLE001 - a failed command must not stop the link
             self.failures += 1
             status, payload = p.FAILED, b""
+        if len(payload) >= p.MAX_PAYLOAD:  # the host could not take the frame
+            self.failures += 1
+            status, payload = p.FAILED, b""
         wire = frame.encode(kind | p.RESPONSE, req_id, bytes([status]) + payload)
         if kind in p.NOT_REPEATABLE:
             self._last_key = key
@@ -53,6 +56,11 @@ class LinkServer:
 
     def _dispatch(self, kind, req):
         t = self._terminal
+        if kind in p.AUTHENTICATED:
+            args = t.guard.check(kind, req)
+            if args is None:
+                return p.AUTH_FAILED, b""
+            return self._privileged(kind, args)
         if kind == p.CMD_INFO:
             return p.OK, cbor.encode(t.info())
         if kind == p.CMD_PULL:
@@ -68,7 +76,36 @@ class LinkServer:
                 return p.BAD_REQUEST, b""
             t.recover_printer(req[0])
             return p.OK, b""
+        if kind == p.CMD_CHALLENGE:
+            nonce = t.guard.challenge()
+            return (p.LOCKED, b"") if nonce is None else (p.OK, nonce)
+        if kind == p.CMD_CONFIG_GET:
+            return p.OK, t.settings_json().encode()
         return p.UNKNOWN_COMMAND, b""
+
+    def _privileged(self, kind, args):
+        t = self._terminal
+        if kind == p.CMD_CLEAR_LOG:
+            t.log.clear()
+            return p.OK, b""
+        if kind == p.CMD_CONFIG_SET:
+            return (p.OK, b"") if t.change_settings(bytes(args)) else (p.BAD_REQUEST, b"")
+        if kind == p.CMD_RECEIPTS:
+            return p.OK, cbor.encode([[seq, len(data)] for seq, data in t.journal.records()])
+        if len(args) < 4:
+            return p.BAD_REQUEST, b""
+        seq = struct.unpack_from("<I", args, 0)[0]
+        if kind == p.CMD_ACK:
+            t.journal.ack(seq)  # already delivered or gone: still OK, once is enough
+            return p.OK, b""
+        if kind == p.CMD_RECEIPT and len(args) == 6:
+            offset = struct.unpack_from("<H", args, 4)[0]
+            for s, data in t.journal.records(seq):
+                if s == seq:
+                    return p.OK, struct.pack("<H", len(data)) + data[offset:offset + p.RECEIPT_CHUNK]
+                break
+            return p.NOT_FOUND, b""
+        return p.BAD_REQUEST, b""
 
     def _batch(self, since, max_bytes):
         # Whole records only, as many as fit; at least one if any is left.

@@ -61,6 +61,7 @@ class Log:
         self.torn = 0
         self._segments = []   # first seq of each segment, oldest first
         self._in_newest = 0   # entries in the newest segment
+        self._acked = []      # delivered entries not yet gone with their segment
         self._open()
 
     def _seg_name(self, first_seq):
@@ -71,6 +72,7 @@ class Log:
         state = flashfile.load_struct(self._st, self._state, _STATE_FMT)
         if state is not None:
             self.next_seq, self.boot, self.drops, self.torn = state
+        self._acked = flashfile.load_u32s(self._st, self._name + ".ack")
         names = self._st.listdir()
         prefix = len(self._name)
         self._segments = sorted(
@@ -81,7 +83,11 @@ class Log:
             if n.startswith(self._name) and n.endswith(".tmp"):
                 self._st.remove(n)  # a write cut short before its rename
         if not self._segments:
+            self._acked = []
             return
+        # Acknowledgements of entries whose segment is gone (a power cut
+        # between removing it and saving the list) mean nothing any more.
+        self._acked = [s for s in self._acked if s >= self._segments[0]]
         name = self._seg_name(self._segments[-1])
         data = self._read(name)
         entries, good = _entries(data)
@@ -155,7 +161,8 @@ class Log:
         while len(self._segments) >= self._max_segments:
             oldest = self._seg_name(self._segments[0])
             entries, _ = _entries(self._read(oldest))
-            self.drops += len(entries)
+            # Delivered entries are not lost: only the others count.
+            self.drops += len([e for e in entries if e[1] not in self._acked])
             self._save_state()   # count the drop before it happens
             self._st.remove(oldest)
             self._segments.pop(0)
@@ -163,17 +170,52 @@ class Log:
         self._segments.append(first_seq)
         self._in_newest = 0
 
+    def clear(self):
+        """Remove every entry (a technician's request). Sequence numbers go
+        on from where they were: none is ever handed out twice."""
+        for first in self._segments:
+            self._st.remove(self._seg_name(first))
+        self._segments = []
+        self._in_newest = 0
+        self._acked = []
+        flashfile.save_u32s(self._st, self._name + ".ack", [])
+
+    # -- delivery ------------------------------------------------------------
+    def ack(self, seq):
+        """Mark entry seq delivered (a pending receipt sent as an e-receipt):
+        records() no longer yields it, and a segment all of whose entries are
+        delivered is removed. Acknowledging twice, or an entry already gone,
+        changes nothing: a repeated acknowledgement is harmless."""
+        if seq in self._acked or not any(s == seq for s, _ in self.records()):
+            return False
+        self._acked.append(seq)
+        self._prune()
+        flashfile.save_u32s(self._st, self._name + ".ack", self._acked)
+        return True
+
+    def _prune(self):
+        # Remove whole delivered segments (never the one being appended to).
+        while len(self._segments) > 1:
+            entries, _ = _entries(self._read(self._seg_name(self._segments[0])))
+            seqs = [e[1] for e in entries]
+            if any(s not in self._acked for s in seqs):
+                return
+            self._st.remove(self._seg_name(self._segments[0]))
+            self._segments.pop(0)
+            self._acked = [s for s in self._acked if s not in seqs]
+
     # -- reading -------------------------------------------------------------
     def records(self, since=0):
         """Yield (seq, record bytes) for every intact record with seq >= since,
-        oldest first."""
+        oldest first (delivered ones left out)."""
         segs = self._segments
+        acked = self._acked
         for i in range(len(segs)):
             if i + 1 < len(segs) and segs[i + 1] <= since:
                 continue  # every record here is older than since
             data = self._read(self._seg_name(segs[i]))
             for _, seq, start, end in _entries(data)[0]:
-                if seq >= since:
+                if seq >= since and seq not in acked:
                     yield seq, data[start:end]
 
     def bounds(self):

@@ -5,17 +5,33 @@ CMD_INFO = 0x01       # -> status | CBOR terminal item (text keys)
 CMD_PULL = 0x02       # since u32 LE, max bytes u16 LE -> status | records
 CMD_SELFTEST = 0x03   # -> status | the new record
 CMD_RECOVER = 0x04    # mode u8 (1 reprint, 2 clear) -> status: DLE ENQ sent
+CMD_CHALLENGE = 0x05  # -> status | nonce (16 bytes) for one authenticated command
+CMD_CLEAR_LOG = 0x06  # auth -> status: every diagnostics record removed
+CMD_CONFIG_GET = 0x07  # -> status | settings as JSON text (the key left out)
+CMD_CONFIG_SET = 0x08  # auth, JSON object of settings -> status
+CMD_RECEIPTS = 0x09   # auth -> status | CBOR array of [seq, bytes] pending
+CMD_RECEIPT = 0x0A    # auth, seq u32 LE, offset u16 LE -> status | total u16 | chunk
+CMD_ACK = 0x0B        # auth, seq u32 LE -> status: that receipt delivered
 RESPONSE = 0x80
 
 OK = 0
 UNKNOWN_COMMAND = 1
 BAD_REQUEST = 2
 FAILED = 3
-STATUS_NAMES = ("ok", "unknown command", "bad request", "failed")
+AUTH_FAILED = 4       # wrong or missing HMAC, or no key set on the terminal
+LOCKED = 5            # no challenge now: wait after wrong answers
+NOT_FOUND = 6
+STATUS_NAMES = ("ok", "unknown command", "bad request", "failed", "wrong key",
+                "locked after wrong keys: wait", "not found")
+
+# Commands whose payload must start with the HMAC answer (auth.py).
+AUTHENTICATED = (CMD_CLEAR_LOG, CMD_CONFIG_SET, CMD_RECEIPTS, CMD_RECEIPT,
+                 CMD_ACK)
 
 # Commands a retried request must not run twice (see link.py).
-NOT_REPEATABLE = (CMD_SELFTEST, CMD_RECOVER)
+NOT_REPEATABLE = (CMD_SELFTEST, CMD_RECOVER, CMD_CHALLENGE) + AUTHENTICATED
 
 # Largest payload in one frame, status byte included: a PULL answer holds
 # up to MAX_PAYLOAD - 1 bytes of records.
 MAX_PAYLOAD = 1024
+RECEIPT_CHUNK = 1000  # bytes of a receipt per CMD_RECEIPT answer

@@ -1,9 +1,14 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
 # in as hal.Parts; it owns no hardware.
-from posdiag import VERSION, catalog, checks, printer, rank, receipt, record
+import json
+
+from posdiag import VERSION, catalog, checks, config, flashfile, printer, rank, receipt, record
+from posdiag.auth import Guard
 from posdiag.counters import Counters
 from posdiag.log import Log
+
+_SETTINGS = "settings.json"
 
 # Below this much time left, a check is skipped (null in the record) rather
 # than started: the boot must not wait for it.
@@ -21,6 +26,10 @@ class Terminal:
                            cfg["journal_segment_records"], "r",
                            receipt.MAX_RECEIPT)
         self.counters = Counters(parts.storage)
+        self._load_settings()
+        key = cfg["tech_key"]
+        self.guard = Guard(bytes.fromhex(key) if key else b"", parts.clock,
+                           parts.entropy)
         self.printer_identity = None
         self.printer_counters = None
         self.last_causes = []
@@ -141,6 +150,50 @@ class Terminal:
         top = self.last_causes[0] if self.last_causes else None
         self.parts.display.show(catalog.hint(top, self.cfg["lang"]))
 
+    # -- settings a technician changes over the link ------------------------
+    def _load_settings(self):
+        # Changes made over the link outlive a reboot: they are kept in
+        # flash as JSON and laid over the board's configuration.
+        try:
+            changed = json.loads(flashfile.read(self.parts.storage, _SETTINGS))
+        except (OSError, ValueError):
+            return
+        for key in changed:
+            if key in config.CHANGEABLE:
+                self.cfg[key] = changed[key]
+
+    def settings_json(self):
+        """The settings a technician may change, and whether a key is set
+        (never the key itself), as JSON text."""
+        shown = {"terminal_id": self.cfg["terminal_id"],
+                 "tech_key": "(set)" if self.cfg["tech_key"] else ""}
+        for key in config.CHANGEABLE:
+            shown[key] = self.cfg[key]
+        return json.dumps(shown)
+
+    def change_settings(self, text):
+        """Apply a JSON object of settings; False (nothing changed) when a
+        key may not be changed this way or a value has the wrong type."""
+        try:
+            changes = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(changes, dict):
+            return False
+        for key in changes:
+            if key not in config.CHANGEABLE or not isinstance(
+                    changes[key], type(config.DEFAULTS[key])):
+                return False
+        kept = {}
+        try:
+            kept = json.loads(flashfile.read(self.parts.storage, _SETTINGS))
+        except (OSError, ValueError):
+            pass
+        kept.update(changes)
+        flashfile.write_atomic(self.parts.storage, _SETTINGS, json.dumps(kept).encode())
+        self.cfg.update(changes)
+        return True
+
     # -- what the link reports -------------------------------------------
     def recover_printer(self, mode):
         """The recovery request (DLE ENQ), on a technician's request only."""
@@ -162,6 +215,7 @@ class Terminal:
             "newest": newest,
             "drops": self.log.drops,
             "torn": self.log.torn,
+            "auth_failures": self.guard.failures,
             "receipts": pending,
             "counters": list(self.counters.values),
             "printer_counters": self.printer_counters,

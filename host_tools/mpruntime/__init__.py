@@ -66,9 +66,7 @@ def run_micropython(
         cmd += ["--module", f"{file}={name}"]
     cmd.append("-")
     try:
-        proc = subprocess.run(
-            cmd, input=script.encode(), capture_output=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(cmd, input=script.encode(), capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"MicroPython script timed out after {timeout} s") from exc
     stderr = proc.stderr.decode(errors="replace")

@@ -50,7 +50,7 @@ class JsPort:
         if not n:
             return None
         self._pos += n
-        return self._rx[self._pos - n:self._pos]
+        return self._rx[self._pos - n : self._pos]
 
     def write(self, data):
         js.tty_write(self.fd, _hex(data))
@@ -138,8 +138,7 @@ class JsStorage:
 def _width(text):
     # Display columns: a CJK character takes two (MicroPython has no
     # unicodedata; these ranges cover the hints' characters).
-    return sum(2 if "\u2e80" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" else 1
-               for ch in text)
+    return sum(2 if "\u2e80" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" else 1 for ch in text)
 
 
 class ScreenDisplay:
@@ -164,11 +163,13 @@ def run(settings):
     s = faults.scenario(settings["faults"])
     clock = JsClock()
     overrides = settings["config"]
-    for key in settings["hex_keys"]:   # bytes travel as hex in JSON
+    for key in settings["hex_keys"]:  # bytes travel as hex in JSON
         overrides[key] = bytes.fromhex(overrides[key])
     cfg = config.load(overrides)
     hw = Parts(
-        clock, JsStorage(settings["flash"]), ScreenDisplay(),
+        clock,
+        JsStorage(settings["flash"]),
+        ScreenDisplay(),
         printer=JsPort(settings["printer"], cfg["printer_baud"]),
         paper_end=Sensor(parts.VirtualPin(1 if s.paper_end_pin else 0)),
         near_end=Sensor(parts.VirtualPin(1 if s.near_end_pin else 0)),
@@ -176,10 +177,13 @@ def run(settings):
         head_adc=parts.VirtualAdc(*s.head),
         supply_adc=parts.VirtualAdc(*s.supply),
         probe=JsProbe(),
+        entropy=lambda n: bytes.fromhex(js.random_hex(n)),
     )
     terminal = Terminal(cfg, hw)
     link = LinkServer(JsPort(settings["diag"]), terminal)
     terminal.boot()
+    for fields in settings["failed_prints"]:
+        terminal.failed_print(fields)
     print("booted")
     while True:
         if not link.poll():

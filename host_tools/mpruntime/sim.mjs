@@ -69,6 +69,10 @@ globalThis.sleep_ms = (ms) => {
   Atomics.wait(control, SLEEP, 0, ms);
 };
 
+// -- randomness for the link's challenges (this port has no os.urandom) ----
+globalThis.random_hex = (n) => crypto.getRandomValues(new Uint8Array(n))
+  .reduce((hex, b) => hex + b.toString(16).padStart(2, "0"), "");
+
 // -- settlement host over TCP ------------------------------------------------
 const net = new Worker(new URL("./tcp_worker.mjs", import.meta.url), {
   workerData: control.buffer,

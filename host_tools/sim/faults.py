@@ -6,22 +6,22 @@
 from host_tools.sim.parts import PrinterState
 
 # ADC readings (read_u16) of the default board (posdiag/config.py).
-HEAD_35C = 25950        # head thermistor at about 35 C
-HEAD_75C = 8500         # about 75 C: over the 65 C limit
-HEAD_OPEN = 65535       # thermistor wire broken: the pull-up's full scale
-SUPPLY_NOISE = (43330, 43290, 43370, 43310)   # 24.0 V +-30 mV: a good adapter
+HEAD_35C = 25950  # head thermistor at about 35 C
+HEAD_75C = 8500  # about 75 C: over the 65 C limit
+HEAD_OPEN = 65535  # thermistor wire broken: the pull-up's full scale
+SUPPLY_NOISE = (43330, 43290, 43370, 43310)  # 24.0 V +-30 mV: a good adapter
 SUPPLY_SAGGING = (37000, 33000, 38500, 31000)  # 17-21 V, 4 V spread: a weak one
 
 
 class Scenario:
     def __init__(self):
         self.printer = PrinterState()
-        self.paper_end_pin = False   # sensor inputs, True = condition present
+        self.paper_end_pin = False  # sensor inputs, True = condition present
         self.near_end_pin = False
         self.cover_pin = False
         self.head = (HEAD_35C,)
         self.supply = SUPPLY_NOISE
-        self.host = "echo"           # settlement host: echo | reject | slow | down
+        self.host = "echo"  # settlement host: echo | reject | slow | down
 
 
 def _paper_out(s):
@@ -63,7 +63,7 @@ def _busy(s):
 
 
 def _garbled(s):
-    s.printer.baud = 19200   # the terminal stays at 9600
+    s.printer.baud = 19200  # the terminal stays at 9600
 
 
 def _no_response(s):
@@ -71,7 +71,7 @@ def _no_response(s):
 
 
 def _software_mismatch(s):
-    s.printer.name = "RP-58 CLONE"   # not in the simulator's supported list
+    s.printer.name = "RP-58 CLONE"  # not in the simulator's supported list
 
 
 def _host_down(s):
@@ -110,7 +110,6 @@ def scenario(fault_ids):
     s = Scenario()
     for ident in fault_ids:
         if ident not in FAULTS:
-            raise ValueError("cannot inject fault %r; the simulator knows: %s"
-                             % (ident, ", ".join(sorted(FAULTS))))
+            raise ValueError("cannot inject fault %r; the simulator knows: %s" % (ident, ", ".join(sorted(FAULTS))))
         FAULTS[ident](s)
     return s

@@ -28,8 +28,12 @@ LIFE = (
     (1, ["power-unstable", "printer-no-response"]),
     (1, ["cover-open", "host-unreachable"]),
 )
-TRIGGERS = ((60, record.TRIGGER_BOOT), (25, record.TRIGGER_SCHEDULE), (10, record.TRIGGER_FAILED_PRINT),
-            (5, record.TRIGGER_REQUEST))
+TRIGGERS = (
+    (60, record.TRIGGER_BOOT),
+    (25, record.TRIGGER_SCHEDULE),
+    (10, record.TRIGGER_FAILED_PRINT),
+    (5, record.TRIGGER_REQUEST),
+)
 
 
 class _LifeParts:

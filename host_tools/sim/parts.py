@@ -5,7 +5,7 @@
 # runtimes.
 
 GS_I_BLOCKS = {65: "firmware", 66: "maker", 67: "name"}
-GS_G_COUNTERS = {148: 0, 149: 1, 178: 2}   # GS g 2 counter -> index in counters
+GS_G_COUNTERS = {148: 0, 149: 1, 178: 2}  # GS g 2 counter -> index in counters
 
 
 class PrinterState:
@@ -16,23 +16,22 @@ class PrinterState:
         self.paper = "ok"
         self.cover_open = False
         self.cutter_error = False
-        self.unrecoverable = False    # head or driver damaged
-        self.overheat = False         # auto-recoverable error
+        self.unrecoverable = False  # head or driver damaged
+        self.overheat = False  # auto-recoverable error
         self.feed_pressed = False
-        self.responsive = True        # False: printer off or cable pulled
-        self.baud = 9600              # the printer's own setting
+        self.responsive = True  # False: printer off or cable pulled
+        self.baud = 9600  # the printer's own setting
         self.model = 0x20
         self.firmware = "1.05 ESC/POS"
         self.maker = "posdiag"
         self.name = "POSDIAG-EMU-80"
-        self.counters = [412345, 98765432, 23456]   # line feeds, head, cuts
+        self.counters = [412345, 98765432, 23456]  # line feeds, head, cuts
 
     def error(self):
         return self.cutter_error or self.unrecoverable or self.overheat
 
     def offline(self):
-        return (self.cover_open or self.paper == "end" or self.error()
-                or self.feed_pressed)
+        return self.cover_open or self.paper == "end" or self.error() or self.feed_pressed
 
 
 def status_byte(state, n):
@@ -40,7 +39,7 @@ def status_byte(state, n):
     Epson-compatible printer gives it."""
     b = 0x12
     if n == 1:
-        b |= 0x04   # drawer kick-out connector pin 3 high, as most report
+        b |= 0x04  # drawer kick-out connector pin 3 high, as most report
         if state.offline():
             b |= 0x08
         if state.feed_pressed:
@@ -88,7 +87,7 @@ class EscPosEmulator:
         # (bytes used, reply); (1, b"") for print data; None: incomplete.
         s = self.state
         b = buf[i]
-        if b == 0x10:   # DLE
+        if b == 0x10:  # DLE
             if i + 2 >= len(buf):
                 return None
             op = buf[i + 1]
@@ -98,19 +97,19 @@ class EscPosEmulator:
                 return 3, bytes((status_byte(s, n),))
             if op == 0x05 and n in (1, 2):
                 self.recoveries.append(n)
-                s.cutter_error = False   # recoverable: the request clears it
+                s.cutter_error = False  # recoverable: the request clears it
                 return 3, b""
-        elif b == 0x1D:   # GS
+        elif b == 0x1D:  # GS
             if i + 2 >= len(buf):
                 return None
-            if buf[i + 1] == 0x49:   # GS I n
+            if buf[i + 1] == 0x49:  # GS I n
                 n = buf[i + 2]
                 if n == 1:
                     return 3, bytes((s.model,))
                 if n in GS_I_BLOCKS:
                     return 3, _block(getattr(s, GS_I_BLOCKS[n]))
                 return 3, b""
-            if buf[i + 1] == 0x67 and buf[i + 2] == 0x32:   # GS g 2 0 nL nH
+            if buf[i + 1] == 0x67 and buf[i + 2] == 0x32:  # GS g 2 0 nL nH
                 if i + 5 >= len(buf):
                     return None
                 n = buf[i + 4] | buf[i + 5] << 8
@@ -132,7 +131,7 @@ class EscPosEmulator:
         while i < len(buf):
             step = self._command(buf, i)
             if step is None:
-                break   # a command split across reads: wait for the rest
+                break  # a command split across reads: wait for the rest
             out.extend(step[1])
             i += step[0]
         self._pending = buf[i:]
@@ -159,7 +158,7 @@ class MemoryPort:
     def write(self, data):
         reply = self.emulator.feed(data, self.baudrate)
         if reply:
-            self._rx = self._rx[self._pos:] + reply
+            self._rx = self._rx[self._pos :] + reply
             self._pos = 0
         return len(data)
 
@@ -180,7 +179,7 @@ class MemoryPort:
         if not n:
             return None
         self._pos += n
-        return self._rx[self._pos - n:self._pos]
+        return self._rx[self._pos - n : self._pos]
 
 
 class VirtualPin:

@@ -39,6 +39,9 @@ SIM_CONFIG = {
     "host_echo_expect": b"posdiag echo\n",
 }
 RUNTIMES = ("cpython", "micropython")
+# The simulated terminal's technician key unless --key says otherwise
+# (README states it: it is a demo key, public by design).
+DEMO_KEY = "706f73646961672064656d6f206b6579202d206e6f7420666f72207573652121"
 
 
 def _raw_pty() -> tuple[int, int, str]:
@@ -64,9 +67,12 @@ class SimulatedTerminal:
         terminal_id: str = "SIM-0001",
         out: Callable[[str], None] = print,
         history: int = 0,
+        key: str = DEMO_KEY,
+        failed_prints: list[dict] | None = None,
     ) -> None:
         self.scenario = scenario(faults or [])
         self._faults = list(faults or [])
+        self._failed_prints = list(failed_prints or [])
         self._out = out
         self._closers: list[Callable[[], None]] = []
         self._own_state = state_dir is None
@@ -85,6 +91,7 @@ class SimulatedTerminal:
                 "lang": lang,
                 "host": host_addr[0],
                 "host_port": host_addr[1],
+                "tech_key": key,
             }
             if history:
                 # Room for the history and more: nothing dropped for lack of segments.
@@ -154,12 +161,18 @@ class SimulatedTerminal:
             head_adc=VirtualAdc(*s.head),
             supply_adc=VirtualAdc(*s.supply),
             probe=TcpProbe(socket, clock),
+            entropy=os.urandom,
         )
         self.terminal = Terminal(config.load(self.config), self.parts)
         self.link = LinkServer(TtyPort(self._diag_master), self.terminal)
 
     def boot(self) -> bytes | None:
-        return self.terminal.boot()
+        """The boot self-test, then the failed prints handed in at start-up,
+        as the POS application would report them."""
+        data = self.terminal.boot()
+        for fields in self._failed_prints:
+            self.terminal.failed_print(fields)
+        return data
 
     def serve(self, stop: threading.Event) -> None:
         """Answer the diagnostics link until stop is set."""
@@ -257,6 +270,7 @@ class MicroPythonTerminal(SimulatedTerminal):
             "diag": fw_path,
             "flash": self.flash_dir,
             "faults": self._faults,
+            "failed_prints": self._failed_prints,
             "config": cfg,
             "hex_keys": [k for k, v in self.config.items() if isinstance(v, bytes)],
         }

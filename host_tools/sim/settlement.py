@@ -10,7 +10,7 @@ import threading
 import time
 
 MODES = ("echo", "reject", "slow")
-SLOW_S = 0.8   # the "slow" host's extra delay: above the 500 ms default limit
+SLOW_S = 0.8  # the "slow" host's extra delay: above the 500 ms default limit
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -1,0 +1,84 @@
+# The technician's key: commands that change the terminal or read receipts
+# (they hold transaction data) need an HMAC-SHA256 answer to a fresh
+# challenge. Diagnostics records stay readable without it.
+#
+#   host: CHALLENGE -> nonce (16 random bytes, one use)
+#   host: COMMAND with payload = HMAC-SHA256(key, nonce | kind | args) | args
+#
+# A wrong answer is refused and counted, and each one doubles the time before
+# the next challenge is given (1 s, 2 s, 4 s ... at most 64 s): guessing a
+# 256-bit key over a serial line is hopeless, and now slow as well.
+from hashlib import sha256
+
+NONCE_LEN = 16
+MAC_LEN = 32
+_MAX_BACKOFF_MS = 64000
+
+
+def hmac_sha256(key, msg):
+    """RFC 2104 HMAC with SHA-256 (MicroPython boards lack the hmac module)."""
+    if len(key) > 64:
+        key = sha256(key).digest()
+    key = key + bytes(64 - len(key))
+    inner = sha256(bytes(b ^ 0x36 for b in key) + msg).digest()
+    return sha256(bytes(b ^ 0x5C for b in key) + inner).digest()
+
+
+def _same(a, b):
+    # Constant time: how much of a guess is right must not show in timing.
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+class Guard:
+    def __init__(self, key, clock, entropy):
+        """key: the terminal's technician key (bytes; empty: every
+        authenticated command is refused). entropy(n): n random bytes."""
+        self._key = key
+        self._clock = clock
+        self._entropy = entropy
+        self._nonce = None
+        self._locked_at = None
+        self._backoff = 0
+        self.failures = 0
+
+    def _locked(self):
+        if self._locked_at is None:
+            return False
+        if self._clock.ticks_diff(self._clock.ticks_ms(), self._locked_at) < self._backoff:
+            return True
+        self._locked_at = None
+        return False
+
+    def challenge(self):
+        """A fresh nonce, or None while locked out after wrong answers or
+        when the terminal has no key or no source of randomness."""
+        if not self._key or self._entropy is None or self._locked():
+            return None
+        self._nonce = self._entropy(NONCE_LEN)
+        return self._nonce
+
+    def check(self, kind, payload):
+        """The command's arguments when payload starts with the right HMAC
+        for the outstanding nonce, else None. The nonce is spent either way."""
+        nonce = self._nonce
+        self._nonce = None
+        if nonce is None or len(payload) < MAC_LEN:
+            return None
+        args = bytes(payload[MAC_LEN:])
+        expected = hmac_sha256(self._key, nonce + bytes((kind,)) + args)
+        if _same(expected, payload[:MAC_LEN]):
+            return args
+        self.failures += 1
+        self._backoff = min(_MAX_BACKOFF_MS, 1000 << min(self.failures - 1, 6))
+        self._locked_at = self._clock.ticks_ms()
+        return None
+
+
+def answer(key, nonce, kind, args):
+    """The host's side: the payload of an authenticated command."""
+    return hmac_sha256(key, nonce + bytes((kind,)) + args) + args

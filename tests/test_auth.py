@@ -1,0 +1,193 @@
+"""The technician key: HMAC challenge-response for commands that change the
+terminal or read its receipts; wrong keys refused, counted, slowed down."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cbor2
+import pytest
+
+from host_tools.records import PulledLog
+from host_tools.sim.parts import StepClock
+from host_tools.sim.runner import DEMO_KEY
+from posdiag import auth
+
+from .conftest import SimProcess, posdiag_cmd
+
+RECEIPT = str(Path(__file__).parent / "data" / "receipt-tea.json")
+
+
+def posdiag(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(posdiag_cmd(*args), capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 100])
+def test_hmac_matches_the_standard_library(key: bytes) -> None:
+    msg = b"nonce" + bytes([9]) + b"args"
+    assert auth.hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def guard() -> tuple[auth.Guard, StepClock]:
+    clock = StepClock()
+    counter = iter(range(1000))
+    return auth.Guard(b"K" * 32, clock, lambda n: bytes([next(counter)]) * n), clock
+
+
+def test_right_answer_once_per_challenge() -> None:
+    g, _ = guard()
+    nonce = g.challenge()
+    payload = auth.answer(b"K" * 32, nonce, 9, b"args")
+    assert g.check(9, payload) == b"args"
+    assert g.check(9, payload) is None  # the nonce is spent: no replay
+    assert g.failures == 0
+
+
+def test_wrong_answers_are_counted_and_slowed_down() -> None:
+    g, clock = guard()
+    for failures, wait_ms in ((1, 1000), (2, 2000), (3, 4000)):
+        nonce = g.challenge()
+        assert g.check(9, auth.answer(b"wrong" * 8, nonce, 9, b"")) is None
+        assert g.failures == failures
+        assert g.challenge() is None  # locked
+        clock.sleep_ms(wait_ms - 1)
+        assert g.challenge() is None
+        clock.sleep_ms(1)
+        assert g.challenge() is not None
+
+
+def test_answer_for_another_command_is_refused() -> None:
+    g, _ = guard()
+    nonce = g.challenge()
+    assert g.check(10, auth.answer(b"K" * 32, nonce, 9, b"")) is None
+
+
+def test_no_key_no_entropy_no_challenge() -> None:
+    assert auth.Guard(b"", StepClock(), lambda n: bytes(n)).challenge() is None
+    assert auth.Guard(b"K", StepClock(), None).challenge() is None
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_receipts_pulled_acknowledged_and_gone(
+    start_sim: Callable[..., SimProcess], tmp_path: Path, runtime: str
+) -> None:
+    sim = start_sim("--fault", "paper-out", "--failed-print", RECEIPT, "--runtime", runtime)
+    out = tmp_path / "receipts"
+    assert json.loads(posdiag("info", sim.port, "--json").stdout)["receipts"] == 1
+    result = posdiag("receipts", sim.port, "--out", str(out), "--key", DEMO_KEY)
+    assert result.returncode == 0, result.stderr
+    kept = json.loads((out / "SIM-0001-1.json").read_text())
+    assert kept["total"] == 13600 and kept["card"]["pan"] == "622202*********0123"
+    assert cbor2.loads((out / "SIM-0001-1.cbor").read_bytes()) == kept
+    assert json.loads(posdiag("info", sim.port, "--json").stdout)["receipts"] == 0
+    assert "0 pending receipts" in posdiag("receipts", sim.port, "--out", str(out), "--key", DEMO_KEY).stdout
+    # The failed print's record names the journal entry.
+    log = PulledLog.from_bytes(posdiag_pull(sim.port, tmp_path))
+    assert cbor2.loads(log.records[-1])[7] == 1
+
+
+def posdiag_pull(port: str, tmp_path: Path) -> bytes:
+    out = tmp_path / "log.cbor"
+    posdiag("pull", port, "-o", str(out))
+    return out.read_bytes()
+
+
+def test_a_lost_acknowledgement_delivers_the_receipt_once(tmp_path: Path) -> None:
+    """The host saves, then crashes before its acknowledgement lands: the next
+    run gets the same receipt again into the same file, and acknowledges."""
+    import threading
+
+    from host_tools import receipts
+    from host_tools.serial_link import Client, open_port
+    from host_tools.sim.runner import SimulatedTerminal
+
+    sim = SimulatedTerminal(out=lambda _l: None, failed_prints=[json.loads(Path(RECEIPT).read_text())])
+    sim.boot()
+    stop = threading.Event()
+    thread = threading.Thread(target=sim.serve, args=(stop,), daemon=True)
+    thread.start()
+    port = open_port(sim.diag_path)
+    try:
+        client = Client(port)
+        key = bytes.fromhex(DEMO_KEY)
+        real = client.authorised
+
+        def crash_on_ack(kind: int, args: bytes, k: bytes) -> bytes:
+            if kind == 0x0B:
+                raise KeyboardInterrupt  # the laptop lid closes
+            return real(kind, args, k)
+
+        client.authorised = crash_on_ack  # type: ignore[method-assign]
+        with pytest.raises(KeyboardInterrupt):
+            receipts.collect(client, key, str(tmp_path), "SIM-0001")
+        assert [p.name for p in sorted(tmp_path.iterdir())] == ["SIM-0001-1.cbor", "SIM-0001-1.json"]
+        client.authorised = real  # type: ignore[method-assign]
+        again = receipts.collect(client, key, str(tmp_path), "SIM-0001")
+        assert [p.name for p in again] == ["SIM-0001-1.json"]
+        assert [p.name for p in sorted(tmp_path.iterdir())] == ["SIM-0001-1.cbor", "SIM-0001-1.json"]
+        assert receipts.collect(client, key, str(tmp_path), "SIM-0001") == []
+    finally:
+        port.close()
+        stop.set()
+        thread.join(5)
+        sim.close()
+
+
+def test_wrong_key_refused_counted_and_locked(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    sim = start_sim("--failed-print", RECEIPT)
+    wrong = posdiag("receipts", sim.port, "--out", str(tmp_path), "--key", "00" * 32)
+    assert wrong.returncode == 6 and "refused the technician key" in wrong.stderr
+    assert wrong.stderr.strip().count("\n") == 0
+    locked = posdiag("receipts", sim.port, "--out", str(tmp_path), "--key", DEMO_KEY)
+    assert locked.returncode == 6 and "locked" in locked.stderr
+    assert json.loads(posdiag("info", sim.port, "--json").stdout)["auth_failures"] == 1
+    time.sleep(1.1)
+    assert posdiag("receipts", sim.port, "--out", str(tmp_path), "--key", DEMO_KEY).returncode == 0
+    assert list(tmp_path.glob("*.json"))
+
+
+def test_key_is_needed_and_read_from_env_or_file(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    sim = start_sim()
+    missing = posdiag("clear", sim.port)
+    assert missing.returncode == 6 and "needs the technician key" in missing.stderr
+    key_file = tmp_path / "key"
+    key_file.write_text(DEMO_KEY + "\n")
+    assert posdiag("clear", sim.port, "--key-file", str(key_file)).returncode == 0
+    env = subprocess.run(
+        posdiag_cmd("clear", sim.port),
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "POSDIAG_KEY": DEMO_KEY},
+    )
+    assert env.returncode == 0
+
+
+def test_clear_log_keeps_the_sequence_going(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    sim = start_sim("--history", "20")
+    assert posdiag("clear", sim.port, "--key", DEMO_KEY).returncode == 0
+    assert PulledLog.from_bytes(posdiag_pull(sim.port, tmp_path)).records == []
+    after = json.loads(posdiag("selftest", sim.port, "--json").stdout)
+    assert after["seq"] == 22  # 20 history + boot, then this one: never reused
+
+
+def test_settings_changed_over_the_link_outlive_a_reboot(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    state = str(tmp_path / "flash")
+    sim = start_sim("--state", state, "--fault", "cover-open")
+    shown = posdiag("config", sim.port).stdout
+    assert 'tech_key               "(set)"' in shown and DEMO_KEY not in shown  # the key never leaves
+    changed = posdiag("config", sim.port, "--set", 'lang="en"', "--set", "host_slow_ms=800", "--key", DEMO_KEY)
+    assert changed.returncode == 0, changed.stderr
+    assert 'lang                   "en"' in changed.stdout and "host_slow_ms           800" in changed.stdout
+    refused = posdiag("config", sim.port, "--set", "tech_key=00", "--key", DEMO_KEY)
+    assert refused.returncode == 5 and "bad request" in refused.stderr
+    sim.stop()
+    again = start_sim("--state", state, "--fault", "cover-open")
+    posdiag("info", again.port)  # answered: the boot self-test has drawn the screen
+    _, out = again.stop()
+    assert "Cover is open" in out  # the boot screen, now in English
