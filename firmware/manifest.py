@@ -1,5 +1,8 @@
-# Freezing posdiag into a MicroPython firmware image:
-#   make BOARD=... FROZEN_MANIFEST=/path/to/posdiag/firmware/manifest.py
+# Freezing posdiag into a MicroPython firmware image: include this file from
+# a board manifest that keeps the port's own, e.g.
+#   include("$(PORT_DIR)/boards/manifest.py")
+#   include("/path/to/posdiag/firmware/manifest.py")
+# then build with FROZEN_MANIFEST pointing at that board manifest.
 metadata(description="posdiag: POS terminal receipt-printer self-test and diagnostics", version="0.1.0")
 
 package("posdiag", opt=3)

@@ -100,8 +100,13 @@ def pull_to_file(
                 f"{path} holds terminal {existing.terminal.get('terminal')}, "
                 f"this is {terminal.get('terminal')}: pull into another file"
             )
-        if existing.damage:
-            existing.save(path)  # keep the good part, drop the torn tail
+        # The head item says what the terminal says now (its newest seq,
+        # counters, when pulled); the torn tail of a cut pull goes. Rewritten
+        # whole to a temporary file, then renamed: never half a file.
+        existing.terminal = terminal
+        tmp = path + ".tmp"
+        existing.save(tmp)
+        os.replace(tmp, path)
         if existing.records:
             since = max(since, existing.seqs()[-1] + 1)
         log = existing

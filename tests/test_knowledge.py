@@ -7,16 +7,18 @@ import re
 import pytest
 
 from host_tools import knowledge
+from host_tools.diagnosis import describe_checks
 from posdiag import catalog
 
 CAUSE_IDS: tuple[str, ...] = tuple(cause[0] for cause in catalog.CAUSES)
+# Every reading a diagnosis shows: "check.field" for each field the JSON
+# output has for a record where every check found something.
+_ALL_FAILING = [[0x1FFF, b"\x7e\x7e\x7e\x7e", 300, 1], 15, [0x3F, 12, 900], [1, 700], [0x1F, 19000, 4000]]
 ALLOWED_READINGS = {
-    "printer.flags",
-    "printer.raw",
-    "printer.reply_ms",
-    "paper.flags",
-    "host.flags",
-    "host.rtt_ms",
+    f"{check}.{field}"
+    for check, fields in describe_checks(_ALL_FAILING).items()
+    for field in fields
+    if field != "status"
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -43,12 +43,29 @@ def test_card_number_in_a_free_text_field_is_masked_too() -> None:
     assert luhn_valid_numbers(repr(kept)) == []
 
 
+@pytest.mark.parametrize("written", ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111"])
+def test_grouped_card_numbers_in_free_text_are_masked(written: str) -> None:
+    kept = sanitize({"note": f"paid with {written}, thanks"})
+    assert kept["note"] == "paid with 411111******1111, thanks"
+
+
+def test_words_with_pin_in_them_are_fine() -> None:
+    assert sanitize({"shipping": "x", "spinach": 2}) == {"shipping": "x", "spinach": 2}
+
+
+def test_non_text_field_names_are_refused() -> None:
+    with pytest.raises(ReceiptError):
+        sanitize({1: "x"})
+
+
 def test_non_card_numbers_are_kept() -> None:
     # 16 digits that fail the Luhn check: an order number, not a card.
     assert sanitize({"order": "1234567812345678"})["order"] == "1234567812345678"
 
 
-@pytest.mark.parametrize("field", ["cvv", "CVC", "track2", "pin_block", "track1"])
+@pytest.mark.parametrize(
+    "field", ["cvv", "CVC", "track2", "pin_block", "track1", "card_cvv", "cvc2", "pin", "track2_data"]
+)
 def test_sensitive_fields_are_refused(field: str) -> None:
     with pytest.raises(ReceiptError, match="refused"):
         sanitize({"card": {"pan": "4111111111111111", field: "x"}})

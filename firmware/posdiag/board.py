@@ -5,6 +5,7 @@ import socket
 import time
 
 import machine
+import micropython
 
 from posdiag import catalog, config
 from posdiag.hal import FileStorage, Parts, Sensor
@@ -19,7 +20,8 @@ class BoardClock:
     so the run loop must call uptime_s() at least every few days."""
 
     def __init__(self):
-        # Built first thing at boot: uptime counts from here.
+        # Uptime counts from here, when board.build() runs in main.py: the
+        # time before it (the port's own start-up) is not counted.
         self._last = time.ticks_ms()
         self._uptime_ms = 0
 
@@ -79,6 +81,15 @@ def reset_cause():
     return catalog.RESET_OTHER
 
 
+def _uart(cfg, prefix):
+    # Pins only where the board file names them: the port's defaults else.
+    kwargs = {"baudrate": cfg[prefix + "_baud"]}
+    for pin in ("tx", "rx"):
+        if cfg[prefix + "_" + pin] is not None:
+            kwargs[pin] = cfg[prefix + "_" + pin]
+    return machine.UART(cfg[prefix + "_uart"], **kwargs)
+
+
 def build(cfg=None, display=None):
     cfg = cfg or config.load()
     clock = BoardClock()
@@ -86,7 +97,7 @@ def build(cfg=None, display=None):
         clock,
         FileStorage(cfg["storage_root"]),
         display or StdoutDisplay(),
-        printer=machine.UART(cfg["printer_uart"], baudrate=cfg["printer_baud"]),
+        printer=_uart(cfg, "printer"),
         paper_end=_sensor(cfg, "pin_paper_end"),
         near_end=_sensor(cfg, "pin_near_end"),
         cover=_sensor(cfg, "pin_cover"),
@@ -97,13 +108,15 @@ def build(cfg=None, display=None):
         entropy=os.urandom,
     )
     terminal = Terminal(cfg, parts)
-    diag = machine.UART(cfg["diag_uart"], baudrate=cfg["diag_baud"])
-    return terminal, LinkServer(diag, terminal)
+    return terminal, LinkServer(_uart(cfg, "diag"), terminal)
 
 
 def run():
     """Boot self-test, then serve the diagnostics link and the schedule."""
     terminal, link = build()
+    # The link's binary frames may hold 0x03: on a port whose diagnostics
+    # UART is also the REPL's, that byte must not interrupt the firmware.
+    micropython.kbd_intr(-1)
     terminal.boot()
     while True:
         if not link.poll():

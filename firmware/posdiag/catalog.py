@@ -36,7 +36,7 @@ P_AUTO_RECOVER = 0x100
 P_FEED = 0x200
 P_WAIT_RECOVERY = 0x400
 P_MECHANICAL = 0x800
-P_UNSUPPORTED = 0x1000   # model or firmware (GS I) not in the supported list
+P_UNSUPPORTED = 0x1000   # model name (GS I 67) not in the supported list
 PRINTER_FLAGS = ("no-reply", "garbled", "offline", "cover-open", "paper-end",
                  "near-end", "cutter-error", "unrecoverable-error",
                  "auto-recoverable-error", "feed-button", "waiting-recovery",

@@ -38,9 +38,9 @@ def check_host(probe, host, port, timeout_ms, slow_ms, echo=b"", expect=b""):
     """Reach the settlement host: DNS, TCP connect, and the application echo
     when one is configured. Returns [flags, connect ms, echo ms]."""
     flags, rtt, echo_ms = probe.connect(host, port, timeout_ms, echo, expect)
-    slowest = echo_ms if echo_ms is not None else rtt
-    if slowest is not None and slowest > slow_ms:
-        flags |= c.H_SLOW
+    for ms in (rtt, echo_ms):
+        if ms is not None and ms > slow_ms:
+            flags |= c.H_SLOW
     return [flags, rtt, echo_ms]
 
 

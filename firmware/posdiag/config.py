@@ -9,11 +9,15 @@ DEFAULTS = {
     # Printer port
     "printer_uart": 1,            # board UART id
     "printer_baud": 9600,
+    "printer_tx": None,           # UART pins; None: the port's default
+    "printer_rx": None,
     "printer_timeout_ms": 120,    # cheap printers answer DLE EOT in 50-80 ms
     "printer_supported": [],      # accepted GS I model names; empty = any
     # Diagnostics port
-    "diag_uart": 0,
+    "diag_uart": 0,               # often the REPL's UART: board.run() stops Ctrl-C on it
     "diag_baud": 115200,
+    "diag_tx": None,
+    "diag_rx": None,
     # Sensor inputs: GPIO numbers, None where not fitted
     "pin_paper_end": None,
     "pin_near_end": None,
@@ -42,8 +46,8 @@ DEFAULTS = {
     "host_port": 443,
     "host_timeout_ms": 1000,
     "host_slow_ms": 500,
-    "host_echo": b"",             # application echo: bytes sent after connect
-    "host_echo_expect": b"",      # and the reply expected (b"": no echo)
+    "host_echo": b"",             # application echo: bytes sent after connect (b"": none)
+    "host_echo_expect": b"",      # the reply expected to start with these bytes
     # Technician key (hex, 32 bytes): needed to clear the log, change
     # settings and read pending receipts over the diagnostics link.
     "tech_key": "",

@@ -16,9 +16,10 @@ class Counters:
 
     def add(self, paper_mm=0, cuts=0, energized=0):
         v = self.values
-        v[0] += paper_mm
-        v[1] += cuts
-        v[2] += energized
+        amounts = (paper_mm, cuts, energized)
+        for i in range(3):
+            # Saturate rather than wrap: a counter at its top still says "worn".
+            v[i] = min(0xFFFFFFFF, v[i] + amounts[i])
         self._unsaved += 1
         if self._unsaved >= 20:   # flash wear: not every receipt
             self.save()

@@ -13,8 +13,8 @@
 # Clock: ticks_ms() -> int, ticks_diff(a, b) -> int, sleep_ms(ms),
 #   uptime_s() -> int (seconds since boot, never wrapping),
 #   unix_time() -> int | None (None until the real time is known)
-# Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms)
-#   -> (host flags, rtt ms | None)
+# Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms,
+#   echo=b"", expect=b"") -> (host flags, connect ms | None, echo ms | None)
 # Display: show(text) with two lines separated by "\n"
 # Storage: open(name, mode), remove(name), rename(old, new), listdir(),
 #   size(name); names are flat (no folders)

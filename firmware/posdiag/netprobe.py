@@ -1,7 +1,9 @@
 # Reaching the settlement host: name lookup, a timed TCP connect and an
-# optional application echo (bytes sent, reply prefix expected). The socket
-# module is handed in (MicroPython's on a board, CPython's in the simulator),
-# so the same code runs on both.
+# optional application echo (bytes sent, reply prefix expected), all within
+# one timeout. The socket module is handed in (MicroPython's on a board,
+# CPython's in the simulator), so the same code runs on both. Name lookup
+# itself has no timeout on MicroPython: configure the host by address where
+# the terminal's DNS is unreliable.
 import errno
 
 from posdiag import catalog as c
@@ -39,11 +41,13 @@ class TcpProbe:
             rtt = clock.ticks_diff(clock.ticks_ms(), start)
             if not echo:
                 return 0, rtt, None
-            return self._echo(s, echo, expect, timeout_ms, rtt)
+            # One timeout for the whole probe: the echo gets what is left.
+            s.settimeout(max(1, timeout_ms - rtt) / 1000)
+            return self._echo(s, echo, expect, rtt)
         finally:
             s.close()
 
-    def _echo(self, s, echo, expect, timeout_ms, rtt):
+    def _echo(self, s, echo, expect, rtt):
         clock = self._clock
         start = clock.ticks_ms()
         reply = b""

@@ -113,8 +113,9 @@ def answered(flags):
 def unsupported(identity, supported):
     """True when the printer named itself (GS I) and is not in the
     configured list of supported model names (an empty list accepts any)."""
-    return bool(supported) and identity is not None and \
-        identity.get("name") not in supported
+    if not supported or identity is None or "name" not in identity:
+        return False   # no list, or no name to judge by
+    return identity["name"] not in supported
 
 
 def _read_block(port, clock, timeout_ms, limit=40):

@@ -30,9 +30,8 @@ _SIGNALS = (
 )
 
 # Causes that make the printer's offline bit a consequence, not a cause.
-# Near end is one: some printers are set (ESC c 4) to stop there.
 _OFFLINE_EXPLAINED_BY = (c.HEAD_FAULT, c.HEAD_OVERHEAT, c.CUTTER_JAM,
-                         c.COVER_OPEN, c.PAPER_OUT, c.PAPER_NEAR_END)
+                         c.COVER_OPEN, c.PAPER_OUT)
 
 
 def causes(checks):
@@ -50,8 +49,11 @@ def causes(checks):
     if found & (1 << c.PAPER_OUT):
         found &= ~(1 << c.PAPER_NEAR_END)
     # The offline bit alone: busy or paused, unless another cause explains it.
-    if check_flags(checks, c.CHECK_PRINTER) & c.P_OFFLINE:
-        explained = False
+    printer_flags = check_flags(checks, c.CHECK_PRINTER)
+    if printer_flags & c.P_OFFLINE:
+        # Some printers are set (ESC c 4) to stop at near end: their own
+        # near-end bit explains the offline bit (the terminal's sensor not).
+        explained = bool(printer_flags & c.P_NEAR_END)
         for cause in _OFFLINE_EXPLAINED_BY:
             if found & (1 << cause):
                 explained = True

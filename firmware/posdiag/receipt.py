@@ -4,9 +4,10 @@
 from posdiag import cbor
 
 MAX_RECEIPT = 4096
-# Sensitive authentication data: never stored, whatever the POS sends.
-_REFUSED = ("cvv", "cvc", "cvv2", "cvc2", "track", "track1", "track2",
-            "track_data", "pin", "pin_block", "pinblock")
+# Sensitive authentication data: never stored, whatever the POS sends. A
+# field whose name contains one of these (card_cvv, cvc2, track2_data,
+# pin_block) is refused, and so is a field named just "pin".
+_REFUSED_PARTS = ("cvv", "cvc", "track", "pinblock", "pin_block")
 
 
 class ReceiptError(ValueError):
@@ -38,25 +39,52 @@ def mask_pan(pan):
     return digits[:keep_front] + "*" * (len(digits) - keep_front - 4) + digits[-4:]
 
 
+def _refused(key):
+    name = key.lower()
+    if name == "pin":
+        return True
+    for part in _REFUSED_PARTS:
+        if part in name:
+            return True
+    return False
+
+
 def _mask_numbers(text):
     # Any run of 13-19 digits passing the Luhn check is a card number that
-    # came in through the wrong field: mask it too.
+    # came in through the wrong field: mask it too. Digits may be grouped by
+    # single spaces or dashes ("4111 1111 1111 1111").
     out = []
-    run = ""
-    for ch in text + " ":
-        if "0" <= ch <= "9":
-            run += ch
+    i = 0
+    n = len(text)
+    while i < n:
+        if not "0" <= text[i] <= "9":
+            out.append(text[i])
+            i += 1
             continue
-        if 13 <= len(run) <= 19 and _luhn_ok(run):
-            run = mask_pan(run)
+        j = i
+        digits = ""
+        end = i
+        while j < n:
+            if "0" <= text[j] <= "9":
+                digits += text[j]
+                j += 1
+                end = j
+            elif text[j] in " -" and j + 1 < n and "0" <= text[j + 1] <= "9":
+                j += 1
+            else:
+                break
+        run = text[i:end]
+        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
+            run = mask_pan(digits)
         out.append(run)
-        out.append(ch)
-        run = ""
-    return "".join(out)[:-1]
+        i = end
+    return "".join(out)
 
 
 def _clean(value, key):
-    if isinstance(key, str) and key.lower() in _REFUSED:
+    if not isinstance(key, str):
+        raise ReceiptError("receipt field names must be text")
+    if _refused(key):
         raise ReceiptError("refused: receipts must not carry " + key)
     if isinstance(value, dict):
         out = {}

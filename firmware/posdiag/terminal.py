@@ -32,6 +32,7 @@ class Terminal:
                            parts.entropy)
         self.printer_identity = None
         self.printer_counters = None
+        self._asked_printer = False   # GS I and GS g 2 asked this boot
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
 
@@ -40,6 +41,7 @@ class Terminal:
         """The boot hook: count the boot, run the self-test within the boot
         time budget, learn who the printer is if it answers."""
         self.log.note_boot()
+        self._asked_printer = False
         return self.run_selftest(record.TRIGGER_BOOT)
 
     def failed_print(self, receipt_fields):
@@ -114,13 +116,14 @@ class Terminal:
 
     def _learn_printer(self, timeout, left):
         # Identity and counters once per boot, and only with time to spare:
-        # a printer that answers status answers these in milliseconds.
+        # a printer that answers status answers these in milliseconds, and
+        # one that does not support them is not asked again until reboot.
+        if self._asked_printer or left() < 8 * timeout:  # 7 queries at worst
+            return
+        self._asked_printer = True
         port = self.parts.printer
-        if self.printer_identity is None and left() > 8 * timeout:
-            self.printer_identity = printer.identify(port, self.clock, timeout)
-        if self.printer_counters is None and left() > 6 * timeout:
-            self.printer_counters = printer.read_counters(port, self.clock,
-                                                          timeout)
+        self.printer_identity = printer.identify(port, self.clock, timeout)
+        self.printer_counters = printer.read_counters(port, self.clock, timeout)
 
     def run_selftest(self, trigger, receipt_seq=None, budget_ms=None):
         """Run every check, log one record, show the hint; return the record

@@ -6,8 +6,9 @@
 //
 //   node sim.mjs SETTINGS.json
 //
-// SETTINGS (written by host_tools/sim/mp_runner.py): printer and diag tty
-// paths, flash folder, fault ids, board config overrides.
+// SETTINGS (written by MicroPythonTerminal in host_tools/sim/runner.py):
+// printer and diag tty paths, flash folder, fault ids, failed prints, board
+// config overrides.
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
