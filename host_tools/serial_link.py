@@ -20,6 +20,7 @@ _OPEN_HINTS = (
     ("No such file", "check the port name; `ls /dev/tty*` or Device Manager lists ports"),
     ("could not open port", "check the port name and that no other program holds it"),
     ("Device or resource busy", "another program holds the port: close it"),
+    ("Resource temporarily unavailable", "another program holds the port: close it"),
 )
 
 
@@ -31,6 +32,10 @@ def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05) -> serial
         port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, do_not_open=True)
         port.dtr = False
         port.rts = False
+        if "://" not in url:
+            # A device only one program may talk through: a second posdiag
+            # (or a terminal emulator) would garble both conversations.
+            port.exclusive = True
         port.open()
     except (serial.SerialException, OSError, ValueError) as e:
         message = str(e)

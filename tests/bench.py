@@ -31,8 +31,9 @@ def _with(**changes: object) -> list:
 
 SCENARIOS = {
     "healthy": _with(),
-    "paper-out": _with(c0=[c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6],
-                       c1=c.S_PAPER_END | c.S_NEAR_END),
+    "paper-out": _with(
+        c0=[c.P_OFFLINE | c.P_PAPER_END | c.P_NEAR_END, b"\x1e\x32\x12\x7e", 6], c1=c.S_PAPER_END | c.S_NEAR_END
+    ),
     "cover-open": _with(c0=[c.P_OFFLINE | c.P_COVER, b"\x1e\x16\x12\x12", 6], c1=c.S_COVER),
     "printer-no-response": _with(c0=[c.P_NO_REPLY, b"", 241]),
     "host-unreachable": _with(c2=[c.H_REFUSED, None, None]),
@@ -53,8 +54,13 @@ def as_json(raw: bytes) -> bytes:
         if check:
             check.pop("status")
     doc = {
-        "version": rec[0], "seq": rec[1], "boot": rec[2], "uptime_s": rec[3], "time": rec.get(4),
-        "trigger": record.TRIGGERS[rec.get(5, 0)], "checks": checks,
+        "version": rec[0],
+        "seq": rec[1],
+        "boot": rec[2],
+        "uptime_s": rec[3],
+        "time": rec.get(4),
+        "trigger": record.TRIGGERS[rec.get(5, 0)],
+        "checks": checks,
     }
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -90,18 +96,14 @@ def decode_rates(n: int = 20000) -> None:
     print(f"decode over {n} records (records/s, best of 3, same run)")
     print(f"  raw cbor2.loads           {raw_rate:12,.0f}")
     print(f"  posdiag decode_record     {checked:12,.0f}  ({checked / raw_rate:.2f} of raw)")
-    print(
-        f"  posdiag decode+diagnose   {full:12,.0f}  ({full / raw_rate:.2f} of raw; goal >= 0.33)"
-    )
+    print(f"  posdiag decode+diagnose   {full:12,.0f}  ({full / raw_rate:.2f} of raw; goal >= 0.33)")
 
 
 def _smp_style(payload: bytes) -> int:
     """Bytes on the wire for MCUmgr/SMP-style serial framing of payload:
     length + payload + CRC-16, base64, in lines of at most 127 bytes
     (6-byte start/continuation marker plus newline on each line)."""
-    body = (
-        len(payload).to_bytes(2, "big") + payload + binascii.crc_hqx(payload, 0).to_bytes(2, "big")
-    )
+    body = len(payload).to_bytes(2, "big") + payload + binascii.crc_hqx(payload, 0).to_bytes(2, "big")
     encoded = base64.b64encode(body)
     per_line = 127 - 3  # 2-byte marker + newline
     per_line -= per_line % 4
@@ -125,9 +127,7 @@ def wire_overhead(n: int = 10000) -> None:
         if rec is not None:
             batch.extend(rec)
     print(f"bulk pull of {n} records, {payload} payload bytes")
-    print(
-        f"  posdiag COBS frames       {wire:9} B  {wire / payload:.4f} per payload byte (goal <= 1.02)"
-    )
+    print(f"  posdiag COBS frames       {wire:9} B  {wire / payload:.4f} per payload byte (goal <= 1.02)")
     print(f"  SMP-style base64 lines    {smp:9} B  {smp / payload:.4f} per payload byte")
 
 
@@ -183,8 +183,10 @@ d = gc.mem_alloc()
 print(b - a, c - b, d - c)
 """
     made, boot, later = (int(v) for v in mpruntime.run_micropython(script, modules=mpruntime.SIM_MODULES).split())
-    print(f"heap allocated on MicroPython: terminal setup {made} B, boot self-test {boot} B, "
-          f"later self-test {later} B (goal: peak <= 8192)")
+    print(
+        f"heap allocated on MicroPython: terminal setup {made} B, boot self-test {boot} B, "
+        f"later self-test {later} B (goal: peak <= 8192)"
+    )
 
 
 def selftest_times(runs: int = 5) -> None:
@@ -206,7 +208,8 @@ def selftest_times(runs: int = 5) -> None:
             args = [a for f in faults for a in ("--fault", f)]
             sim = subprocess.Popen(
                 [sys.executable, "-m", "host_tools", "sim", "--runtime", runtime, *args],
-                stdout=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             try:
                 port = open_port(sim.stdout.readline().strip())
@@ -231,6 +234,69 @@ def selftest_times(runs: int = 5) -> None:
             print(f"  {runtime:12} {name:9} {wall:7.0f} ms   (printer + host {own:.0f} ms; {ratio})")
 
 
+def bulk_pull(n: int = 10000) -> None:
+    """A real pull of an n-record log over a pseudo-terminal: records per
+    second, bytes on the wire per payload byte (counted on the line), and
+    the time a second run takes to resume after the cable is pulled."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from host_tools.records import PulledLog
+    from tests.faulty_link import Damage, FaultyLink
+
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "sim", "--history", str(n)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = sim.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            line = FaultyLink(port, Damage())
+            out = os.path.join(tmp, "log.cbor")
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "host_tools", "pull", line.url, "-o", out], check=True, capture_output=True
+            )
+            took = time.perf_counter() - t0
+            wire = line.to_host
+            line.close()
+            log = PulledLog.load(out)
+            payload = sum(len(r) for r in log.records)
+            print(f"bulk pull over a pty: {len(log.records)} records, {payload} B payload, {took:.2f} s")
+            print(
+                f"  {len(log.records) / took:,.0f} records/s; {wire} B on the wire toward the host = "
+                f"{wire / payload:.4f} per payload byte (goal <= 1.02, CRC and framing included)"
+            )
+            # Interrupted half way, then resumed.
+            out2 = os.path.join(tmp, "cut.cbor")
+            line = FaultyLink(port, Damage())
+            line.unplug_after(to_host_bytes=wire // 2, seconds=1.0)
+            t0 = time.perf_counter()
+            cut = subprocess.run(
+                [sys.executable, "-m", "host_tools", "pull", line.url, "-o", out2, "--timeout", "0.2"],
+                capture_output=True,
+            )
+            stopped = time.perf_counter() - t0
+            time.sleep(1.0)
+            kept = len(PulledLog.load(out2).records)
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "host_tools", "pull", line.url, "-o", out2], check=True, capture_output=True
+            )
+            resumed = time.perf_counter() - t0
+            line.close()
+            whole = PulledLog.load(out2)
+            assert cut.returncode != 0 and whole.records == log.records
+            print(
+                f"  cable pulled at half: first run stopped after {stopped:.2f} s with {kept} records kept; "
+                f"the second run resumed and finished the other {len(whole.records) - kept} in {resumed:.2f} s"
+            )
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
 def main() -> None:
     sizes()
     print()
@@ -243,6 +309,8 @@ def main() -> None:
     heap_on_micropython()
     print()
     selftest_times()
+    print()
+    bulk_pull()
 
 
 if __name__ == "__main__":

@@ -86,3 +86,39 @@ def test_terminal_that_does_not_answer() -> None:
         os.close(master)
         os.close(slave)
     assert_one_line(result, errors.EXIT_NO_ANSWER, "no answer", "cable")
+
+
+def test_port_held_by_another_program() -> None:
+    from host_tools.serial_link import open_port
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    held = open_port(os.ttyname(slave))
+    try:
+        assert_one_line(run("diagnose", os.ttyname(slave)), errors.EXIT_PORT, "another program holds the port")
+    finally:
+        held.close()
+        os.close(master)
+        os.close(slave)
+
+
+def test_host_tool_needs_nothing_linux_only() -> None:
+    """Technicians' laptops are mostly Windows: outside the simulator (sim/,
+    mpruntime/) the host tool's own code imports nothing POSIX-only and
+    never forks; pyserial picks its own backend per platform."""
+    import ast
+    from pathlib import Path
+
+    posix_only = {"pty", "termios", "fcntl", "tty", "resource", "grp", "pwd"}
+    root = Path(__file__).resolve().parent.parent / "host_tools"
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            assert not posix_only & set(names), f"{path.name} imports {posix_only & set(names)}"
+            if isinstance(node, ast.Attribute) and node.attr in ("fork", "forkpty", "openpty"):
+                raise AssertionError(f"{path.name} uses os.{node.attr}")

@@ -47,12 +47,17 @@ def test_healthy_terminal_has_no_cause(start_sim: Callable[..., SimProcess], run
     assert diag["bytes"] <= 32
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+# The firmware on both runtimes over a pty; and on CPython reached over TCP
+# (socket://), as through a network serial server.
+SETUPS = {"cpython": (), "micropython": ("--runtime", "micropython"), "socket": ("--tcp", "0")}
+
+
+@pytest.mark.parametrize("setup", sorted(SETUPS))
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_injected_fault_is_the_top_cause(
-    start_sim: Callable[..., SimProcess], fault: str, runtime: str, tmp_path: Path, validate: Callable[[bytes], None]
+    start_sim: Callable[..., SimProcess], fault: str, setup: str, tmp_path: Path, validate: Callable[[bytes], None]
 ) -> None:
-    sim = start_sim("--fault", fault, "--runtime", runtime)
+    sim = start_sim("--fault", fault, *SETUPS[setup])
     diag = diagnose_json(sim.port)
     log = pulled_items(sim.port, tmp_path)
     validate(cbor2.dumps(log.terminal))
