@@ -9,7 +9,7 @@ FAULT     ?= paper-out
 LANG_DEMO ?= en
 RUNTIME   ?= cpython
 
-.PHONY: install demo test lint bench deploy package-json clean
+.PHONY: install browser demo test lint bench deploy package-json clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -25,7 +25,16 @@ $(NPM_STAMP): $(MPRUNTIME)/package.json $(MPRUNTIME)/package-lock.json
 demo: install
 	$(PY) -m host_tools.demo --fault $(FAULT) --lang $(LANG_DEMO) --runtime $(RUNTIME)
 
-test: install
+# Debian's Chromium (and a CJK font) for the tests that open e-receipt pages
+# the way a customer's phone would.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	  else echo "the browser tests need Chromium: sudo apt-get install chromium fonts-wqy-microhei"; exit 1; fi; }
+
+test: install browser
 	$(PY) -m pytest
 
 lint: install

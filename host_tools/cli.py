@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE.json",
         help="a receipt that failed to print, handed to the terminal at start-up (repeatable)",
     )
+    sim.add_argument(
+        "--receipt-url", metavar="URL", help="e-receipt links start with this (default http://127.0.0.1:8080/r/)"
+    )
     sim.add_argument("--key", metavar="HEX", help="the simulated terminal's technician key (default: the demo key)")
     sim.add_argument(
         "--tcp",
@@ -117,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_port(rcpt)
     _add_key(rcpt)
     rcpt.add_argument("--out", required=True, metavar="DIR", help="folder for the receipts")
+
+    srv = sub.add_parser("serve", help="serve the e-receipts in DIR at their links")
+    srv.add_argument("dir", metavar="DIR")
+    srv.add_argument("--port", type=int, default=8080)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
 
     info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
     _add_port(info)
@@ -187,6 +195,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             terminal_id=args.terminal_id,
             history=args.history,
             failed_prints=failed_prints,
+            **({"receipt_url": args.receipt_url} if args.receipt_url else {}),
             **({"key": args.key} if args.key else {}),
             out=lambda line: print(line, flush=True),
         )
@@ -267,15 +276,31 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_receipts(args: argparse.Namespace) -> int:
+    from host_tools import ereceipt
     from host_tools.pull import terminal_item
     from host_tools.receipts import collect
 
     client = _client(args)
     terminal = terminal_item(client).get("terminal") or "terminal"
-    saved = collect(client, _key(args), args.out, terminal)
+    saved = collect(client, _key(args), args.out, terminal, on_saved=ereceipt.save)
     print(f"{len(saved)} pending receipts saved in {args.out} and acknowledged")
     for path in saved:
-        print(f"  {path}")
+        url = json.loads(path.read_text()).get("url")
+        print(f"  {path.with_suffix('')}.json/.txt/.cbor" + (f"  e-receipt: {url}" if url else ""))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from host_tools.serve import serve
+
+    server = serve(args.dir, args.host, args.port)
+    print(f"serving e-receipts from {args.dir} at http://{args.host}:{server.server_address[1]}/r/<token>", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 
@@ -346,6 +371,7 @@ COMMANDS = {
     "clear": cmd_clear,
     "config": cmd_config,
     "receipts": cmd_receipts,
+    "serve": cmd_serve,
     "selftest": cmd_selftest,
     "recover": cmd_recover,
 }

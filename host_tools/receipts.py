@@ -40,26 +40,41 @@ def fetch(client: Client, key: bytes, seq: int) -> bytes:
     return data[:total]
 
 
-def collect(client: Client, key: bytes, folder: str, terminal: str) -> list[Path]:
-    """Pull every pending receipt into folder as <terminal>-<seq>.json (and
-    .cbor, as the terminal stored it), written before it is acknowledged."""
+def decode_entry(data: bytes, seq: int) -> dict:
+    """A journal entry: {"receipt": fields, "token": hex or None, "expires":
+    unix seconds or None}."""
+    try:
+        entry = cbor2.loads(data)
+    except cbor2.CBORDecodeError as e:
+        raise BadDataError(f"receipt {seq} is not valid CBOR: {e}") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("receipt"), dict):
+        raise BadDataError(f"receipt {seq} is not a posdiag journal entry")
+    return entry
+
+
+def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=None) -> list[Path]:  # noqa: ANN001
+    """Pull every pending receipt into folder, written (JSON, the terminal's
+    CBOR, and whatever on_saved(base path, entry) renders) before it is
+    acknowledged. Files are named <terminal>-<seq>: a receipt that comes
+    again lands in the same files."""
     os.makedirs(folder, exist_ok=True)
     saved = []
     for seq, _ in list_pending(client, key):
         data = fetch(client, key, seq)
-        try:
-            fields = cbor2.loads(data)
-        except cbor2.CBORDecodeError as e:
-            raise BadDataError(f"receipt {seq} is not valid CBOR: {e}") from None
+        entry = decode_entry(data, seq)
+        entry["terminal"] = terminal
+        entry["seq"] = seq
         base = Path(folder) / f"{terminal}-{seq}"
-        _write(base.with_suffix(".cbor"), data)
-        _write(base.with_suffix(".json"), json.dumps(fields, ensure_ascii=False, indent=2).encode())
+        write_atomic(base.with_suffix(".cbor"), data)
+        write_atomic(base.with_suffix(".json"), json.dumps(entry, ensure_ascii=False, indent=2).encode())
+        if on_saved is not None:
+            on_saved(base, entry)
         client.authorised(p.CMD_ACK, struct.pack("<I", seq), key)
         saved.append(base.with_suffix(".json"))
     return saved
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     # Whole or not at all: a crash leaves the old file or none, never half.
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "wb") as f:

@@ -82,9 +82,10 @@ def test_receipts_pulled_acknowledged_and_gone(
     assert json.loads(posdiag("info", sim.port, "--json").stdout)["receipts"] == 1
     result = posdiag("receipts", sim.port, "--out", str(out), "--key", DEMO_KEY)
     assert result.returncode == 0, result.stderr
-    kept = json.loads((out / "SIM-0001-1.json").read_text())
-    assert kept["total"] == 13600 and kept["card"]["pan"] == "622202*********0123"
-    assert cbor2.loads((out / "SIM-0001-1.cbor").read_bytes()) == kept
+    entry = json.loads((out / "SIM-0001-1.json").read_text())
+    kept = entry["receipt"]
+    assert kept["total"] == 13600 and kept["card"]["pan"] == "622202*********0128"
+    assert cbor2.loads((out / "SIM-0001-1.cbor").read_bytes())["receipt"] == kept
     assert json.loads(posdiag("info", sim.port, "--json").stdout)["receipts"] == 0
     assert "0 pending receipts" in posdiag("receipts", sim.port, "--out", str(out), "--key", DEMO_KEY).stdout
     # The failed print's record names the journal entry.

@@ -3,6 +3,7 @@ a folder): boot within its time budget, failed print, schedule, identity."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ RECEIPT = {
     "tax": 156,
     "total": 2400,
     "currency": "CNY",
-    "card": {"brand": "UnionPay", "pan": "6222 0212 3456 7890 123"},
+    "card": {"brand": "UnionPay", "pan": "6222 0212 3456 7890 128"},
     "auth_code": "A1B2C3",
 }
 
@@ -104,8 +105,11 @@ def test_failed_print_journals_the_receipt_first_then_tests(make_sim) -> None:  
     seq = sim.terminal.failed_print(RECEIPT)
     [(jseq, stored)] = list(sim.terminal.journal.records())
     assert jseq == seq
-    kept = cbor2.loads(stored)
-    assert kept["card"]["pan"] == "622202*********0123"
+    entry = cbor2.loads(stored)
+    kept = entry["receipt"]
+    assert re.fullmatch(r"[0-9a-f]{32}", entry["token"])  # 128 random bits
+    assert entry["expires"] - time.time() > 29 * 86400
+    assert kept["card"]["pan"] == "622202*********0128"
     assert kept["total"] == 2400 and kept["items"][0]["name"] == "Tea"
     rec = cbor2.loads(list(sim.terminal.log.records())[-1][1])
     assert rec[record.K_TRIGGER] == record.TRIGGER_FAILED_PRINT and rec[record.K_RECEIPT] == seq
@@ -166,3 +170,24 @@ def test_screen_shows_the_top_cause_in_the_configured_language(make_sim) -> None
     healthy = make_sim()
     healthy.boot()
     assert healthy.display.text == c.hint(None, "zh")
+
+
+def test_failed_print_offers_the_e_receipt_link_when_the_host_answers(make_sim) -> None:  # noqa: ANN001
+    sim = make_sim("paper-out", lang="en")
+    sim.boot()
+    sim.terminal.failed_print(RECEIPT)
+    token = cbor2.loads(list(sim.terminal.journal.records())[0][1])["token"]
+    assert sim.display.text == c.E_RECEIPT_HINT[1]
+    assert sim.display.qr == sim.terminal.cfg["receipt_url"] + token
+
+
+def test_failed_print_offers_the_receipt_itself_when_the_network_is_down(make_sim) -> None:  # noqa: ANN001
+    sim = make_sim("paper-out", "host-unreachable")
+    sim.boot()
+    sim.terminal.failed_print(RECEIPT)
+    assert sim.display.text == c.E_RECEIPT_HINT[0]
+    qr = sim.display.qr
+    assert qr.startswith("RECEIPT Corner Shop\n1 Main St\n")
+    assert "Tea x2 12.00" in qr and "TAX 1.56" in qr and "TOTAL CNY 24.00" in qr
+    assert "UnionPay 622202*********0128 A1B2C3" in qr
+    assert "6222021234567890128" not in qr.replace(" ", "")

@@ -171,6 +171,9 @@ def cause_code(ident):
     raise ValueError("unknown cause id: " + ident)
 
 
+# Shown after a failed print, beside a QR code with the e-receipt.
+E_RECEIPT_HINT = ("可提供电子小票\n请顾客扫码", "E-receipt ready\nScan the QR code")
+
 # Shown when every check passed.
 HEALTHY_HINT = ("自检通过\n打印机就绪", "Self-test passed\nPrinter ready")
 

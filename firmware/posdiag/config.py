@@ -48,6 +48,9 @@ DEFAULTS = {
     "host_slow_ms": 500,
     "host_echo": b"",             # application echo: bytes sent after connect (b"": none)
     "host_echo_expect": b"",      # the reply expected to start with these bytes
+    # E-receipts: the QR link is receipt_url + a 128-bit token, valid this long.
+    "receipt_url": "http://127.0.0.1:8080/r/",
+    "receipt_ttl_s": 30 * 86400,
     # Technician key (hex, 32 bytes): needed to clear the log, change
     # settings and read pending receipts over the diagnostics link.
     "tech_key": "",
@@ -65,7 +68,7 @@ DEFAULTS = {
 CHANGEABLE = ("lang", "budget_ms", "schedule_s", "printer_timeout_ms",
               "printer_supported", "head_overheat_dc", "supply_low_mv",
               "supply_high_mv", "supply_spread_mv", "host", "host_port",
-              "host_timeout_ms", "host_slow_ms")
+              "host_timeout_ms", "host_slow_ms", "receipt_url", "receipt_ttl_s")
 
 
 def load(overrides=None):

@@ -15,7 +15,8 @@
 #   unix_time() -> int | None (None until the real time is known)
 # Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms,
 #   echo=b"", expect=b"") -> (host flags, connect ms | None, echo ms | None)
-# Display: show(text) with two lines separated by "\n"
+# Display: show(text) with two lines separated by "\n"; optionally
+#   show_qr(data) to draw a QR code of the text data (the e-receipt)
 # Storage: open(name, mode), remove(name), rename(old, new), listdir(),
 #   size(name); names are flat (no folders)
 import os

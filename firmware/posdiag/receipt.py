@@ -111,6 +111,7 @@ def sanitize(receipt):
 
 
 def encode(receipt):
+    """The sanitized receipt as CBOR, bounded in size."""
     data = cbor.encode(sanitize(receipt))
     if len(data) > MAX_RECEIPT:
         raise ReceiptError("receipt too large to keep")

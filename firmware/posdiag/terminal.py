@@ -3,7 +3,7 @@
 # in as hal.Parts; it owns no hardware.
 import json
 
-from posdiag import VERSION, catalog, checks, config, flashfile, printer, rank, receipt, record
+from posdiag import VERSION, catalog, checks, config, ereceipt, flashfile, printer, rank, receipt, record
 from posdiag.auth import Guard
 from posdiag.counters import Counters
 from posdiag.log import Log
@@ -33,6 +33,7 @@ class Terminal:
         self.printer_identity = None
         self.printer_counters = None
         self._asked_printer = False   # GS I and GS g 2 asked this boot
+        self.last_results = [None] * len(catalog.CHECK_NAMES)
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
 
@@ -46,13 +47,39 @@ class Terminal:
 
     def failed_print(self, receipt_fields):
         """The POS application's call after a print failed. The receipt goes
-        to the pending-receipt journal first (card data masked or refused,
-        receipt.ReceiptError), then the self-test runs and its record names
-        the journal entry. Returns the journal seq."""
-        data = receipt.encode(receipt_fields)
+        to the pending-receipt journal first (card data masked or refused:
+        receipt.ReceiptError, nothing stored), with a link token; then the
+        self-test runs, its record names the journal entry, and the screen
+        offers the customer the e-receipt as a QR code. Returns the journal
+        seq."""
+        fields = receipt.sanitize(receipt_fields)
+        entropy = self.parts.entropy
+        token = ereceipt.new_token(entropy) if entropy is not None else None
+        now = self.clock.unix_time()
+        expires = now + self.cfg["receipt_ttl_s"] if now is not None else None
+        data = ereceipt.entry(fields, token, expires, self.cfg["receipt_url"])
+        if len(data) > receipt.MAX_RECEIPT:
+            raise receipt.ReceiptError("receipt too large to keep")
         seq, _ = self.journal.append(lambda _seq: data)
         self.run_selftest(record.TRIGGER_FAILED_PRINT, receipt_seq=seq)
+        self.offer_ereceipt(fields, token)
         return seq
+
+    def offer_ereceipt(self, fields, token):
+        """Show the e-receipt QR: the link when the settlement host answered
+        (the receipt can be fetched), else the receipt itself as text."""
+        host = self.last_results[catalog.CHECK_HOST]
+        reachable = host is not None and not host[0] & (
+            catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS)
+        if reachable and token is not None:
+            qr = ereceipt.link(self.cfg["receipt_url"], token)
+        else:
+            qr = ereceipt.offline_text(fields)
+        display = self.parts.display
+        display.show(catalog.E_RECEIPT_HINT[1 if self.cfg["lang"] == "en" else 0])
+        if hasattr(display, "show_qr"):
+            display.show_qr(qr)
+        return qr
 
     def note_print(self, paper_mm=0, cuts=0, energized=0):
         """The POS application's call after a print: wear counters."""
@@ -145,6 +172,7 @@ class Terminal:
                                               results, receipt_seq, counters))
 
         _, data = self.log.append(encode)
+        self.last_results = results
         self.last_causes = rank.causes(results)
         self.show_hint()
         return data

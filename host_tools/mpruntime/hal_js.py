@@ -156,6 +156,10 @@ class ScreenDisplay:
             print("screen │" + line + " " * max(0, 16 - _width(line)) + "│")
         print("screen └" + "─" * 16 + "┘")
 
+    def show_qr(self, data):
+        self.qr = data
+        print("screen qr: " + data.replace("\n", " ⏎ "))
+
 
 def run(settings):
     """Build the terminal from settings (sim.mjs passes the simulator's),

@@ -125,6 +125,7 @@ class ConsoleDisplay:
     def __init__(self, write) -> None:  # noqa: ANN001 - a print-like callable
         self._write = write
         self.text = ""
+        self.qr = ""
 
     def show(self, text: str) -> None:
         from host_tools.textwidth import pad
@@ -135,3 +136,9 @@ class ConsoleDisplay:
         for line in lines:
             self._write("screen │" + pad(line, 16) + "│")
         self._write("screen └" + "─" * 16 + "┘")
+
+    def show_qr(self, data: str) -> None:
+        """The QR code the screen draws, as its text: one line, newlines
+        shown as ⏎ (a phone would read the same text from the code)."""
+        self.qr = data
+        self._write("screen qr: " + data.replace("\n", " ⏎ "))

@@ -231,9 +231,13 @@ class StepClock:
 class MemoryDisplay:
     def __init__(self):
         self.text = ""
+        self.qr = ""
 
     def show(self, text):
         self.text = text
+
+    def show_qr(self, data):
+        self.qr = data
 
 
 class VirtualHost:

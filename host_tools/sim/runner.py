@@ -69,6 +69,7 @@ class SimulatedTerminal:
         history: int = 0,
         key: str = DEMO_KEY,
         failed_prints: list[dict] | None = None,
+        receipt_url: str | None = None,
     ) -> None:
         self.scenario = scenario(faults or [])
         self._faults = list(faults or [])
@@ -93,6 +94,8 @@ class SimulatedTerminal:
                 "host_port": host_addr[1],
                 "tech_key": key,
             }
+            if receipt_url:
+                self.config["receipt_url"] = receipt_url
             if history:
                 # Room for the history and more: nothing dropped for lack of segments.
                 self.config["log_segments"] = max(8, (history + 200) // config.DEFAULTS["log_segment_records"] + 2)

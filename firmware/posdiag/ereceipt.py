@@ -1,0 +1,62 @@
+# The e-receipt a customer gets when paper fails. The terminal shows a QR
+# code: a link to the receipt when the settlement host is reachable (a
+# capability URL: 128 random bits, valid until it expires), or, with the
+# network down, the receipt itself as short text a phone camera reads offline
+# (docs/e-receipt.md). The receipt fields are receipt.sanitize()d already.
+from posdiag import cbor
+
+TOKEN_BYTES = 16    # 128 bits: unguessable, so the URL itself is the key
+_HEX = "0123456789abcdef"
+# ISO 4217 currencies with no minor unit; the rest print two decimals.
+_NO_DECIMALS = ("JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF")
+
+
+def new_token(entropy):
+    raw = entropy(TOKEN_BYTES)
+    return "".join(_HEX[b >> 4] + _HEX[b & 15] for b in raw)
+
+
+def link(base_url, token):
+    return base_url + token
+
+
+def entry(fields, token, expires, base_url):
+    """The journal entry: the receipt, its link token, the link the QR code
+    shows and when it expires (unix s; None while the clock is unset)."""
+    return cbor.encode({"receipt": fields, "token": token, "expires": expires,
+                        "url": link(base_url, token) if token else None})
+
+
+def money(minor, currency):
+    """Minor units (fen, cents) as the amount a customer reads: 13600 -> 136.00."""
+    if not isinstance(minor, int):
+        return str(minor)
+    if currency in _NO_DECIMALS:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    minor = abs(minor)
+    return "%s%d.%02d" % (sign, minor // 100, minor % 100)
+
+
+def offline_text(fields):
+    """The receipt as plain UTF-8 lines for a QR code: what a legal receipt
+    needs, readable with no network and no app (docs/e-receipt.md)."""
+    cur = fields.get("currency", "")
+    merchant = fields.get("merchant") or {}
+    lines = ["RECEIPT " + str(merchant.get("name", ""))]
+    if merchant.get("address"):
+        lines.append(str(merchant["address"]))
+    lines.append(str(fields.get("time", "")) + " " + str(fields.get("txn_id", "")))
+    for item in fields.get("items") or []:
+        lines.append("%s x%s %s" % (item.get("name", ""), item.get("qty", 1),
+                                    money(item.get("amount", 0), cur)))
+    if "tax" in fields:
+        lines.append("TAX " + money(fields["tax"], cur))
+    lines.append("TOTAL %s %s" % (cur, money(fields.get("total", 0), cur)))
+    card = fields.get("card") or {}
+    if card:
+        lines.append("%s %s %s" % (card.get("brand", ""), card.get("pan", ""),
+                                   fields.get("auth_code", "")))
+    lines.append("POS %s %s" % (fields.get("terminal_id", ""),
+                                merchant.get("id", "")))
+    return "\n".join(line.strip() for line in lines)
