@@ -36,7 +36,9 @@ try:
 except AttributeError:      # CPython
     mem_alloc = None
 
-RECEIPT = {"txn_id": "T-1", "total": 990, "currency": "CNY",
+RECEIPT = {"txn_id": "T-1", "total": 990, "currency": "CNY", "tax": 114,
+           "merchant": {"name": "茶铺 Tea", "id": "M-1"},
+           "items": [{"name": "绿茶", "qty": 1, "amount": 990}],
            "card": {"brand": "Visa", "pan": "4111111111111111"}}
 
 
@@ -66,12 +68,15 @@ for i in range(len(SCENARIOS)):
     before = mem_alloc() if mem_alloc else 0
     boot = terminal.boot()
     allocated = mem_alloc() - before if mem_alloc else None
+    boot_screen = hw.display.text
     failed = terminal.failed_print(RECEIPT)
     out[name] = {
         "boot": boot.hex(),
         "failed": list(terminal.log.records())[-1][1].hex(),
         "journal": list(terminal.journal.records())[0][1].hex(),
-        "screen": hw.display.text,
+        "screen": boot_screen,
+        "receipt_screen": hw.display.text,
+        "qr": hw.display.qr,
         "heap": allocated,
     }
 print(json.dumps(out))
@@ -106,7 +111,8 @@ def test_same_record_bytes_on_both_runtimes(name: str, validate) -> None:  # noq
     assert mp["boot"] == cp["boot"], "boot record differs between MicroPython and CPython"
     assert mp["failed"] == cp["failed"], "failed-print record differs"
     assert mp["journal"] == cp["journal"], "journalled receipt differs"
-    assert mp["screen"] == cp["screen"]
+    assert mp["screen"] == cp["screen"] and mp["receipt_screen"] == cp["receipt_screen"]
+    assert mp["qr"] == cp["qr"] and mp["qr"].startswith("RECEIPT ")  # no entropy here: the offline form
     for key in ("boot", "failed"):
         validate(bytes.fromhex(mp[key]))
 
@@ -133,5 +139,6 @@ def test_healthy_boot_record_size_and_heap(record_property) -> None:  # noqa: AN
 
 def test_journalled_receipt_has_no_full_card_number() -> None:
     for name in NAMES:
-        kept = cbor2.loads(bytes.fromhex(micropython()[name]["journal"]))
+        kept = cbor2.loads(bytes.fromhex(micropython()[name]["journal"]))["receipt"]
         assert kept["card"]["pan"] == "411111******1111"
+        assert "4111111111111111" not in micropython()[name]["qr"]

@@ -38,25 +38,25 @@ def money(minor, currency):
     return "%s%d.%02d" % (sign, minor // 100, minor % 100)
 
 
+def _line(*parts):
+    return " ".join(str(p) for p in parts if p not in (None, ""))
+
+
 def offline_text(fields):
     """The receipt as plain UTF-8 lines for a QR code: what a legal receipt
     needs, readable with no network and no app (docs/e-receipt.md)."""
     cur = fields.get("currency", "")
     merchant = fields.get("merchant") or {}
-    lines = ["RECEIPT " + str(merchant.get("name", ""))]
-    if merchant.get("address"):
-        lines.append(str(merchant["address"]))
-    lines.append(str(fields.get("time", "")) + " " + str(fields.get("txn_id", "")))
-    for item in fields.get("items") or []:
-        lines.append("%s x%s %s" % (item.get("name", ""), item.get("qty", 1),
-                                    money(item.get("amount", 0), cur)))
-    if "tax" in fields:
-        lines.append("TAX " + money(fields["tax"], cur))
-    lines.append("TOTAL %s %s" % (cur, money(fields.get("total", 0), cur)))
     card = fields.get("card") or {}
-    if card:
-        lines.append("%s %s %s" % (card.get("brand", ""), card.get("pan", ""),
-                                   fields.get("auth_code", "")))
-    lines.append("POS %s %s" % (fields.get("terminal_id", ""),
-                                merchant.get("id", "")))
-    return "\n".join(line.strip() for line in lines)
+    lines = [_line("RECEIPT", merchant.get("name")),
+             _line(merchant.get("address")),
+             _line(fields.get("time"), fields.get("txn_id"))]
+    for item in fields.get("items") or []:
+        lines.append(_line(item.get("name"), "x%s" % item.get("qty", 1),
+                           money(item.get("amount", 0), cur)))
+    if "tax" in fields:
+        lines.append(_line("TAX", money(fields["tax"], cur)))
+    lines.append(_line("TOTAL", cur, money(fields.get("total", 0), cur)))
+    lines.append(_line(card.get("brand"), card.get("pan"), fields.get("auth_code")))
+    lines.append(_line("POS", fields.get("terminal_id"), merchant.get("id")))
+    return "\n".join(line for line in lines if line)
