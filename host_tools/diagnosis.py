@@ -96,6 +96,35 @@ def describe_checks(checks: object) -> dict:
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
+def _ranked(flags: tuple[int, ...]) -> tuple[int, ...]:
+    # The ranking depends only on the five checks' flags: logs repeat the
+    # same few combinations, so each is ranked once.
+    return tuple(rank.causes([[flags[0]], flags[1], [flags[2]], [flags[3]], [flags[4]]]))
+
+
+def _flags(value: object) -> int:
+    # A check's flags from its stored form (record.check_flags, for the host's
+    # hot path): a bare number is a healthy check, except paper's flags.
+    return value[0] if isinstance(value, list) else 0
+
+
+def ranked_causes(checks: list) -> tuple[int, ...]:
+    """Cause codes for a record's checks, most likely first (posdiag.rank)."""
+    if not isinstance(checks, list) or len(checks) != len(c.CHECK_NAMES):
+        return tuple(rank.causes(checks)) if isinstance(checks, list) else ()
+    paper = checks[c.CHECK_PAPER]
+    return _ranked(
+        (
+            _flags(checks[c.CHECK_PRINTER]),
+            paper if isinstance(paper, int) else 0,
+            _flags(checks[c.CHECK_HOST]),
+            _flags(checks[c.CHECK_HEAD]),
+            _flags(checks[c.CHECK_POWER]),
+        )
+    )
+
+
 def cause_entry(code: int, lang: str) -> dict:
     """The static part of a cause (shared between records: do not mutate)."""
     ident, category, severity, _, _ = c.CAUSES[code]
@@ -139,5 +168,5 @@ def diagnose(raw: bytes, lang: str = "en") -> dict:
         "checks": described,
         "receipt": rec.get(r.K_RECEIPT),
         "counters": _counters(counters),
-        "causes": [cause_entry(code, lang) for code in rank.causes(checks)],
+        "causes": [cause_entry(code, lang) for code in ranked_causes(checks)],
     }

@@ -77,3 +77,30 @@ def test_feed_button_is_busy_even_with_near_end() -> None:
         "printer-busy-offline",
         "paper-near-end",
     ]
+
+
+def test_the_hosts_cached_ranking_is_the_firmwares() -> None:
+    """host_tools.diagnosis.ranked_causes caches by flags; it must rank every
+    stored form exactly as posdiag.rank does."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from host_tools.diagnosis import ranked_causes
+
+    def check(flags_max: int, healthy: st.SearchStrategy) -> st.SearchStrategy:
+        return st.none() | healthy | st.builds(lambda f, m: [f, m], st.integers(0, flags_max), st.integers(0, 999))
+
+    record_checks = st.tuples(
+        check(0x1FFF, st.integers(0, 300)),
+        st.none() | st.integers(0, 15),
+        check(0x3F, st.integers(0, 900)),
+        check(7, st.integers(-200, 1200)),
+        check(0x1F, st.integers(0, 30000)),
+    ).map(list)
+
+    @settings(max_examples=500, deadline=None)
+    @given(record_checks)
+    def same(checks: list) -> None:
+        assert list(ranked_causes(checks)) == causes(checks)
+
+    same()
