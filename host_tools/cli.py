@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PosdiagError
+from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PosdiagError, UsageError
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
@@ -45,6 +45,11 @@ def _key(args: argparse.Namespace) -> bytes:
 def _add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per record")
     p.add_argument("--lang", choices=("zh", "en"), default="en", help="language of the steps")
+    p.add_argument(
+        "--policy",
+        choices=("paper-required", "electronic-allowed", "on-request"),
+        help="the receipt policy where the terminal stands: changes the advice and whether an e-receipt is offered",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +126,17 @@ def _parser() -> argparse.ArgumentParser:
     _add_key(rcpt)
     rcpt.add_argument("--out", required=True, metavar="DIR", help="folder for the receipts")
 
+    ts = sub.add_parser("troubleshoot", help="narrow down causes no sensor sees with a few yes/no questions")
+    ts.add_argument("--answer", action="append", default=[], metavar="KEY=yes|no", help="answer a question up front")
+    ts.add_argument("--json", action="store_true")
+    ts.add_argument("--lang", choices=("zh", "en"), default="en")
+
+    rep = sub.add_parser("report", help="the diagnosis of a pulled file with findings over the whole log")
+    rep.add_argument("file")
+    _add_output(rep)
+    rep.add_argument("--html", metavar="OUT", help="write one self-contained HTML page for a ticket")
+    rep.add_argument("--roll-m", type=float, default=50.0, help="paper roll length in metres (default 50)")
+
     srv = sub.add_parser("serve", help="serve the e-receipts in DIR at their links")
     srv.add_argument("dir", metavar="DIR")
     srv.add_argument("--port", type=int, default=8080)
@@ -152,12 +168,12 @@ def _client(args: argparse.Namespace):  # noqa: ANN202
     return Client(open_port(args.port, baudrate=args.baud), timeout=args.timeout)
 
 
-def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str) -> None:  # noqa: ANN001
+def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, policy: str | None = None) -> None:  # noqa: ANN001
     from host_tools.diagnosis import diagnose
     from host_tools.render import diagnosis_text
 
     for raw in raws:
-        diag = diagnose(raw, lang)
+        diag = diagnose(raw, lang, policy)
         if as_json:
             diag["terminal"] = log.terminal.get("terminal")
             print(json.dumps(diag, ensure_ascii=False))
@@ -173,7 +189,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.host:
         name, _, port = args.host.rpartition(":")
         if not name or not port.isdigit():
-            raise PosdiagError(f"--host wants HOST:PORT, not {args.host!r}")
+            raise UsageError(f"--host wants HOST:PORT, not {args.host!r}")
         host = (name, int(port))
     failed_prints = []
     for path in args.failed_print:
@@ -230,7 +246,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from host_tools.records import PulledLog
 
     log = PulledLog.load(args.file)
-    _print_diagnoses(log, log.records, args.json, args.lang)
+    _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
     if log.damage:
         raise BadDataError(log.damage)
     return 0
@@ -242,7 +258,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     log = pull_log(_client(args), newest_only=True)
     if not log.records:
         raise BadDataError("the terminal's log is empty: nothing to diagnose")
-    _print_diagnoses(log, log.records[-1:], args.json, args.lang)
+    _print_diagnoses(log, log.records[-1:], args.json, args.lang, args.policy)
     return 0
 
 
@@ -263,7 +279,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         for item in args.set:
             name, sep, value = item.partition("=")
             if not sep:
-                raise PosdiagError(f"--set wants NAME=VALUE, not {item!r}")
+                raise UsageError(f"--set wants NAME=VALUE, not {item!r}")
             try:
                 changes[name] = json.loads(value)
             except ValueError:
@@ -287,6 +303,89 @@ def cmd_receipts(args: argparse.Namespace) -> int:
     for path in saved:
         url = json.loads(path.read_text()).get("url")
         print(f"  {path.with_suffix('')}.json/.txt/.cbor" + (f"  e-receipt: {url}" if url else ""))
+    return 0
+
+
+def cmd_troubleshoot(args: argparse.Namespace) -> int:
+    from host_tools import troubleshoot as t
+    from host_tools.diagnosis import cause_entry
+    from host_tools.render import diagnosis_text
+    from posdiag import catalog
+
+    answers = {}
+    try:
+        for text in args.answer:
+            key, value = t.parse_answer(text)
+            answers[key] = value
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    ask = None
+    if sys.stdin.isatty():
+
+        def ask(key: str) -> bool:
+            reply = input(t.QUESTIONS[key][args.lang] + " [y/n] ").strip().lower()
+            return reply in ("y", "yes", "是", "1")
+
+    try:
+        cause, why, _ = t.walk(answers, ask)
+    except t.MissingAnswer as e:
+        print(f"posdiag: troubleshoot needs --answer {e.key}=yes|no ({t.QUESTIONS[e.key]['en']})", file=sys.stderr)
+        return 2
+    causes = [dict(cause_entry(catalog.cause_code(cause), args.lang), evidence=[])] if cause else []
+    result = {"answers": answers, "why": why[args.lang], "causes": causes}
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(why[args.lang])
+    if causes:
+        empty = {"seq": "-", "trigger": "troubleshoot", "boot": "-", "time": "answers", "bytes": 0, "checks": {}}
+        print("\n".join(diagnosis_text({**empty, "causes": causes}, None, args.lang).splitlines()[1:]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from host_tools.diagnosis import diagnose, ranked_causes
+    from host_tools.history import analyse
+    from host_tools.records import PulledLog, decode_record
+    from host_tools.render import diagnosis_text, history_text
+    from posdiag import catalog, record
+
+    log = PulledLog.load(args.file)
+    if not log.records:
+        raise BadDataError(f"{args.file} holds no records")
+    findings = analyse(log.records, log.terminal, args.roll_m)
+    counts = Counter()
+    for raw in log.records:
+        ranked = ranked_causes(decode_record(raw)[record.K_CHECKS])
+        counts[catalog.cause_id(ranked[0]) if ranked else "healthy"] += 1
+    newest = diagnose(log.records[-1], args.lang, args.policy)
+    if args.html:
+        from host_tools.report import write_html
+
+        write_html(args.html, log, newest, findings, counts, args.lang)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "terminal": log.terminal,
+                    "newest": newest,
+                    "findings": [f.as_json(args.lang) for f in findings],
+                    "records_by_top_cause": dict(counts.most_common()),
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+    else:
+        print(diagnosis_text(newest, log.terminal, args.lang))
+        print()
+        print(history_text(findings, dict(counts.most_common()), args.lang))
+        if args.html:
+            print(f"\nHTML report: {args.html}")
+    if log.damage:
+        raise BadDataError(log.damage)
     return 0
 
 
@@ -347,7 +446,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
     client = _client(args)
     log = PulledLog(terminal_item(client), [client.selftest()])
-    _print_diagnoses(log, log.records, args.json, args.lang)
+    _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
     return 0
 
 
@@ -372,6 +471,8 @@ COMMANDS = {
     "config": cmd_config,
     "receipts": cmd_receipts,
     "serve": cmd_serve,
+    "troubleshoot": cmd_troubleshoot,
+    "report": cmd_report,
     "selftest": cmd_selftest,
     "recover": cmd_recover,
 }

@@ -152,12 +152,69 @@ def _counters(values: object) -> dict | None:
     return dict(zip(("paper_mm", "cuts", "head_energized"), values, strict=True))
 
 
-def diagnose(raw: bytes, lang: str = "en") -> dict:
+# Receipt policies: what the law where the terminal stands asks of a receipt.
+POLICIES = {
+    "paper-required": {
+        "e_receipt": False,
+        "en": "A paper receipt is required here: an e-receipt does not replace it. Fix the printer before the next "
+        "sale, or move the sale to a terminal that prints.",
+        "zh": "本地要求纸质小票，电子小票不能替代：下一笔交易前修好打印机，或换一台能打印的终端收款。",
+    },
+    "electronic-allowed": {
+        "e_receipt": True,
+        "en": "An electronic receipt is allowed with the customer's consent (as in Germany): offer the QR code on "
+        "the screen and ask before giving it instead of paper.",
+        "zh": "经顾客同意可用电子小票代替（如德国）：出示屏幕上的二维码，并先征得顾客同意。",
+    },
+    "on-request": {
+        "e_receipt": True,
+        "en": "Receipts are printed only when the customer asks (as in France since 2023): no receipt is owed "
+        "unless asked for; if asked, offer the e-receipt.",
+        "zh": "仅在顾客要求时提供小票（如法国 2023 年起）：顾客未要求则无需小票；如要求，提供电子小票。",
+    },
+}
+
+
+def policy_entry(policy: str, lang: str) -> dict:
+    """The receipt-policy cause: what the configured policy asks for."""
+    entry = dict(cause_entry(c.RECEIPT_POLICY, lang))
+    rule = POLICIES[policy]
+    entry["steps"] = [rule[lang if lang in ("en", "zh") else "en"], *entry["steps"]]
+    entry["e_receipt"] = rule["e_receipt"]
+    entry["policy"] = policy
+    entry["evidence"] = []
+    return entry
+
+
+def _evidence(cause_id: str, described: dict) -> list[dict]:
+    """The readings that support a cause, with their values."""
+    out = []
+    for reading in knowledge.EVIDENCE.get(cause_id, ()):
+        check, _, name = reading.partition(".")
+        value = (described.get(check) or {}).get(name)
+        if value not in (None, [], ""):
+            out.append({"reading": reading, "value": value})
+    return out
+
+
+def diagnose(raw: bytes, lang: str = "en", policy: str | None = None) -> dict:
     rec = decode_record(raw)
     checks = rec[r.K_CHECKS]
     described = describe_checks(checks)
     trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
     counters = rec.get(r.K_COUNTERS)
+    causes = []
+    for code in ranked_causes(checks):
+        entry = dict(cause_entry(code, lang))
+        entry["evidence"] = _evidence(entry["id"], described)
+        causes.append(entry)
+    if policy is not None and causes:
+        # The policy decides what a failed receipt means, so it follows the
+        # cause, and it overrides whether an e-receipt stands in for paper.
+        rule = policy_entry(policy, lang)
+        for entry in causes:
+            entry["e_receipt"] = entry["e_receipt"] and rule["e_receipt"]
+        causes.append(rule)
     return {
         "seq": rec[r.K_SEQ],
         "boot": rec[r.K_BOOT],
@@ -168,5 +225,5 @@ def diagnose(raw: bytes, lang: str = "en") -> dict:
         "checks": described,
         "receipt": rec.get(r.K_RECEIPT),
         "counters": _counters(counters),
-        "causes": [cause_entry(code, lang) for code in ranked_causes(checks)],
+        "causes": causes,
     }

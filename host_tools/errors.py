@@ -37,3 +37,7 @@ class BadDataError(PosdiagError):
 
 class AuthError(PosdiagError):
     exit_code = EXIT_AUTH
+
+
+class UsageError(PosdiagError):
+    exit_code = EXIT_USAGE

@@ -12,6 +12,10 @@ _LABELS = {
         "others": "Also seen",
         "checks": "Checks",
         "e_receipt": "Offer the customer an e-receipt.",
+        "evidence": "Evidence",
+        "history": "Over the whole log",
+        "by_cause": "Records by top cause",
+        "healthy_word": "healthy",
         "not_run": "not run",
     },
     "zh": {
@@ -23,6 +27,10 @@ _LABELS = {
         "others": "同时发现",
         "checks": "检查项",
         "e_receipt": "可为顾客提供电子小票。",
+        "evidence": "依据",
+        "history": "整个日志",
+        "by_cause": "按首要原因统计记录",
+        "healthy_word": "正常",
         "not_run": "未运行",
     },
 }
@@ -78,6 +86,10 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
         lines.append(f"{labels['screen']}:")
         for code in ("zh", "en"):
             lines.append(f"  {code}: " + " / ".join(top["hint"][code].split("\n")))
+        if top.get("evidence"):
+            lines.append(
+                f"{labels['evidence']}: " + "; ".join(f"{e['reading']} = {e['value']}" for e in top["evidence"])
+            )
         lines.append(f"{labels['steps']}:")
         lines.extend(f"  {i}. {step}" for i, step in enumerate(top["steps"], 1))
         if top["e_receipt"]:
@@ -87,4 +99,17 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
     lines.append(f"{labels['checks']}:")
     for name, check in diag["checks"].items():
         lines.append(_check_line(name, check, labels))
+    return "\n".join(lines)
+
+
+def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
+    labels = _LABELS.get(lang, _LABELS["en"])
+    lines = [f"{labels['history']}:"]
+    lines.extend(f"  - [{f.id}] {f.text.get(lang, f.text['en'])}" for f in findings)
+    if not findings:
+        lines.append("  -")
+    lines.append(
+        f"{labels['by_cause']}: "
+        + ", ".join(f"{labels['healthy_word'] if k == 'healthy' else k} {v}" for k, v in counts.items())
+    )
     return "\n".join(lines)
