@@ -170,7 +170,7 @@ def _client(args: argparse.Namespace):  # noqa: ANN202
 
 def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, policy: str | None = None) -> None:  # noqa: ANN001
     from host_tools.diagnosis import diagnose
-    from host_tools.render import diagnosis_text
+    from host_tools.render import print_diagnosis
 
     for raw in raws:
         diag = diagnose(raw, lang, policy)
@@ -178,7 +178,7 @@ def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, polic
             diag["terminal"] = log.terminal.get("terminal")
             print(json.dumps(diag, ensure_ascii=False))
         else:
-            print(diagnosis_text(diag, log.terminal, lang))
+            print_diagnosis(diag, log.terminal, lang)
             print()
 
 

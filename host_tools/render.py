@@ -113,3 +113,51 @@ def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
         + ", ".join(f"{labels['healthy_word'] if k == 'healthy' else k} {v}" for k, v in counts.items())
     )
     return "\n".join(lines)
+
+
+def print_diagnosis(diag: dict, terminal: dict | None, lang: str) -> None:
+    """The diagnosis for a person at a terminal: colour, a panel for the top
+    cause with its evidence and steps, the other candidates and the checks
+    below (rich). Piped or redirected, the same content as plain text."""
+    import sys
+
+    if not sys.stdout.isatty():
+        print(diagnosis_text(diag, terminal, lang))
+        return
+    from rich.console import Console, Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    labels = _LABELS.get(lang, _LABELS["en"])
+    console = Console()
+    head = diagnosis_text(diag, terminal, lang).splitlines()
+    console.print(Text("\n".join(head[:2] if terminal else head[:1]), style="bold"))
+    causes = diag["causes"]
+    if not causes:
+        console.print(Text(labels["healthy"], style="green"))
+    else:
+        top = causes[0]
+        body = [Text(f"{top['hint']['zh'].replace(chr(10), ' / ')}   {top['hint']['en'].replace(chr(10), ' / ')}")]
+        if top.get("evidence"):
+            body.append(
+                Text(
+                    f"{labels['evidence']}: " + "; ".join(f"{e['reading']} = {e['value']}" for e in top["evidence"]),
+                    style="dim",
+                )
+            )
+        body += [Text(f"{i}. {step}") for i, step in enumerate(top["steps"], 1)]
+        if top["e_receipt"]:
+            body.append(Text(labels["e_receipt"], style="cyan"))
+        colour = "red" if top["severity"] == "fault" else "yellow"
+        console.print(
+            Panel(Group(*body), title=f"{labels['top']}: {top['id']} [{top['category']}]", border_style=colour)
+        )
+        if len(causes) > 1:
+            console.print(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:]))
+    table = Table(title=labels["checks"], show_header=False, box=None)
+    style = {"ok": "green", "warning": "yellow", "fault": "red"}
+    for name, check in diag["checks"].items():
+        line = _check_line(name, check, labels).strip()
+        table.add_row(Text(line, style=style.get((check or {}).get("status", ""), "dim")))
+    console.print(table)
