@@ -150,11 +150,10 @@ def print_diagnosis(diag: dict, terminal: dict | None, lang: str) -> None:
         if top["e_receipt"]:
             body.append(Text(labels["e_receipt"], style="cyan"))
         colour = "red" if top["severity"] == "fault" else "yellow"
-        console.print(
-            Panel(Group(*body), title=f"{labels['top']}: {top['id']} [{top['category']}]", border_style=colour)
-        )
+        title = Text(f"{labels['top']}: {top['id']} [{top['category']}, {top['severity']}]", style=f"bold {colour}")
+        console.print(Panel(Group(*body), title=title, border_style=colour))
         if len(causes) > 1:
-            console.print(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:]))
+            console.print(Text(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:])))
     table = Table(title=labels["checks"], show_header=False, box=None)
     style = {"ok": "green", "warning": "yellow", "fault": "red"}
     for name, check in diag["checks"].items():

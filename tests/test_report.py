@@ -120,3 +120,18 @@ def test_every_catalogue_id_is_reached() -> None:
     reached |= {f.id for f in analyse(history, {"counters": [0, 0, 0]})}  # the log's history
     reached.add(policy_entry("on-request", "en")["id"])  # the receipt policy
     assert reached == {cause[0] for cause in c.CAUSES}
+
+
+def test_rich_report_for_a_person_at_a_terminal(pulled: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
+    import sys
+
+    from host_tools.diagnosis import diagnose
+    from host_tools.records import PulledLog
+    from host_tools.render import print_diagnosis
+
+    log = PulledLog.load(str(pulled))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    print_diagnosis(diagnose(log.records[-1], "en"), log.terminal, "en")
+    out = capsys.readouterr().out
+    assert "╭" in out and "Most likely cause: paper-out [consumables, fault]" in out
+    assert "Evidence: printer.flags" in out and "1. " in out and "Checks" in out
