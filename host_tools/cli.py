@@ -150,8 +150,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_port(test)
     _add_output(test)
 
-    rec = sub.add_parser("recover", help="send the printer's recovery request (DLE ENQ), e.g. after a cutter jam")
+    rec = sub.add_parser(
+        "recover", help="send the printer's recovery request (DLE ENQ), e.g. after a cutter jam (needs the key)"
+    )
     _add_port(rec)
+    _add_key(rec)
     rec.add_argument(
         "--mode",
         choices=("reprint", "clear"),
@@ -271,7 +274,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from posdiag import auth
     from posdiag import protocol as p
+    from posdiag.link import REQUEST_MAX as LINK_REQUEST_MAX
 
     client = _client(args)
     if args.set:
@@ -284,7 +289,13 @@ def cmd_config(args: argparse.Namespace) -> int:
                 changes[name] = json.loads(value)
             except ValueError:
                 changes[name] = value  # a bare word: a string
-        client.authorised(p.CMD_CONFIG_SET, json.dumps(changes).encode(), _key(args))
+        text = json.dumps(changes).encode()
+        limit = LINK_REQUEST_MAX - 2 - auth.MAC_LEN - 6  # frame head, HMAC, CRC
+        if len(text) > limit:
+            raise UsageError(
+                f"these settings take {len(text)} bytes; one --set call carries at most {limit}: split them"
+            )
+        client.authorised(p.CMD_CONFIG_SET, text, _key(args))
     settings = json.loads(client.request(p.CMD_CONFIG_GET))
     for name, value in settings.items():
         print(f"{name:22} {json.dumps(value)}")
@@ -455,7 +466,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from posdiag import protocol as p
 
     mode = escpos.RECOVER_REPRINT if args.mode == "reprint" else escpos.RECOVER_CLEAR
-    _client(args).request(p.CMD_RECOVER, bytes([mode]))
+    _client(args).authorised(p.CMD_RECOVER, bytes([mode]), _key(args))
     print(f"recovery request ({args.mode}) sent to the printer; run `posdiag selftest` to check it cleared")
     return 0
 

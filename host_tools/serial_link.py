@@ -122,6 +122,10 @@ class Client:
         try:
             nonce = self.request(p.CMD_CHALLENGE)
         except RefusedError as e:
+            if e.status == p.AUTH_FAILED:
+                raise AuthError(
+                    "the terminal has no technician key set", "set tech_key in its posdiag_config.py"
+                ) from None
             if e.status == p.LOCKED:
                 raise AuthError(
                     "the terminal is locked after wrong keys", "wait a minute, then use the right key"

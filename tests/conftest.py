@@ -48,9 +48,7 @@ class SimProcess:
         assert self.proc.stdout is not None
         self.port = self.proc.stdout.readline().strip()
         if not self.port:
-            raise RuntimeError(
-                f"sim did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
-            )
+            raise RuntimeError(f"sim did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
 
     def stop(self) -> tuple[int, str]:
         self.proc.terminate()

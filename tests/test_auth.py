@@ -192,3 +192,75 @@ def test_settings_changed_over_the_link_outlive_a_reboot(start_sim: Callable[...
     posdiag("info", again.port)  # answered: the boot self-test has drawn the screen
     _, out = again.stop()
     assert "Cover is open" in out  # the boot screen, now in English
+
+
+def test_a_forged_retry_does_not_read_an_authenticated_answer(tmp_path: Path) -> None:
+    """The terminal replays its cached answer only to the very same request:
+    the same kind and request id with another payload gets nothing."""
+    import struct
+    import threading
+
+    from host_tools.serial_link import Client, open_port
+    from host_tools.sim.runner import SimulatedTerminal
+    from posdiag import frame
+    from posdiag import protocol as p
+
+    sim = SimulatedTerminal(out=lambda _l: None, failed_prints=[json.loads(Path(RECEIPT).read_text())])
+    sim.boot()
+    stop = threading.Event()
+    thread = threading.Thread(target=sim.serve, args=(stop,), daemon=True)
+    thread.start()
+    port = open_port(sim.diag_path, timeout=1)
+    try:
+        client = Client(port)
+        client.authorised(p.CMD_RECEIPT, struct.pack("<IH", 1, 0), bytes.fromhex(DEMO_KEY))
+        forged = frame.encode(p.CMD_RECEIPT, client._req_id, bytes(32) + struct.pack("<IH", 1, 0))
+        port.write(forged)
+        reader = frame.Reader()
+        answer = None
+        while answer is None:
+            data = port.read(1)
+            assert data
+            if reader.push(data[0]):
+                answer = bytes(reader.payload())
+        assert answer == bytes([p.AUTH_FAILED])
+    finally:
+        port.close()
+        stop.set()
+        thread.join(5)
+        sim.close()
+
+
+def test_a_terminal_without_a_key_says_so(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    sim = start_sim("--key", "not hex")
+    run = posdiag("clear", sim.port, "--key", DEMO_KEY)
+    assert run.returncode == 6 and "no technician key set" in run.stderr
+
+
+def test_a_right_key_resets_the_lock_out() -> None:
+    g, clock = guard()
+    for _ in range(5):
+        g.check(9, auth.answer(b"wrong" * 8, g.challenge(), 9, b""))
+        clock.sleep_ms(64000)
+    assert g.check(9, auth.answer(b"K" * 32, g.challenge(), 9, b"")) == b""
+    g.check(9, auth.answer(b"wrong" * 8, g.challenge(), 9, b""))
+    clock.sleep_ms(1000)  # back to the first step of the series
+    assert g.challenge() is not None and g.failures == 6
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["budget_ms=true", "schedule_s=-5", "budget_ms=0", 'lang="fr"', "host_port=70000", "printer_supported=[1]"],
+)
+def test_settings_out_of_range_are_refused(start_sim: Callable[..., SimProcess], setting: str) -> None:
+    sim = start_sim()
+    run = posdiag("config", sim.port, "--set", setting, "--key", DEMO_KEY)
+    assert run.returncode == 5 and "bad request" in run.stderr
+
+
+def test_too_many_settings_at_once_is_a_clear_error(start_sim: Callable[..., SimProcess]) -> None:
+    sim = start_sim()
+    run = posdiag(
+        "config", sim.port, "--set", "receipt_url=" + json.dumps("https://x.example/" + "r" * 300), "--key", DEMO_KEY
+    )
+    assert run.returncode == 2 and "split them" in run.stderr

@@ -40,17 +40,11 @@ def test_codes_match_table_positions() -> None:
     assert sorted(c.RANK) == list(range(len(c.CAUSES)))
 
 
-ALL_HINTS = [
-    (c.cause_id(code), lang, c.hint(code, lang))
-    for code in range(len(c.CAUSES))
-    for lang in c.LANGS
-]
+ALL_HINTS = [(c.cause_id(code), lang, c.hint(code, lang)) for code in range(len(c.CAUSES)) for lang in c.LANGS]
 ALL_HINTS += [("healthy", lang, c.hint(None, lang)) for lang in c.LANGS]
 
 
-@pytest.mark.parametrize(
-    "ident,lang,text", ALL_HINTS, ids=[f"{i}-{lang}" for i, lang, _ in ALL_HINTS]
-)
+@pytest.mark.parametrize("ident,lang,text", ALL_HINTS, ids=[f"{i}-{lang}" for i, lang, _ in ALL_HINTS])
 def test_hint_fits_two_lines_of_16_columns(ident: str, lang: str, text: str) -> None:
     lines = text.split("\n")
     assert len(lines) == 2, f"{ident}/{lang}: {len(lines)} lines"

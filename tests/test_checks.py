@@ -172,12 +172,12 @@ def test_paper_sensors_debounced_majority() -> None:
 @pytest.mark.parametrize(
     "sensor,printer_flags,expected",
     [
-        (1, c.P_PAPER_END, c.S_PAPER_END),                 # agree: paper out
-        (0, 0, 0),                                         # agree: paper in
-        (1, 0, c.S_PAPER_END | c.S_DISAGREE),              # sensor sees an end the printer does not
-        (0, c.P_PAPER_END | c.P_OFFLINE, c.S_DISAGREE),    # the printer's sensor disagrees
-        (0, c.P_NO_REPLY, 0),                              # no printer answer: nothing to compare
-        (0, c.P_PAPER_END | c.P_COVER, 0),                 # cover open: paper bits unreliable
+        (1, c.P_PAPER_END, c.S_PAPER_END),  # agree: paper out
+        (0, 0, 0),  # agree: paper in
+        (1, 0, c.S_PAPER_END | c.S_DISAGREE),  # sensor sees an end the printer does not
+        (0, c.P_PAPER_END | c.P_OFFLINE, c.S_DISAGREE),  # the printer's sensor disagrees
+        (0, c.P_NO_REPLY, 0),  # no printer answer: nothing to compare
+        (0, c.P_PAPER_END | c.P_COVER, 0),  # cover open: paper bits unreliable
     ],
 )
 def test_paper_end_cross_checked_with_printer(sensor: int, printer_flags: int, expected: int) -> None:

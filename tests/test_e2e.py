@@ -13,6 +13,7 @@ import pytest
 
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
+from host_tools.sim.runner import DEMO_KEY
 from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import catalog as c
 
@@ -20,9 +21,7 @@ from .conftest import SimProcess, posdiag_cmd
 
 
 def posdiag(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        posdiag_cmd(*args), capture_output=True, text=True, timeout=60, check=check
-    )
+    return subprocess.run(posdiag_cmd(*args), capture_output=True, text=True, timeout=60, check=check)
 
 
 def diagnose_json(port: str) -> dict:
@@ -76,9 +75,7 @@ def test_two_faults_rank_printer_before_network(start_sim: Callable[..., SimProc
     assert ids == ["cover-open", "host-unreachable"]
 
 
-def test_pull_decode_and_schema(
-    start_sim: Callable[..., SimProcess], tmp_path: Path, validate
-) -> None:  # noqa: ANN001
+def test_pull_decode_and_schema(start_sim: Callable[..., SimProcess], tmp_path: Path, validate) -> None:  # noqa: ANN001
     sim = start_sim("--fault", "paper-out")
     out = tmp_path / "log.cbor"
     result = posdiag("pull", sim.port, "-o", str(out))
@@ -90,9 +87,7 @@ def test_pull_decode_and_schema(
     validate(cbor2.dumps(log.terminal))
     for raw in log.records:
         validate(raw)
-    decoded = [
-        json.loads(line) for line in posdiag("decode", str(out), "--json").stdout.splitlines()
-    ]
+    decoded = [json.loads(line) for line in posdiag("decode", str(out), "--json").stdout.splitlines()]
     assert [d["causes"][0]["id"] for d in decoded] == ["paper-out"]
     text = posdiag("decode", str(out), "--lang", "zh").stdout
     assert "打印纸用完" in text and "维修步骤" in text
@@ -108,9 +103,7 @@ def test_sim_prints_screen_and_exits_cleanly_on_sigterm(
     assert "Cover is open" in out
 
 
-def test_sequence_persists_across_reboots(
-    start_sim: Callable[..., SimProcess], tmp_path: Path
-) -> None:
+def test_sequence_persists_across_reboots(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
     state = str(tmp_path / "flash")
     for boot in (1, 2):
         sim = start_sim("--state", state)
@@ -155,7 +148,9 @@ def test_info_selftest_and_recover(start_sim: Callable[..., SimProcess]) -> None
     before = json.loads(posdiag("selftest", sim.port, "--json").stdout)
     assert before["trigger"] == "request" and before["causes"][0]["id"] == "cutter-jam"
     # The recovery request clears a recoverable cutter error, as on a real printer.
-    assert "recovery request" in posdiag("recover", sim.port).stdout
+    # It changes the printer, so it needs the key.
+    assert posdiag("recover", sim.port, check=False).returncode == 6
+    assert "recovery request" in posdiag("recover", sim.port, "--key", DEMO_KEY).stdout
     after = json.loads(posdiag("selftest", sim.port, "--json").stdout)
     assert after["causes"] == [] and after["seq"] == before["seq"] + 1
 

@@ -47,9 +47,7 @@ def test_each_bit_sets_its_flag_only(n: int, bit: int, flag: int) -> None:
     assert escpos.status_flags(n, 0x12 | bit) == flag
     # The same bit in another query's reply means something else, or nothing.
     for other in {1, 2, 3, 4} - {n}:
-        assert escpos.status_flags(other, 0x12 | bit) != flag or any(
-            q == other and f == flag for q, _, f in BITS
-        )
+        assert escpos.status_flags(other, 0x12 | bit) != flag or any(q == other and f == flag for q, _, f in BITS)
 
 
 def test_drawer_pin_bit_is_not_a_fault() -> None:

@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from posdiag import frame
 
 
-def decode_all(
-    wire: bytes, max_body: int = frame.MAX_BODY
-) -> tuple[list[tuple[int, int, bytes]], int]:
+def decode_all(wire: bytes, max_body: int = frame.MAX_BODY) -> tuple[list[tuple[int, int, bytes]], int]:
     reader = frame.Reader(max_body)
     out = [(reader.kind, reader.req_id, bytes(reader.payload())) for b in wire if reader.push(b)]
     return out, reader.errors
@@ -29,12 +27,7 @@ def test_payload_with_zeros_and_long_runs() -> None:
 
 
 def test_console_text_between_frames_is_skipped() -> None:
-    wire = (
-        b"I (123) boot: console text\r\n\x00"
-        + frame.encode(1, 1, b"a")
-        + b"noise"
-        + frame.encode(2, 2, b"b")
-    )
+    wire = b"I (123) boot: console text\r\n\x00" + frame.encode(1, 1, b"a") + b"noise" + frame.encode(2, 2, b"b")
     frames, errors = decode_all(wire)
     # The noise before a frame's delimiter spoils that frame only: resync after.
     assert (1, 1, b"a") in frames or (2, 2, b"b") in frames

@@ -327,6 +327,4 @@ def test_runner_reports_python_errors():
         pytest.fail(mpruntime.missing() or "", pytrace=False)
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         mpruntime.run_micropython("import sys\nprint(sys.implementation.name)\n1 // 0\n")
-    assert mpruntime.run_micropython("import sys\nprint(sys.implementation.name)") == (
-        "micropython\n"
-    )
+    assert mpruntime.run_micropython("import sys\nprint(sys.implementation.name)") == ("micropython\n")

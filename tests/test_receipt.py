@@ -45,12 +45,26 @@ def test_card_number_in_a_free_text_field_is_masked_too() -> None:
 
 @pytest.mark.parametrize("written", ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111"])
 def test_grouped_card_numbers_in_free_text_are_masked(written: str) -> None:
-    kept = sanitize({"note": f"paid with {written}, thanks"})
-    assert kept["note"] == "paid with 411111******1111, thanks"
+    kept = sanitize({"note": f"paid with {written}, thanks"})["note"]
+    # The grouping stays; only the first six and last four digits show.
+    assert kept.startswith("paid with ") and kept.endswith(", thanks")
+    assert re.sub(r"\D", "", kept) == "4111111111" and "*" * 2 in kept
+    assert luhn_valid_numbers(kept) == []
 
 
-def test_words_with_pin_in_them_are_fine() -> None:
-    assert sanitize({"shipping": "x", "spinach": 2}) == {"shipping": "x", "spinach": 2}
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-25 4111111111111111", "paid 4111111111111111 2 items", "4111111111111111-01", "Tel 021 4111111111111111"],
+)
+def test_digits_around_a_card_number_do_not_hide_it(text: str) -> None:
+    kept = sanitize({"note": text})["note"]
+    assert "4111111111111111" not in kept.replace(" ", "").replace("-", "")
+    assert luhn_valid_numbers(kept) == []
+
+
+def test_words_that_only_contain_a_refused_word_are_fine() -> None:
+    fields = {"shipping": "x", "spinach": 2, "tracking_no": "SF123", "pinyin": "cha"}
+    assert sanitize(fields) == fields
 
 
 def test_non_text_field_names_are_refused() -> None:

@@ -5,9 +5,10 @@
 #   host: CHALLENGE -> nonce (16 random bytes, one use)
 #   host: COMMAND with payload = HMAC-SHA256(key, nonce | kind | args) | args
 #
-# A wrong answer is refused and counted, and each one doubles the time before
-# the next challenge is given (1 s, 2 s, 4 s ... at most 64 s): guessing a
-# 256-bit key over a serial line is hopeless, and now slow as well.
+# A wrong answer is refused and counted, and each one in a row doubles the
+# time before the next challenge is given (1 s, 2 s, 4 s ... at most 64 s; a
+# right answer starts the series again): guessing a 256-bit key over a serial
+# line is hopeless, and now slow as well.
 from hashlib import sha256
 
 NONCE_LEN = 16
@@ -44,7 +45,12 @@ class Guard:
         self._nonce = None
         self._locked_at = None
         self._backoff = 0
-        self.failures = 0
+        self._streak = 0      # wrong answers since the last right one
+        self.failures = 0     # wrong answers since boot (reported)
+
+    def ready(self):
+        """True when the terminal can authorise commands at all."""
+        return bool(self._key) and self._entropy is not None
 
     def _locked(self):
         if self._locked_at is None:
@@ -57,7 +63,7 @@ class Guard:
     def challenge(self):
         """A fresh nonce, or None while locked out after wrong answers or
         when the terminal has no key or no source of randomness."""
-        if not self._key or self._entropy is None or self._locked():
+        if not self.ready() or self._locked():
             return None
         self._nonce = self._entropy(NONCE_LEN)
         return self._nonce
@@ -72,9 +78,11 @@ class Guard:
         args = bytes(payload[MAC_LEN:])
         expected = hmac_sha256(self._key, nonce + bytes((kind,)) + args)
         if _same(expected, payload[:MAC_LEN]):
+            self._streak = 0
             return args
         self.failures += 1
-        self._backoff = min(_MAX_BACKOFF_MS, 1000 << min(self.failures - 1, 6))
+        self._streak += 1
+        self._backoff = min(_MAX_BACKOFF_MS, 1000 << min(self._streak - 1, 6))
         self._locked_at = self._clock.ticks_ms()
         return None
 

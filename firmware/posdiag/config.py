@@ -64,11 +64,42 @@ DEFAULTS = {
 
 
 # Settings a technician may change over the link (posdiag config --set):
-# thresholds, host and language; never pins, ports or the key.
+# thresholds, host and language, never pins, ports or the key; numbers within
+# the range given here.
 CHANGEABLE = ("lang", "budget_ms", "schedule_s", "printer_timeout_ms",
               "printer_supported", "head_overheat_dc", "supply_low_mv",
               "supply_high_mv", "supply_spread_mv", "host", "host_port",
               "host_timeout_ms", "host_slow_ms", "receipt_url", "receipt_ttl_s")
+_RANGES = {
+    "budget_ms": (100, 10000),
+    "schedule_s": (0, 31 * 86400),
+    "printer_timeout_ms": (10, 2000),
+    "head_overheat_dc": (300, 1200),
+    "supply_low_mv": (1000, 60000),
+    "supply_high_mv": (1000, 60000),
+    "supply_spread_mv": (0, 20000),
+    "host_port": (1, 65535),
+    "host_timeout_ms": (50, 10000),
+    "host_slow_ms": (1, 10000),
+    "receipt_ttl_s": (3600, 366 * 86400),
+}
+
+
+def valid(key, value):
+    """True when a technician may set key to value over the link."""
+    if key not in CHANGEABLE or type(value) is not type(DEFAULTS[key]):
+        return False   # exact type: true is not a number of milliseconds
+    if key == "lang":
+        return value in ("zh", "en")
+    if isinstance(value, list):
+        for v in value:
+            if not isinstance(v, str):
+                return False
+        return True
+    if key in _RANGES and isinstance(value, int):
+        low, high = _RANGES[key]
+        return low <= value <= high
+    return True
 
 
 def load(overrides=None):

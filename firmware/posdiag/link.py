@@ -6,18 +6,20 @@ import struct
 from posdiag import cbor, frame, record
 from posdiag import protocol as p
 
-_RX_MAX = 256  # largest request body the terminal accepts (settings JSON + HMAC)
+REQUEST_MAX = 256  # largest request body the terminal accepts (settings JSON + HMAC)
 
 
 class LinkServer:
     def __init__(self, port, terminal):
         self._port = port
         self._terminal = terminal
-        self._reader = frame.Reader(_RX_MAX)
+        self._reader = frame.Reader(REQUEST_MAX)
         # The last answer to a command that must not run twice, kept so a
-        # retried request (same kind and id: the host lost the answer) gets
-        # the same answer instead of running again.
-        self._last_key = -1
+        # retried request (the very same bytes: the host lost the answer)
+        # gets the same answer instead of running again. Matching the whole
+        # request, not just kind and id, keeps a forged request with a
+        # guessed id from reading the answer to an authenticated one.
+        self._last_request = b""
         self._last_wire = b""
         self.failures = 0
 
@@ -36,8 +38,8 @@ class LinkServer:
         return answered
 
     def _answer(self, kind, req_id, req):
-        key = kind << 8 | req_id
-        if kind in p.NOT_REPEATABLE and key == self._last_key:
+        request = bytes((kind, req_id)) + bytes(req)
+        if kind in p.NOT_REPEATABLE and request == self._last_request:
             self._port.write(self._last_wire)
             return
         try:
@@ -50,7 +52,7 @@ class LinkServer:
             status, payload = p.FAILED, b""
         wire = frame.encode(kind | p.RESPONSE, req_id, bytes([status]) + payload)
         if kind in p.NOT_REPEATABLE:
-            self._last_key = key
+            self._last_request = request
             self._last_wire = wire
         self._port.write(wire)
 
@@ -71,12 +73,9 @@ class LinkServer:
             return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD - 1))
         if kind == p.CMD_SELFTEST:
             return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
-        if kind == p.CMD_RECOVER:
-            if len(req) != 1 or req[0] not in (1, 2):
-                return p.BAD_REQUEST, b""
-            t.recover_printer(req[0])
-            return p.OK, b""
         if kind == p.CMD_CHALLENGE:
+            if not t.guard.ready():
+                return p.AUTH_FAILED, b""   # no key set: nothing to answer
             nonce = t.guard.challenge()
             return (p.LOCKED, b"") if nonce is None else (p.OK, nonce)
         if kind == p.CMD_CONFIG_GET:
@@ -87,6 +86,11 @@ class LinkServer:
         t = self._terminal
         if kind == p.CMD_CLEAR_LOG:
             t.log.clear()
+            return p.OK, b""
+        if kind == p.CMD_RECOVER:
+            if len(args) != 1 or args[0] not in (1, 2):
+                return p.BAD_REQUEST, b""
+            t.recover_printer(args[0])
             return p.OK, b""
         if kind == p.CMD_CONFIG_SET:
             return (p.OK, b"") if t.change_settings(bytes(args)) else (p.BAD_REQUEST, b"")

@@ -41,19 +41,23 @@ class TcpProbe:
             rtt = clock.ticks_diff(clock.ticks_ms(), start)
             if not echo:
                 return 0, rtt, None
-            # One timeout for the whole probe: the echo gets what is left.
-            s.settimeout(max(1, timeout_ms - rtt) / 1000)
-            return self._echo(s, echo, expect, rtt)
+            return self._echo(s, echo, expect, rtt, start, timeout_ms)
         finally:
             s.close()
 
-    def _echo(self, s, echo, expect, rtt):
+    def _echo(self, s, echo, expect, rtt, probe_start, timeout_ms):
+        # One timeout for the whole probe: each wait gets only what is left,
+        # so a host that answers a byte at a time cannot stretch it.
         clock = self._clock
         start = clock.ticks_ms()
         reply = b""
         try:
             s.send(echo)
             while len(reply) < len(expect):
+                left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), probe_start)
+                if left <= 0:
+                    return c.H_ECHO_TIMEOUT, rtt, None
+                s.settimeout(left / 1000)
                 chunk = s.recv(len(expect) - len(reply))
                 if not chunk:
                     break      # the host closed the connection

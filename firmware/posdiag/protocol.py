@@ -4,7 +4,7 @@
 CMD_INFO = 0x01       # -> status | CBOR terminal item (text keys)
 CMD_PULL = 0x02       # since u32 LE, max bytes u16 LE -> status | records
 CMD_SELFTEST = 0x03   # -> status | the new record
-CMD_RECOVER = 0x04    # mode u8 (1 reprint, 2 clear) -> status: DLE ENQ sent
+CMD_RECOVER = 0x04    # auth, mode u8 (1 reprint, 2 clear) -> status: DLE ENQ sent
 CMD_CHALLENGE = 0x05  # -> status | nonce (16 bytes) for one authenticated command
 CMD_CLEAR_LOG = 0x06  # auth -> status: every diagnostics record removed
 CMD_CONFIG_GET = 0x07  # -> status | settings as JSON text (the key left out)
@@ -25,11 +25,11 @@ STATUS_NAMES = ("ok", "unknown command", "bad request", "failed", "wrong key",
                 "locked after wrong keys: wait", "not found")
 
 # Commands whose payload must start with the HMAC answer (auth.py).
-AUTHENTICATED = (CMD_CLEAR_LOG, CMD_CONFIG_SET, CMD_RECEIPTS, CMD_RECEIPT,
-                 CMD_ACK)
+AUTHENTICATED = (CMD_RECOVER, CMD_CLEAR_LOG, CMD_CONFIG_SET, CMD_RECEIPTS,
+                 CMD_RECEIPT, CMD_ACK)
 
 # Commands a retried request must not run twice (see link.py).
-NOT_REPEATABLE = (CMD_SELFTEST, CMD_RECOVER, CMD_CHALLENGE) + AUTHENTICATED
+NOT_REPEATABLE = (CMD_SELFTEST, CMD_CHALLENGE) + AUTHENTICATED
 
 # Largest payload in one frame, status byte included: a PULL answer holds
 # up to MAX_PAYLOAD - 1 bytes of records.

@@ -5,9 +5,11 @@ from posdiag import cbor
 
 MAX_RECEIPT = 4096
 # Sensitive authentication data: never stored, whatever the POS sends. A
-# field whose name contains one of these (card_cvv, cvc2, track2_data,
-# pin_block) is refused, and so is a field named just "pin".
-_REFUSED_PARTS = ("cvv", "cvc", "track", "pinblock", "pin_block")
+# field is refused when a word of its name (split at "_", "-", spaces and
+# case changes do not matter) is one of these: card_cvv, cvc2, track2_data,
+# pin_block and card_pin are refused; tracking_no and spin are not.
+_REFUSED_WORDS = ("cvv", "cvv2", "cvc", "cvc2", "cid", "track", "track1",
+                  "track2", "trackdata", "pin", "pinblock")
 
 
 class ReceiptError(ValueError):
@@ -40,45 +42,48 @@ def mask_pan(pan):
 
 
 def _refused(key):
-    name = key.lower()
-    if name == "pin":
-        return True
-    for part in _REFUSED_PARTS:
-        if part in name:
-            return True
+    word = ""
+    for ch in key.lower() + "_":
+        if ch in "_- .":
+            if word in _REFUSED_WORDS:
+                return True
+            word = ""
+        else:
+            word += ch
     return False
 
 
 def _mask_numbers(text):
-    # Any run of 13-19 digits passing the Luhn check is a card number that
-    # came in through the wrong field: mask it too. Digits may be grouped by
-    # single spaces or dashes ("4111 1111 1111 1111").
-    out = []
+    # Any 13-19 digits in a row that pass the Luhn check are a card number
+    # that came in through the wrong field: mask them to 6 + 4 too. Digits
+    # may be grouped by single spaces or dashes ("4111 1111 1111 1111"), and
+    # every window of a longer run is tried, so digits before or after (a
+    # date, a phone prefix) cannot hide one.
+    chars = list(text)
+    n = len(chars)
     i = 0
-    n = len(text)
     while i < n:
-        if not "0" <= text[i] <= "9":
-            out.append(text[i])
+        if not "0" <= chars[i] <= "9":
             i += 1
             continue
+        places = []   # positions of this run's digits
         j = i
-        digits = ""
-        end = i
         while j < n:
-            if "0" <= text[j] <= "9":
-                digits += text[j]
+            if "0" <= chars[j] <= "9":
+                places.append(j)
                 j += 1
-                end = j
-            elif text[j] in " -" and j + 1 < n and "0" <= text[j + 1] <= "9":
+            elif chars[j] in " -" and j + 1 < n and "0" <= chars[j + 1] <= "9":
                 j += 1
             else:
                 break
-        run = text[i:end]
-        if 13 <= len(digits) <= 19 and _luhn_ok(digits):
-            run = mask_pan(digits)
-        out.append(run)
-        i = end
-    return "".join(out)
+        digits = "".join(chars[k] for k in places)
+        for length in range(13, 20):
+            for start in range(0, len(digits) - length + 1):
+                if _luhn_ok(digits[start:start + length]):
+                    for k in places[start + 6:start + length - 4]:
+                        chars[k] = "*"
+        i = j
+    return "".join(chars)
 
 
 def _clean(value, key):
@@ -89,9 +94,10 @@ def _clean(value, key):
     if isinstance(value, dict):
         out = {}
         for k in value:
-            out[k] = _clean(value[k], k)
-        if key == "card" and "pan" in out:
-            out["pan"] = mask_pan(out["pan"])
+            if key == "card" and k == "pan":
+                out[k] = mask_pan(value[k])   # 6 + 4 digits, no grouping
+            else:
+                out[k] = _clean(value[k], k)
         return out
     if isinstance(value, (list, tuple)):
         return [_clean(v, key) for v in value]

@@ -9,6 +9,18 @@ from posdiag.counters import Counters
 from posdiag.log import Log
 
 _SETTINGS = "settings.json"
+_MIN_KEY = 16   # bytes: a shorter key is no protection
+
+
+def _technician_key(text):
+    """The key from the board's settings: hex text of at least 16 bytes.
+    Anything else leaves the terminal without a key (nothing that needs one
+    is allowed) rather than failing to start."""
+    try:
+        key = bytes.fromhex(text) if text else b""
+    except ValueError:
+        return b""
+    return key if len(key) >= _MIN_KEY else b""
 
 # Below this much time left, a check is skipped (null in the record) rather
 # than started: the boot must not wait for it.
@@ -27,8 +39,7 @@ class Terminal:
                            receipt.MAX_RECEIPT)
         self.counters = Counters(parts.storage)
         self._load_settings()
-        key = cfg["tech_key"]
-        self.guard = Guard(bytes.fromhex(key) if key else b"", parts.clock,
+        self.guard = Guard(_technician_key(cfg["tech_key"]), parts.clock,
                            parts.entropy)
         self.printer_identity = None
         self.printer_counters = None
@@ -190,7 +201,7 @@ class Terminal:
         except (OSError, ValueError):
             return
         for key in changed:
-            if key in config.CHANGEABLE:
+            if config.valid(key, changed[key]):
                 self.cfg[key] = changed[key]
 
     def settings_json(self):
@@ -212,8 +223,7 @@ class Terminal:
         if not isinstance(changes, dict):
             return False
         for key in changes:
-            if key not in config.CHANGEABLE or not isinstance(
-                    changes[key], type(config.DEFAULTS[key])):
+            if not config.valid(key, changes[key]):
                 return False
         kept = {}
         try:
@@ -223,6 +233,9 @@ class Terminal:
         kept.update(changes)
         flashfile.write_atomic(self.parts.storage, _SETTINGS, json.dumps(kept).encode())
         self.cfg.update(changes)
+        if "schedule_s" in changes:   # the new period counts from now
+            period = changes["schedule_s"]
+            self._next_scheduled = self.clock.uptime_s() + period if period else None
         return True
 
     # -- what the link reports -------------------------------------------
