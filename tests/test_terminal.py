@@ -86,7 +86,8 @@ def test_boot_with_everything_dead_keeps_to_its_budget(make_sim) -> None:  # noq
             f.close()
         listener.close()
     budget = sim.terminal.cfg["budget_ms"] / 1000
-    assert took < budget + 0.3, f"boot self-test took {took:.2f} s, budget {budget} s"
+    # The budget bounds the checks; the slack covers writing the record and a busy machine.
+    assert took < budget + 0.5, f"boot self-test took {took:.2f} s, budget {budget} s"
     checks = checks_of(data)
     assert checks[c.CHECK_PRINTER][0] == c.P_NO_REPLY
     assert checks[c.CHECK_HOST] is None or checks[c.CHECK_HOST][0] == c.H_TIMEOUT
