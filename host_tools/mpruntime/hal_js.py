@@ -16,41 +16,23 @@ def _hex(data):
     return bytes(data).hex() if data else ""
 
 
-class JsPort:
+class JsPort(parts.BufferedPort):
     """A tty (pseudo-terminal or serial device) as the machine.UART subset."""
 
     def __init__(self, path, baudrate=None):
+        super().__init__()
         self.path = path
         self.fd = js.tty_open(path)
-        self._rx = b""
-        self._pos = 0
         if baudrate:
             self.init(baudrate)
 
     def init(self, baudrate):
         js.tty_baud(self.path, baudrate)
 
-    def any(self):
-        if self._pos >= len(self._rx):
-            self._rx = bytes.fromhex(js.tty_read(self.fd, 512))
-            self._pos = 0
-        return len(self._rx) - self._pos
-
-    def readinto(self, buf):
-        n = min(len(buf), self.any())
-        if not n:
-            return None
-        for i in range(n):
-            buf[i] = self._rx[self._pos + i]
-        self._pos += n
-        return n
-
-    def read(self, n):
-        n = min(n, self.any())
-        if not n:
-            return None
-        self._pos += n
-        return self._rx[self._pos - n : self._pos]
+    def _fetch(self):
+        data = bytes.fromhex(js.tty_read(self.fd, 512))
+        if data:
+            self._received(data)
 
     def write(self, data):
         js.tty_write(self.fd, _hex(data))

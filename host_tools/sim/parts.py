@@ -142,27 +142,25 @@ class EscPosEmulator:
         return bytes(out)
 
 
-class MemoryPort:
-    """A printer port wired straight to an emulator: the machine.UART subset
-    with the replies ready as soon as the request is written."""
+class BufferedPort:
+    """The reading half of the machine.UART subset (any, readinto, read)
+    over the bytes received so far. A subclass adds bytes with _received(),
+    and may fetch more when asked and nothing is left (_fetch)."""
 
-    def __init__(self, emulator, baudrate=9600):
-        self.emulator = emulator
-        self.baudrate = baudrate
+    def __init__(self):
         self._rx = b""
         self._pos = 0
 
-    def init(self, baudrate):
-        self.baudrate = baudrate
+    def _received(self, data):
+        self._rx = self._rx[self._pos:] + data
+        self._pos = 0
 
-    def write(self, data):
-        reply = self.emulator.feed(data, self.baudrate)
-        if reply:
-            self._rx = self._rx[self._pos :] + reply
-            self._pos = 0
-        return len(data)
+    def _fetch(self):
+        pass
 
     def any(self):
+        if self._pos >= len(self._rx):
+            self._fetch()
         return len(self._rx) - self._pos
 
     def readinto(self, buf):
@@ -179,7 +177,26 @@ class MemoryPort:
         if not n:
             return None
         self._pos += n
-        return self._rx[self._pos - n : self._pos]
+        return self._rx[self._pos - n:self._pos]
+
+
+class MemoryPort(BufferedPort):
+    """A printer port wired straight to an emulator: the machine.UART subset
+    with the replies ready as soon as the request is written."""
+
+    def __init__(self, emulator, baudrate=9600):
+        super().__init__()
+        self.emulator = emulator
+        self.baudrate = baudrate
+
+    def init(self, baudrate):
+        self.baudrate = baudrate
+
+    def write(self, data):
+        reply = self.emulator.feed(data, self.baudrate)
+        if reply:
+            self._received(reply)
+        return len(data)
 
 
 class VirtualPin:
