@@ -7,7 +7,8 @@ import re
 import cbor2
 import pytest
 
-from posdiag.receipt import ReceiptError, encode, mask_pan, sanitize
+from posdiag import ereceipt
+from posdiag.receipt import ReceiptError, mask_pan, sanitize
 
 
 @pytest.mark.parametrize(
@@ -85,10 +86,13 @@ def test_sensitive_fields_are_refused(field: str) -> None:
         sanitize({"card": {"pan": "4111111111111111", field: "x"}})
 
 
-def test_encoded_receipt_holds_no_full_card_number() -> None:
-    data = encode({"card": {"brand": "Visa", "pan": "4111111111111111"}, "items": [{"name": "x", "qty": 1}]})
+def test_journal_entry_holds_no_full_card_number() -> None:
+    fields = sanitize({"card": {"brand": "Visa", "pan": "4111111111111111"}, "items": [{"name": "x", "qty": 1}]})
+    data = ereceipt.entry(fields, "ab" * 16, 1800000000, "https://r.example/r/")
     assert b"4111111111111111" not in data
-    assert cbor2.loads(data)["card"]["pan"] == "411111******1111"
+    entry = cbor2.loads(data)
+    assert entry["receipt"]["card"]["pan"] == "411111******1111"
+    assert entry["url"] == "https://r.example/r/" + "ab" * 16
 
 
 def test_bad_shapes_are_refused() -> None:

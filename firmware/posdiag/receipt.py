@@ -1,9 +1,8 @@
 # A receipt the printer could not print, made safe to keep: card data is
 # masked or refused before anything reaches flash. The pending-receipt
-# journal (a log.Log named "r") stores the result as CBOR.
-from posdiag import cbor
+# journal (a log.Log named "r") stores the result (ereceipt.entry).
 
-MAX_RECEIPT = 4096
+MAX_RECEIPT = 4096   # bytes of one journal entry
 # Sensitive authentication data: never stored, whatever the POS sends. A
 # field is refused when a word of its name (split at "_", "-", spaces and
 # case changes do not matter) is one of these: card_cvv, cvc2, track2_data,
@@ -114,11 +113,3 @@ def sanitize(receipt):
     if not isinstance(receipt, dict):
         raise ReceiptError("a receipt is a map of fields")
     return _clean(receipt, "")
-
-
-def encode(receipt):
-    """The sanitized receipt as CBOR, bounded in size."""
-    data = cbor.encode(sanitize(receipt))
-    if len(data) > MAX_RECEIPT:
-        raise ReceiptError("receipt too large to keep")
-    return data

@@ -10,6 +10,9 @@ from posdiag.log import Log
 
 _SETTINGS = "settings.json"
 _MIN_KEY = 16   # bytes: a shorter key is no protection
+# Below this much time left, a check is skipped (null in the record) rather
+# than started: the boot must not wait for it.
+_MIN_CHECK_MS = 20
 
 
 def _technician_key(text):
@@ -21,10 +24,6 @@ def _technician_key(text):
     except ValueError:
         return b""
     return key if len(key) >= _MIN_KEY else b""
-
-# Below this much time left, a check is skipped (null in the record) rather
-# than started: the boot must not wait for it.
-_MIN_CHECK_MS = 20
 
 
 class Terminal:
