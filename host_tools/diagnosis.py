@@ -103,24 +103,17 @@ def _ranked(flags: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(rank.causes([[flags[0]], flags[1], [flags[2]], [flags[3]], [flags[4]]]))
 
 
-def _flags(value: object) -> int:
-    # A check's flags from its stored form (record.check_flags, for the host's
-    # hot path): a bare number is a healthy check, except paper's flags.
-    return value[0] if isinstance(value, list) else 0
-
-
 def ranked_causes(checks: list) -> tuple[int, ...]:
     """Cause codes for a record's checks, most likely first (posdiag.rank)."""
-    if not isinstance(checks, list) or len(checks) != len(c.CHECK_NAMES):
-        return tuple(rank.causes(checks)) if isinstance(checks, list) else ()
-    paper = checks[c.CHECK_PAPER]
+    if not isinstance(checks, list):
+        return ()
     return _ranked(
         (
-            _flags(checks[c.CHECK_PRINTER]),
-            paper if isinstance(paper, int) else 0,
-            _flags(checks[c.CHECK_HOST]),
-            _flags(checks[c.CHECK_HEAD]),
-            _flags(checks[c.CHECK_POWER]),
+            check_flags(checks, c.CHECK_PRINTER),
+            check_flags(checks, c.CHECK_PAPER),
+            check_flags(checks, c.CHECK_HOST),
+            check_flags(checks, c.CHECK_HEAD),
+            check_flags(checks, c.CHECK_POWER),
         )
     )
 
