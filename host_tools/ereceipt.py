@@ -12,7 +12,7 @@ from pathlib import Path
 
 import segno
 
-from host_tools.receipts import write_atomic
+from host_tools.atomic import write_atomic
 from posdiag.ereceipt import money, offline_text
 
 TOKEN = re.compile(r"[0-9a-f]{32}")

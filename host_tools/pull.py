@@ -101,12 +101,9 @@ def pull_to_file(
                 f"this is {terminal.get('terminal')}: pull into another file"
             )
         # The head item says what the terminal says now (its newest seq,
-        # counters, when pulled); the torn tail of a cut pull goes. Rewritten
-        # whole to a temporary file, then renamed: never half a file.
+        # counters, when pulled); the torn tail of a cut pull goes.
         existing.terminal = terminal
-        tmp = path + ".tmp"
-        existing.save(tmp)
-        os.replace(tmp, path)
+        existing.save(path)
         if existing.records:
             since = max(since, existing.seqs()[-1] + 1)
         log = existing

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cbor2
 
+from host_tools.atomic import write_atomic
 from host_tools.errors import BadDataError
 from host_tools.serial_link import Client
 from posdiag import protocol as p
@@ -72,13 +73,3 @@ def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=Non
         client.authorised(p.CMD_ACK, struct.pack("<I", seq), key)
         saved.append(base.with_suffix(".json"))
     return saved
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    # Whole or not at all: a crash leaves the old file or none, never half.
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

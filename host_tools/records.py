@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import cbor2
 
+from host_tools.atomic import write_atomic
 from host_tools.errors import BadDataError
 from posdiag import record as r
 
@@ -68,8 +69,7 @@ class PulledLog:
         return cbor2.dumps(self.terminal) + b"".join(self.records)
 
     def save(self, path: str) -> None:
-        with open(path, "wb") as f:
-            f.write(self.to_bytes())
+        write_atomic(path, self.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes, name: str = "file") -> PulledLog:
