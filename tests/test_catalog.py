@@ -56,6 +56,16 @@ def test_hint_fits_two_lines_of_16_columns(ident: str, lang: str, text: str) -> 
         assert text.isascii()
 
 
+def test_the_simulators_screen_measures_hints_like_unicodedata() -> None:
+    # The screen drawn on both runtimes uses ranges (MicroPython has no
+    # unicodedata); on every hint they must agree.
+    from host_tools.sim.parts import columns
+
+    for _, _, text in ALL_HINTS:
+        for line in text.split("\n"):
+            assert columns(line) == width(line), line
+
+
 def test_width_counts_cjk_as_two() -> None:
     assert width("打印") == 4 and width("ab") == 2 and width("纸A") == 3
 

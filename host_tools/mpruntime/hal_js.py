@@ -117,32 +117,6 @@ class JsStorage:
         return js.file_size(self._path(name))
 
 
-def _width(text):
-    # Display columns: a CJK character takes two (MicroPython has no
-    # unicodedata; these ranges cover the hints' characters).
-    return sum(2 if "\u2e80" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" else 1 for ch in text)
-
-
-class ScreenDisplay:
-    """The terminal's 2 x 16 screen, drawn on stdout like the CPython
-    simulator's."""
-
-    def __init__(self):
-        self.text = ""
-
-    def show(self, text):
-        self.text = text
-        lines = (text.split("\n") + ["", ""])[:2]
-        print("screen ┌" + "─" * 16 + "┐")
-        for line in lines:
-            print("screen │" + line + " " * max(0, 16 - _width(line)) + "│")
-        print("screen └" + "─" * 16 + "┘")
-
-    def show_qr(self, data):
-        self.qr = data
-        print("screen qr: " + data.replace("\n", " ⏎ "))
-
-
 def run(settings):
     """Build the terminal from settings (sim.mjs passes the simulator's),
     run the boot self-test, then serve the diagnostics link until killed."""
@@ -155,7 +129,7 @@ def run(settings):
     hw = Parts(
         clock,
         JsStorage(settings["flash"]),
-        ScreenDisplay(),
+        parts.ConsoleDisplay(print),
         printer=JsPort(settings["printer"], cfg["printer_baud"]),
         paper_end=Sensor(parts.VirtualPin(1 if s.paper_end_pin else 0)),
         near_end=Sensor(parts.VirtualPin(1 if s.near_end_pin else 0)),

@@ -1,5 +1,5 @@
 """The firmware's hardware seam on a POSIX host: ttys for UARTs, virtual pins,
-the host's clock, a console screen. Used only by the simulator."""
+the host's clock. Used only by the simulator."""
 
 from __future__ import annotations
 
@@ -117,28 +117,3 @@ class HostClock:
 
     def unix_time(self) -> int | None:
         return int(time.time())
-
-
-class ConsoleDisplay:
-    """The terminal's 2 x 16 screen, drawn on the simulator's stdout."""
-
-    def __init__(self, write) -> None:  # noqa: ANN001 - a print-like callable
-        self._write = write
-        self.text = ""
-        self.qr = ""
-
-    def show(self, text: str) -> None:
-        from host_tools.textwidth import pad
-
-        self.text = text
-        lines = (text.split("\n") + ["", ""])[:2]
-        self._write("screen ┌" + "─" * 16 + "┐")
-        for line in lines:
-            self._write("screen │" + pad(line, 16) + "│")
-        self._write("screen └" + "─" * 16 + "┘")
-
-    def show_qr(self, data: str) -> None:
-        """The QR code the screen draws, as its text: one line, newlines
-        shown as ⏎ (a phone would read the same text from the code)."""
-        self.qr = data
-        self._write("screen qr: " + data.replace("\n", " ⏎ "))

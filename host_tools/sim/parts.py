@@ -245,6 +245,37 @@ class StepClock:
         return self._unix + self.now_ms // 1000
 
 
+def columns(text):
+    """Display columns: a CJK character takes two. MicroPython has no
+    unicodedata, so ranges: CJK and full-width forms (the hints' characters;
+    tests/test_catalog.py checks they agree with unicodedata there)."""
+    return sum(2 if "\u2e80" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef" else 1
+               for ch in text)
+
+
+class ConsoleDisplay:
+    """The terminal's 2 x 16 screen drawn as text lines through write (print,
+    or the simulator's output), the same on both runtimes; show_qr prints the
+    QR code's text on one line, newlines shown as ⏎."""
+
+    def __init__(self, write):
+        self._write = write
+        self.text = ""
+        self.qr = ""
+
+    def show(self, text):
+        self.text = text
+        lines = (text.split("\n") + ["", ""])[:2]
+        self._write("screen ┌" + "─" * 16 + "┐")
+        for line in lines:
+            self._write("screen │" + line + " " * max(0, 16 - columns(line)) + "│")
+        self._write("screen └" + "─" * 16 + "┘")
+
+    def show_qr(self, data):
+        self.qr = data
+        self._write("screen qr: " + data.replace("\n", " ⏎ "))
+
+
 class MemoryDisplay:
     def __init__(self):
         self.text = ""

@@ -22,8 +22,8 @@ import tty
 from collections.abc import Callable
 
 from host_tools.sim.faults import scenario
-from host_tools.sim.hal_posix import ConsoleDisplay, HostClock, SerialPort, TtyPort
-from host_tools.sim.parts import EscPosEmulator, VirtualAdc, VirtualPin
+from host_tools.sim.hal_posix import HostClock, SerialPort, TtyPort
+from host_tools.sim.parts import ConsoleDisplay, EscPosEmulator, VirtualAdc, VirtualPin
 from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import config
