@@ -202,7 +202,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise BadDataError(f"cannot read the receipt {path}: {e}") from None
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM ends the simulator as Ctrl-C does: by KeyboardInterrupt in the
+    # main thread. (Setting `stop` from the handler could deadlock: the
+    # handler runs inside stop.wait(), which may hold the event's lock.)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sim = make_terminal(
             args.runtime,
