@@ -26,6 +26,8 @@ READINGS: tuple[str, ...] = (
     "power.flags",
     "power.mean_mv",
     "power.spread_mv",
+    "error.stage",
+    "error.name",
 )
 
 # STEPS[cause_id][lang]: ordered remedy steps, the same number in each language.
@@ -396,6 +398,24 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
             "商户想改变做法的，在终端配置里修改小票政策，但不得超出当地规定允许的范围。",
         ),
     },
+    "internal-error": {
+        "en": (
+            "The self-test itself stopped with an error: the record names the stage and the "
+            "exception class. Checks it did not finish are unknown, not healthy.",
+            "Pull the log (posdiag pull) and note the terminal id, firmware version and the "
+            "record's error: send them to the posdiag maintainers with the printer's identity.",
+            "Run posdiag selftest again: an error that recurs at the same stage points at that "
+            "part (a printer that answers something unexpected, a sensor or ADC that fails).",
+            "The terminal keeps serving its diagnostics link and journaling receipts: offer the "
+            "customer the e-receipt meanwhile.",
+        ),
+        "zh": (
+            "自检本身出错停止：记录里写明出错的环节和异常类型。未完成的检查结果未知，不代表正常。",
+            "拉取日志（posdiag pull），记下终端号、固件版本和记录里的错误，连同打印机型号信息发给 posdiag 维护人员。",
+            "再运行一次 posdiag selftest：每次都在同一环节出错，说明该部件有问题（打印机回复异常、传感器或 ADC 故障）。",
+            "终端仍可通过诊断口连接并保存小票：期间向顾客提供电子小票。",
+        ),
+    },
 }
 
 # EVIDENCE[cause_id]: the readings of a record that support the cause. Empty for causes no
@@ -418,6 +438,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "host-rejects": ("host.flags", "host.echo_ms"),
     "software-mismatch": ("printer.flags",),
     "receipt-policy": (),
+    "internal-error": ("error.stage", "error.name"),
 }
 
 # Causes for which the customer is offered an e-receipt: every cause that stops the paper
@@ -438,6 +459,7 @@ E_RECEIPT: frozenset[str] = frozenset(
         "host-rejects",
         "software-mismatch",
         "receipt-policy",
+        "internal-error",
     }
 )
 

@@ -37,10 +37,11 @@ P_FEED = 0x200
 P_WAIT_RECOVERY = 0x400
 P_MECHANICAL = 0x800
 P_UNSUPPORTED = 0x1000   # model name (GS I 67) not in the supported list
+P_PARTIAL = 0x2000       # answered some status queries, then not the rest
 PRINTER_FLAGS = ("no-reply", "garbled", "offline", "cover-open", "paper-end",
                  "near-end", "cutter-error", "unrecoverable-error",
                  "auto-recoverable-error", "feed-button", "waiting-recovery",
-                 "mechanical-error", "unsupported-printer")
+                 "mechanical-error", "unsupported-printer", "partial-reply")
 
 # Paper check flags: the terminal's own sensor inputs, cross-checked with the
 # printer's paper bits.
@@ -57,8 +58,9 @@ H_TIMEOUT = 0x4
 H_SLOW = 0x8             # connect or echo slower than the limit
 H_REJECTS = 0x10         # connected, but the echo came back wrong or not at all
 H_ECHO_TIMEOUT = 0x20    # connected, echo not answered in time
+H_UNRESOLVED = 0x40      # host name not resolved yet: not tried (no verdict)
 HOST_FLAGS = ("dns-failed", "refused", "timeout", "slow", "rejects",
-              "echo-timeout")
+              "echo-timeout", "not-resolved-yet")
 
 # Print head check flags: the head thermistor.
 T_OVERHEAT = 0x1
@@ -77,8 +79,8 @@ POWER_FLAGS = ("low", "high", "unstable", "brownout-reset", "watchdog-reset")
 FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS, HEAD_FLAGS, POWER_FLAGS)
 
 # Flags that warn (receipts still print), per check; every other flag is a fault.
-WARNING_FLAGS = (P_NEAR_END, S_NEAR_END | S_DISAGREE, H_SLOW | H_ECHO_TIMEOUT,
-                 0, V_WATCHDOG)
+WARNING_FLAGS = (P_NEAR_END | P_PARTIAL, S_NEAR_END | S_DISAGREE,
+                 H_SLOW | H_ECHO_TIMEOUT | H_UNRESOLVED, 0, V_WATCHDOG)
 
 # Reset causes the board reports (hal: reset_cause()).
 RESET_POWER_ON = 0
@@ -125,6 +127,8 @@ CAUSES = (
      "软件版本不匹配\n请更新软件", "Version mismatch\nUpdate software"),
     ("receipt-policy", POLICY, WARNING,
      "按规定不打印纸质\n可发电子小票", "No paper receipt\nOffer e-receipt"),
+    ("internal-error", DEVICE, FAULT,
+     "自检失败\n请联系维修", "Self-test failed\nCall service"),
 )
 
 PAPER_OUT = 0
@@ -144,14 +148,16 @@ HOST_SLOW = 13
 HOST_REJECTS = 14
 SOFTWARE_MISMATCH = 15
 RECEIPT_POLICY = 16
+INTERNAL_ERROR = 17   # the self-test itself failed (record key 9 says where)
 
 # Root-cause order: when several causes show at once, the earlier one explains
 # the later ones (no power explains no reply; a dead cable explains everything
 # the printer cannot say; a cover left open explains paper-end bits). Printer
 # causes come before network ones because a dead settlement host never makes
 # the printer faulty, and warnings come last.
+# A self-test that failed inside comes first: what it did not see is unknown.
 RANK = (
-    POWER_UNSTABLE, PRINTER_NO_RESPONSE, LINK_GARBLED, HEAD_FAULT,
+    INTERNAL_ERROR, POWER_UNSTABLE, PRINTER_NO_RESPONSE, LINK_GARBLED, HEAD_FAULT,
     HEAD_OVERHEAT, CUTTER_JAM, COVER_OPEN, PAPER_OUT, PRINTER_BUSY_OFFLINE,
     PAPER_LOADED_BACKWARDS, SOFTWARE_MISMATCH, HOST_UNREACHABLE, HOST_REJECTS,
     PAPER_NEAR_END, HOST_SLOW, LINK_INTERMITTENT, RECEIPT_POLICY,

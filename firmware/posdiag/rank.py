@@ -27,6 +27,7 @@ _SIGNALS = (
     (c.CHECK_HOST, c.H_REJECTS, c.HOST_REJECTS),
     (c.CHECK_HOST, c.H_SLOW | c.H_ECHO_TIMEOUT, c.HOST_SLOW),
     (c.CHECK_PRINTER, c.P_UNSUPPORTED, c.SOFTWARE_MISMATCH),
+    (c.CHECK_PRINTER, c.P_PARTIAL, c.LINK_INTERMITTENT),
 )
 
 # Causes that make the printer's offline bit a consequence, not a cause.
@@ -34,9 +35,10 @@ _OFFLINE_EXPLAINED_BY = (c.HEAD_FAULT, c.HEAD_OVERHEAT, c.CUTTER_JAM,
                          c.COVER_OPEN, c.PAPER_OUT)
 
 
-def causes(checks):
-    """Cause codes for a record's checks array, most likely root cause first."""
-    found = 0
+def causes(checks, failed=False):
+    """Cause codes for a record's checks array, most likely root cause first.
+    failed: the self-test stopped with an error (record key 9)."""
+    found = 1 << c.INTERNAL_ERROR if failed else 0
     for check, mask, cause in _SIGNALS:
         if check_flags(checks, check) & mask:
             found |= 1 << cause
@@ -65,6 +67,6 @@ def causes(checks):
     return [cause for cause in c.RANK if found & (1 << cause)]
 
 
-def top_cause(checks):
-    ranked = causes(checks)
+def top_cause(checks, failed=False):
+    ranked = causes(checks, failed)
     return ranked[0] if ranked else None

@@ -14,6 +14,11 @@ K_TRIGGER = 5   # why the self-test ran; absent means boot (the usual case)
 K_CHECKS = 6    # [printer, paper, host, head, power], null: did not run
 K_RECEIPT = 7   # failed-print records: the pending receipt's journal seq
 K_COUNTERS = 8  # scheduled records: [paper fed mm, cuts, head energizing]
+K_ERROR = 9     # the self-test failed inside: [stage, exception class name]
+
+# Stages of K_ERROR: a check index (catalog.CHECK_*), or one of these.
+STAGE_RECORD = 5   # after the checks: ranking, encoding, the screen
+ERROR_NAME_MAX = 16   # bytes of the exception class name kept
 
 TRIGGER_BOOT = 0
 TRIGGER_FAILED_PRINT = 1
