@@ -7,7 +7,7 @@ EXIT_USAGE = 2
 EXIT_PORT = 3  # cannot open the port
 EXIT_NO_ANSWER = 4  # the terminal does not answer
 EXIT_BAD_DATA = 5  # a file or a reply is corrupt
-EXIT_AUTH = 6  # the technician key is wrong or missing
+EXIT_AUTH = 6  # the technician key is wrong or missing (self-tests without it: rate-limited)
 EXIT_INTERRUPTED = 130
 
 
@@ -37,6 +37,11 @@ class BadDataError(PosdiagError):
 
 class AuthError(PosdiagError):
     exit_code = EXIT_AUTH
+
+
+class RateLimitedError(AuthError):
+    """SELFTEST without the key asked more often than the terminal allows:
+    wait, or give the key (exit code 6, as for a missing key)."""
 
 
 class UsageError(PosdiagError):

@@ -10,7 +10,7 @@ import time
 
 import serial
 
-from host_tools.errors import AuthError, BadDataError, NoAnswerError, PortError
+from host_tools.errors import AuthError, BadDataError, NoAnswerError, PortError, RateLimitedError
 from posdiag import frame
 from posdiag import protocol as p
 
@@ -47,10 +47,11 @@ def open_port(url: str, baudrate: int = 115200, timeout: float = 0.05) -> serial
 class RefusedError(BadDataError):
     """The terminal answered, with a status other than OK."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, payload: bytes = b"") -> None:
         name = p.STATUS_NAMES[status] if status < len(p.STATUS_NAMES) else str(status)
         super().__init__(f"terminal refused the request: {name}")
         self.status = status
+        self.payload = payload  # what the terminal sent after the status byte
 
 
 def list_ports() -> list[tuple[str, str | None, str]]:
@@ -98,7 +99,7 @@ class Client:
             if response is not None:
                 status = response[0] if response else p.FAILED
                 if status != p.OK:
-                    raise RefusedError(status)
+                    raise RefusedError(status, response[1:])
                 return response[1:]
         raise NoAnswerError(
             f"no answer from the terminal after {self._retries + 1} tries",
@@ -114,9 +115,9 @@ class Client:
                     return bytes(self._reader.payload())
         return None
 
-    def authorised(self, kind: int, args: bytes, key: bytes) -> bytes:
+    def authorised(self, kind: int, args: bytes, key: bytes, timeout: float | None = None) -> bytes:
         """An authenticated command: a fresh challenge, then the command with
-        the HMAC answer (posdiag/auth.py)."""
+        the HMAC answer (posdiag/auth.py); `timeout` for the command's answer."""
         from posdiag import auth
 
         try:
@@ -132,7 +133,7 @@ class Client:
                 ) from None
             raise
         try:
-            return self.request(kind, auth.answer(key, nonce, kind, args))
+            return self.request(kind, auth.answer(key, nonce, kind, args), timeout)
         except RefusedError as e:
             if e.status == p.AUTH_FAILED:
                 raise AuthError(
@@ -145,10 +146,30 @@ class Client:
         """The terminal item, CBOR-encoded as the terminal sent it."""
         return self.request(p.CMD_INFO)
 
-    def selftest(self) -> bytes:
+    def selftest(self, key: bytes | None = None) -> bytes:
         """Run a self-test now; its record. It may take as long as the
-        terminal's host timeout plus its printer retries: allow for that."""
-        return self.request(p.CMD_SELFTEST, timeout=max(self._timeout, 5.0))
+        terminal's host timeout plus its printer retries: allow for that.
+        With the technician key it is SELFTEST_KEY, never rate-limited
+        (plain SELFTEST on a terminal too old to know it); without, the
+        terminal runs a few and then one every SELFTEST_EVERY_S."""
+        timeout = max(self._timeout, 5.0)
+        if key is not None:
+            try:
+                return self.authorised(p.CMD_SELFTEST_KEY, b"", key, timeout)
+            except RefusedError as e:
+                if e.status != p.UNKNOWN_COMMAND:
+                    raise
+        try:
+            return self.request(p.CMD_SELFTEST, timeout=timeout)
+        except RefusedError as e:
+            if e.status != p.RATE_LIMITED:
+                raise
+            wait = struct.unpack("<H", e.payload)[0] if len(e.payload) == 2 else p.SELFTEST_EVERY_S
+            raise RateLimitedError(
+                f"the terminal runs only {p.SELFTEST_BURST} self-tests in a row without the technician key, "
+                f"then one every {p.SELFTEST_EVERY_S} s",
+                f"wait {wait} s, or give --key HEX, --key-file FILE or POSDIAG_KEY",
+            ) from None
 
     def pull_batch(self, since: int, max_bytes: int = p.MAX_PAYLOAD) -> bytes:
         """Records from seq `since` on, as many whole records as fit in

@@ -5,6 +5,10 @@
 #   host: CHALLENGE -> nonce (16 random bytes, one use)
 #   host: COMMAND with payload = HMAC-SHA256(key, nonce | kind | args) | args
 #
+# A nonce is good for NONCE_TTL_S after it is given: long enough for the
+# host's retries of the command (4 tries of at most 5 s each by default),
+# short enough that a nonce nobody used does not wait around for long.
+#
 # A wrong answer is refused and counted, and each one in a row doubles the
 # time before the next challenge is given (1 s, 2 s, 4 s ... at most 64 s; a
 # right answer starts the series again): guessing a 256-bit key over a serial
@@ -13,6 +17,7 @@ from hashlib import sha256
 
 NONCE_LEN = 16
 MAC_LEN = 32
+NONCE_TTL_S = 60
 _MAX_BACKOFF_MS = 64000
 
 
@@ -43,6 +48,8 @@ class Guard:
         self._clock = clock
         self._entropy = entropy
         self._nonce = None
+        self._issued_s = 0    # uptime when the latest nonce was given
+        self.issued = 0       # challenges given since boot: names the latest
         self._locked_at = None
         self._backoff = 0
         self._streak = 0      # wrong answers since the last right one
@@ -66,15 +73,23 @@ class Guard:
         if not self.ready() or self._locked():
             return None
         self._nonce = self._entropy(NONCE_LEN)
+        self.issued += 1
+        self._issued_s = self._clock.uptime_s()
         return self._nonce
+
+    def current(self, issued):
+        """True while challenge number `issued` is the latest one and within
+        its validity, spent or not (the link's retry cache lives as long)."""
+        return (issued == self.issued and self.issued > 0 and
+                self._clock.uptime_s() - self._issued_s < NONCE_TTL_S)
 
     def check(self, kind, payload):
         """The command's arguments when payload starts with the right HMAC
         for the outstanding nonce, else None. The nonce is spent either way."""
         nonce = self._nonce
         self._nonce = None
-        if nonce is None or len(payload) < MAC_LEN:
-            return None
+        if nonce is None or len(payload) < MAC_LEN or not self.current(self.issued):
+            return None   # nothing to answer (none given, spent or lapsed)
         args = bytes(payload[MAC_LEN:])
         expected = hmac_sha256(self._key, nonce + bytes((kind,)) + args)
         if _same(expected, payload[:MAC_LEN]):

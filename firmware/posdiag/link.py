@@ -18,10 +18,19 @@ class LinkServer:
         # retried request (the very same bytes: the host lost the answer)
         # gets the same answer instead of running again. Matching the whole
         # request, not just kind and id, keeps a forged request with a
-        # guessed id from reading the answer to an authenticated one.
+        # guessed id from reading the answer to an authenticated one. An
+        # answer that belongs to a challenge (CHALLENGE, authenticated
+        # commands) is replayed only while that challenge is the latest and
+        # valid: after it, an old request meets the guard and its MAC fails.
         self._last_request = b""
         self._last_wire = b""
+        self._last_challenge = 0
         self.failures = 0
+        # SELFTEST without the key: a token bucket (protocol.SELFTEST_BURST,
+        # one more every SELFTEST_EVERY_S of uptime), refusals counted.
+        self._tokens = p.SELFTEST_BURST
+        self._refilled = terminal.clock.uptime_s()
+        self.selftests_refused = 0
 
     def poll(self):
         """Handle whatever the port has received; return frames answered."""
@@ -40,8 +49,10 @@ class LinkServer:
     def _answer(self, kind, req_id, req):
         request = bytes((kind, req_id)) + bytes(req)
         if kind in p.NOT_REPEATABLE and request == self._last_request:
-            self._port.write(self._last_wire)
-            return
+            # Every such kind but SELFTEST answers a challenge: it lapses with it.
+            if kind == p.CMD_SELFTEST or self._terminal.guard.current(self._last_challenge):
+                self._port.write(self._last_wire)
+                return
         try:
             status, payload = self._dispatch(kind, req)
         except Exception:  # noqa: BLE001 - a failed command must not stop the link
@@ -54,6 +65,7 @@ class LinkServer:
         if kind in p.NOT_REPEATABLE:
             self._last_request = request
             self._last_wire = wire
+            self._last_challenge = self._terminal.guard.issued
         self._port.write(wire)
 
     def _dispatch(self, kind, req):
@@ -64,7 +76,9 @@ class LinkServer:
                 return p.AUTH_FAILED, b""
             return self._privileged(kind, args)
         if kind == p.CMD_INFO:
-            return p.OK, cbor.encode(t.info())
+            item = t.info()
+            item["selftests_refused"] = self.selftests_refused
+            return p.OK, cbor.encode(item)
         if kind == p.CMD_PULL:
             if len(req) != 6:
                 return p.BAD_REQUEST, b""
@@ -72,6 +86,10 @@ class LinkServer:
             # The status byte shares the frame's payload with the records.
             return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD - 1))
         if kind == p.CMD_SELFTEST:
+            wait = self._take_token()
+            if wait:
+                self.selftests_refused += 1
+                return p.RATE_LIMITED, struct.pack("<H", wait)
             return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
         if kind == p.CMD_CHALLENGE:
             if not t.guard.ready():
@@ -82,8 +100,28 @@ class LinkServer:
             return p.OK, t.settings_json().encode()
         return p.UNKNOWN_COMMAND, b""
 
+    def _take_token(self):
+        """0 when a SELFTEST without the key may run now (a token taken),
+        else the seconds until the next token."""
+        now = self._terminal.clock.uptime_s()
+        if self._tokens >= p.SELFTEST_BURST:
+            self._refilled = now   # a full bucket earns nothing: count from now
+        else:
+            gained = (now - self._refilled) // p.SELFTEST_EVERY_S
+            if gained:
+                self._tokens = min(p.SELFTEST_BURST, self._tokens + gained)
+                self._refilled += gained * p.SELFTEST_EVERY_S
+                if self._tokens == p.SELFTEST_BURST:
+                    self._refilled = now
+        if self._tokens == 0:
+            return p.SELFTEST_EVERY_S - (now - self._refilled)
+        self._tokens -= 1
+        return 0
+
     def _privileged(self, kind, args):
         t = self._terminal
+        if kind == p.CMD_SELFTEST_KEY:
+            return p.OK, t.run_selftest(record.TRIGGER_REQUEST)
         if kind == p.CMD_CLEAR_LOG:
             t.log.clear()
             return p.OK, b""

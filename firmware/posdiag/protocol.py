@@ -3,7 +3,7 @@
 # starts with a status byte. docs/serial-protocol.md is the reference.
 CMD_INFO = 0x01       # -> status | CBOR terminal item (text keys)
 CMD_PULL = 0x02       # since u32 LE, max bytes u16 LE -> status | records
-CMD_SELFTEST = 0x03   # -> status | the new record
+CMD_SELFTEST = 0x03   # -> status | the new record; rate-limited (LIMITED)
 CMD_RECOVER = 0x04    # auth, mode u8 (1 reprint, 2 clear) -> status: DLE ENQ sent
 CMD_CHALLENGE = 0x05  # -> status | nonce (16 bytes) for one authenticated command
 CMD_CLEAR_LOG = 0x06  # auth -> status: every diagnostics record removed
@@ -12,6 +12,7 @@ CMD_CONFIG_SET = 0x08  # auth, JSON object of settings -> status
 CMD_RECEIPTS = 0x09   # auth -> status | CBOR array of [seq, bytes] pending
 CMD_RECEIPT = 0x0A    # auth, seq u32 LE, offset u16 LE -> status | total u16 | chunk
 CMD_ACK = 0x0B        # auth, seq u32 LE -> status: that receipt delivered
+CMD_SELFTEST_KEY = 0x0C  # auth -> status | the new record, never rate-limited
 RESPONSE = 0x80
 
 OK = 0
@@ -21,12 +22,23 @@ FAILED = 3
 AUTH_FAILED = 4       # wrong or missing HMAC, or no key set on the terminal
 LOCKED = 5            # no challenge now: wait after wrong answers
 NOT_FOUND = 6
+RATE_LIMITED = 7      # SELFTEST without the key too often -> status | wait u16 s
 STATUS_NAMES = ("ok", "unknown command", "bad request", "failed", "wrong key",
-                "locked after wrong keys: wait", "not found")
+                "locked after wrong keys: wait", "not found",
+                "too many self-tests without the key: wait, or give the technician key")
 
 # Commands whose payload must start with the HMAC answer (auth.py).
 AUTHENTICATED = (CMD_RECOVER, CMD_CLEAR_LOG, CMD_CONFIG_SET, CMD_RECEIPTS,
-                 CMD_RECEIPT, CMD_ACK)
+                 CMD_RECEIPT, CMD_ACK, CMD_SELFTEST_KEY)
+
+# Commands anyone on the cable may send, but only so often: each SELFTEST
+# writes a record, and a full log drops its oldest. A token bucket: a burst
+# of SELFTEST_BURST (a technician's visit: test, fix, test again), then one
+# every SELFTEST_EVERY_S (3 a minute), so abuse cannot push old fault
+# evidence out faster. CMD_SELFTEST_KEY is the unlimited form.
+LIMITED = (CMD_SELFTEST,)
+SELFTEST_BURST = 5
+SELFTEST_EVERY_S = 20
 
 # Commands a retried request must not run twice (see link.py).
 NOT_REPEATABLE = (CMD_SELFTEST, CMD_CHALLENGE) + AUTHENTICATED
