@@ -146,9 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_port(info)
     info.add_argument("--json", action="store_true", help="the terminal item as JSON")
 
-    test = sub.add_parser("selftest", help="run a self-test on the terminal now and diagnose it")
+    test = sub.add_parser(
+        "selftest",
+        help="run a self-test on the terminal now and diagnose it (without the key: 5 in a row, then one per 20 s)",
+    )
     _add_port(test)
     _add_output(test)
+    _add_key(test)
 
     rec = sub.add_parser(
         "recover", help="send the printer's recovery request (DLE ENQ), e.g. after a cutter jam (needs the key)"
@@ -458,8 +462,10 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from host_tools.pull import terminal_item
     from host_tools.records import PulledLog
 
+    # The key is optional here: with it, self-tests are never rate-limited.
+    key = _key(args) if args.key or args.key_file or os.environ.get("POSDIAG_KEY") else None
     client = _client(args)
-    log = PulledLog(terminal_item(client), [client.selftest()])
+    log = PulledLog(terminal_item(client), [client.selftest(key)])
     _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
     return 0
 
