@@ -98,5 +98,26 @@ def test_journal_entry_holds_no_full_card_number() -> None:
 def test_bad_shapes_are_refused() -> None:
     with pytest.raises(ReceiptError):
         sanitize(["not", "a", "map"])
+    with pytest.raises(ReceiptError, match="too deep"):
+        nested: dict = {"x": 1}
+        for _ in range(20):
+            nested = {"x": nested}
+        sanitize(nested)
     with pytest.raises(ReceiptError):
-        sanitize({"total": 1.5})
+        sanitize({"raw": b"bytes"})
+
+
+@pytest.mark.parametrize(
+    "value,kept",
+    [(1.5, "1.5"), (0.13, "0.13"), (136.0, "136.0"), (-2.25, "-2.25"), (0.0, "0.0"), (99999999999.0, "99999999999.0")],
+)
+def test_ordinary_floats_are_kept_as_text(value: float, kept: str) -> None:
+    # The journal's CBOR has no floats: a weight or a price sent as a float
+    # stays readable as text instead of refusing the receipt.
+    assert sanitize({"qty": value}) == {"qty": kept}
+
+
+@pytest.mark.parametrize("value", [4111111111111111.0, 6.222021234567890128e18, 378282246310005.0, 123456789012.0])
+def test_a_float_of_twelve_or_more_digits_is_masked_as_a_card_number(value: float) -> None:
+    kept = sanitize({"ref": value})["ref"]
+    assert isinstance(kept, str) and "*" in kept and len(re.sub(r"\D", "", kept)) <= 10

@@ -1,25 +1,37 @@
 # A receipt the printer could not print, made safe to keep: card data is
-# masked or refused before anything reaches flash. The pending-receipt
-# journal (a log.Log named "r") stores the result (ereceipt.entry).
+# masked or refused before anything reaches flash (PCI DSS 3.3-3.5). The
+# pending-receipt journal (a log.Log named "r") stores the result
+# (ereceipt.entry). docs/e-receipt.md states the rules.
+from posdiag import digits
 
 MAX_RECEIPT = 4096   # bytes of one journal entry
-# Sensitive authentication data: never stored, whatever the POS sends. A
-# field is refused when a word of its name (split at "_", "-", spaces and
-# case changes do not matter) is one of these: card_cvv, cvc2, track2_data,
-# pin_block and card_pin are refused; tracking_no and spin are not.
-_REFUSED_WORDS = ("cvv", "cvv2", "cvc", "cvc2", "cid", "track", "track1",
-                  "track2", "trackdata", "pin", "pinblock")
+_MAX_DEPTH = 8       # maps and lists inside each other: deeper is refused
+_FLOAT_PAN = 1e11    # a float this large is no amount: maybe a card number
+
+# Sensitive authentication data (CVV, PIN, track) is never stored. A field
+# name is split into words at "_", "-", ".", spaces, digits and case changes
+# (cardCvv, PINBlock, track2Equivalent). Short names count only as whole words
+# (tracking_no, spin, acid, decide are fine); the longer ones anywhere in the
+# words run together (securitycode, encryptedpinblock).
+_SAD_WORDS = ("pin", "pins", "cid", "csc", "cvd", "track", "pvv")
+_SAD_PARTS = ("cvv", "cvc", "cvn", "cav2", "securitycode", "pinblock",
+              "magstripe", "magneticstripe", "trackdata", "track1", "track2",
+              "track3", "cardverification", "verificationvalue")
+# In any text: one of these labels, then 3-4 digits, is a card security code.
+_CVV_LABELS = (b"cvv", b"cvc", b"cvn", b"cav2", b"cid", b"csc", b"security")
+_WHOLE_LABELS = (b"cid", b"csc")   # "acid 123", "discs 1234" are not codes
 
 
 class ReceiptError(ValueError):
     pass
 
 
-def _luhn_ok(digits):
+# -- digits -------------------------------------------------------------------
+def _luhn_ok(vals, start, length):
     total = 0
-    for i in range(len(digits)):
-        d = ord(digits[len(digits) - 1 - i]) - 48
-        if i % 2:
+    for i in range(length):
+        d = vals[start + length - 1 - i]
+        if i & 1:
             d *= 2
             if d > 9:
                 d -= 9
@@ -27,89 +39,299 @@ def _luhn_ok(digits):
     return total % 10 == 0
 
 
+def _ascii_digits(text):
+    out = []
+    for ch in text:
+        d = digits.value(ch)
+        if d >= 0:
+            out.append(chr(48 + d))
+    return "".join(out)
+
+
 def mask_pan(pan):
-    """At most the first six and last four digits of a card number; a number
-    masked already (at most ten digits left visible) is kept as it is."""
-    text = str(pan)
-    digits = "".join(ch for ch in text if "0" <= ch <= "9")
-    if "*" in text and len(digits) <= 10:
-        return text
-    if len(digits) < 10:
-        return "*" * len(digits)
-    keep_front = 6 if len(digits) >= 13 else 0
-    return digits[:keep_front] + "*" * (len(digits) - keep_front - 4) + digits[-4:]
+    """At most the first six and last four digits of a card number, in ASCII
+    digits whatever script it was typed in; a number masked already (at most
+    ten digits left visible) is kept, its digits in ASCII."""
+    text = _float_text(pan) if isinstance(pan, float) else str(pan)
+    found = _ascii_digits(text)
+    if "*" in text and len(found) <= 10:
+        return "".join(ch if digits.value(ch) < 0 else chr(48 + digits.value(ch))
+                       for ch in text)
+    if len(found) < 10:
+        return "*" * len(found)
+    keep_front = 6 if len(found) >= 13 else 0
+    return found[:keep_front] + "*" * (len(found) - keep_front - 4) + found[-4:]
 
 
-def _refused(key):
-    word = ""
-    for ch in key.lower() + "_":
-        if ch in "_- .":
-            if word in _REFUSED_WORDS:
-                return True
-            word = ""
-        else:
-            word += ch
-    return False
+def _mark_run(places, vals, marks):
+    # Every 13-19 digit window of the run that passes the Luhn check is a card
+    # number: its middle digits become "*", its first six and last four ASCII.
+    n = len(vals)
+    for length in range(13, 20):
+        for start in range(n - length + 1):
+            if _luhn_ok(vals, start, length):
+                for k in range(start, start + length):
+                    if start + 6 <= k < start + length - 4:
+                        marks[places[k]] = 2
+                    elif marks.get(places[k]) != 2:
+                        marks[places[k]] = 1
 
 
 def _mask_numbers(text):
-    # Any 13-19 digits in a row that pass the Luhn check are a card number
-    # that came in through the wrong field: mask them to 6 + 4 too. Digits
-    # may be grouped by single spaces or dashes ("4111 1111 1111 1111"), and
-    # every window of a longer run is tried, so digits before or after (a
-    # date, a phone prefix) cannot hide one.
-    chars = list(text)
-    n = len(chars)
+    """text with every card number in it masked. A number is digits of any
+    script, its groups joined by any run of separators (digits.SEPARATORS):
+    "4111 1111-1111.1111", fullwidth digits, a zero-width space between."""
+    marks = {}        # char index: 1 show as ASCII, 2 mask
+    places = []       # char indexes of the digits of the current run
+    vals = bytearray()
     i = 0
+    for ch in text:
+        d = digits.value(ch)
+        if d >= 0:
+            places.append(i)
+            vals.append(d)
+        elif not (places and ch in digits.SEPARATORS):
+            if len(vals) >= 13:
+                _mark_run(places, vals, marks)
+            if places:
+                places = []
+                vals = bytearray()
+        i += 1
+    if len(vals) >= 13:
+        _mark_run(places, vals, marks)
+    if not marks:
+        return text
+    out = []
+    i = 0
+    for ch in text:
+        m = marks.get(i)
+        out.append(ch if m is None else "*" if m == 2 else chr(48 + digits.value(ch)))
+        i += 1
+    return "".join(out)
+
+
+# -- sensitive authentication data in text -----------------------------------
+def _shape(text):
+    # The text as lower-case ASCII bytes, one per character: digits of any
+    # script as ASCII, other non-ASCII characters as 0x80.
+    out = bytearray(len(text))
+    i = 0
+    for ch in text:
+        d = digits.value(ch)
+        c = ord(ch)
+        if d >= 0:
+            c = 48 + d
+        elif c >= 0x80:
+            c = 0x80
+        elif 65 <= c <= 90:
+            c += 32
+        out[i] = c
+        i += 1
+    return out
+
+
+def _is_digit(c):
+    return 48 <= c <= 57
+
+
+def _is_letter(c):
+    return 97 <= c <= 122
+
+
+def _digits_from(s, i):
+    n = i
+    while n < len(s) and _is_digit(s[n]):
+        n += 1
+    return n - i
+
+
+def _track_after(s, i, j):
+    # A 12-19 digit account number at s[i:j], then what makes it track data
+    # (ISO/IEC 7813): track 2 "PAN=YYMM" + service code (EMV tag 57 writes
+    # the "=" as the nibble D), or track 1 "B" PAN "^" name "^".
+    if j >= len(s) or not 12 <= j - i <= 19:
+        return False
+    sep = s[j]
+    if sep == 61 or sep == 100:   # "=", "d" ("D" lower-cased)
+        if _digits_from(s, j + 1) < 7:
+            return False
+        month = (s[j + 3] - 48) * 10 + s[j + 4] - 48
+        return 1 <= month <= 12
+    if sep == 94:                 # "^"
+        if i and s[i - 1] == 98:  # format code "b"
+            return True
+        k = j + 1
+        while k < len(s) and k <= j + 27:
+            if s[k] == 94:
+                return True
+            k += 1
+    return False
+
+
+def _has_track(s):
+    i = 0
+    n = len(s)
     while i < n:
-        if not "0" <= chars[i] <= "9":
+        if not _is_digit(s[i]):
             i += 1
             continue
-        places = []   # positions of this run's digits
-        j = i
-        while j < n:
-            if "0" <= chars[j] <= "9":
-                places.append(j)
-                j += 1
-            elif chars[j] in " -" and j + 1 < n and "0" <= chars[j + 1] <= "9":
-                j += 1
-            else:
-                break
-        digits = "".join(chars[k] for k in places)
-        for length in range(13, 20):
-            for start in range(0, len(digits) - length + 1):
-                if _luhn_ok(digits[start:start + length]):
-                    for k in places[start + 6:start + length - 4]:
-                        chars[k] = "*"
+        j = i + _digits_from(s, i)
+        if _track_after(s, i, j):
+            return True
         i = j
-    return "".join(chars)
+    return False
 
 
-def _clean(value, key):
-    if not isinstance(key, str):
+def _code_after(s, i):
+    # After a CVV label: "2" (cvv2, cvc2), up to 12 characters that are no
+    # digits ("code:", " is "), then exactly 3 or 4 digits.
+    if i < len(s) and s[i] == 50 and not (i + 1 < len(s) and _is_digit(s[i + 1])):
+        i += 1
+    end = i + 12
+    while i < len(s) and i < end and not _is_digit(s[i]):
+        i += 1
+    return 3 <= _digits_from(s, i) <= 4
+
+
+def _has_cvv(s, text):
+    for label in _CVV_LABELS:
+        k = s.find(label)
+        while k >= 0:
+            e = k + len(label)
+            whole = label not in _WHOLE_LABELS or not (
+                (k and _is_letter(s[k - 1])) or (e < len(s) and _is_letter(s[e])))
+            if label == b"security":
+                e = _word_after(s, e, b"code")
+            if whole and e > 0 and _code_after(s, e):
+                return True
+            k = s.find(label, k + 1)
+    k = text.find("安全码")
+    return k >= 0 and _code_after(s, k + 3)
+
+
+def _word_after(s, i, word):
+    # "security code", "security-code", "securitycode": the end of word, or -1.
+    while i < len(s) and (s[i] in b" _-." or s[i] == 0x80):
+        i += 1
+    return i + len(word) if s[i:i + len(word)] == word else -1
+
+
+# -- field names ----------------------------------------------------------------
+def _words(name):
+    """Lower-case words of a field name: cardCvv -> card cvv, PINBlock -> pin
+    block, track2Equivalent -> track2 equivalent, pin_block -> pin block."""
+    words = []
+    word = ""
+    prev = 0          # 1 lower, 2 upper, 3 digit
+    chars = list(name)
+    for i in range(len(chars)):
+        ch = chars[i]
+        kind = 1 if "a" <= ch <= "z" else 2 if "A" <= ch <= "Z" else 3 if "0" <= ch <= "9" else 0
+        nxt = chars[i + 1] if i + 1 < len(chars) else ""
+        if kind == 0 or (kind == 2 and (prev in (1, 3) or (
+                prev == 2 and "a" <= nxt <= "z"))):
+            if word:
+                words.append(word)
+            word = ""
+        if kind:
+            word += ch.lower()
+        prev = kind
+    if word:
+        words.append(word)
+    return words
+
+
+def _sad_name(name):
+    words = _words(name)
+    for w in words:
+        if w in _SAD_WORDS:
+            return True
+    joined = "".join(words)
+    for part in _SAD_PARTS:
+        if part in joined:
+            return True
+    return False
+
+
+def _quoted(name):
+    # A field name for an error message: never a card number in it.
+    name = _mask_numbers(name)
+    return name if len(name) <= 32 else name[:32] + "..."
+
+
+# -- values -----------------------------------------------------------------------
+def _float_text(x):
+    # CBOR records carry no floats (posdiag/cbor.py): a float is kept as text.
+    # One of 12 or more digits is no amount but maybe a card number typed as a
+    # JSON number (its last digits may be lost to rounding): masked as one.
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    if abs(x) >= _FLOAT_PAN:
+        if abs(x) >= 1e20:
+            return "%.6e" % x
+        return ("-" if x < 0 else "") + mask_pan(str(int(abs(x))))
+    text = "%.6f" % x
+    text = text.rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _text(value, name):
+    s = _shape(value)
+    if _has_track(s):
+        raise ReceiptError("refused: track data in " + name)
+    if _has_cvv(s, value):
+        raise ReceiptError("refused: a card security code in " + name)
+    return _mask_numbers(value)
+
+
+def _key(k):
+    if not isinstance(k, str):
         raise ReceiptError("receipt field names must be text")
-    if _refused(key):
-        raise ReceiptError("refused: receipts must not carry " + key)
+    if _sad_name(k):
+        raise ReceiptError("refused: receipts must not carry " + _quoted(k))
+    return _text(k, "a field name")
+
+
+def _clean(value, name, depth):
+    if depth > _MAX_DEPTH:
+        raise ReceiptError("receipt nested too deep")
     if isinstance(value, dict):
         out = {}
         for k in value:
-            if key == "card" and k == "pan":
-                out[k] = mask_pan(value[k])   # 6 + 4 digits, no grouping
+            key = _key(k)
+            if key in out:
+                raise ReceiptError("two fields named " + _quoted(key))
+            v = value[k]
+            if name == "card" and k == "pan" and isinstance(v, (str, int, float)) \
+                    and not isinstance(v, bool):
+                if isinstance(v, str):
+                    _text(v, "card.pan")
+                out[key] = mask_pan(v)   # 6 + 4 digits, no grouping
             else:
-                out[k] = _clean(value[k], k)
+                out[key] = _clean(v, k, depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [_clean(v, key) for v in value]
+        return [_clean(v, name, depth + 1) for v in value]
     if isinstance(value, str):
-        return _mask_numbers(value)
-    if value is None or isinstance(value, (bool, int)):
+        return _text(value, "field " + _quoted(name))
+    if value is None or isinstance(value, bool):
         return value
-    raise ReceiptError("receipt field " + key + " has an unsupported type")
+    if isinstance(value, int):
+        # A card number sent as a JSON number: masked text instead.
+        if -10 ** 12 < value < 10 ** 12:
+            return value
+        text = str(value)
+        masked = _mask_numbers(text)
+        return value if masked is text else masked
+    if isinstance(value, float):
+        return _float_text(value)
+    raise ReceiptError("receipt field " + _quoted(name) + " has an unsupported type")
 
 
 def sanitize(receipt):
-    """A copy of the receipt dict with the card number masked to at most
-    6 + 4 digits; ReceiptError for CVV, track data or PIN blocks."""
+    """A copy of the receipt dict with every card number masked to at most
+    6 + 4 digits; ReceiptError for CVV, PIN or track data (by field name or,
+    in any text, by shape), so nothing of it is stored."""
     if not isinstance(receipt, dict):
         raise ReceiptError("a receipt is a map of fields")
-    return _clean(receipt, "")
+    return _clean(receipt, "", 0)
