@@ -264,3 +264,23 @@ def test_too_many_settings_at_once_is_a_clear_error(start_sim: Callable[..., Sim
         "config", sim.port, "--set", "receipt_url=" + json.dumps("https://x.example/" + "r" * 300), "--key", DEMO_KEY
     )
     assert run.returncode == 2 and "split them" in run.stderr
+
+
+def test_a_nonce_lapses_after_its_validity_uncounted() -> None:
+    g, clock = guard()
+    nonce = g.challenge()
+    clock.sleep_ms(auth.NONCE_TTL_S * 1000)
+    assert not g.current(g.issued)
+    assert g.check(9, auth.answer(b"K" * 32, nonce, 9, b"")) is None
+    assert g.failures == 0 and g.challenge() is not None  # no lock-out for a late answer
+
+
+def test_only_the_latest_challenge_is_current() -> None:
+    g, clock = guard()
+    assert not g.current(0)  # none given yet
+    g.challenge()
+    first = g.issued
+    clock.sleep_ms((auth.NONCE_TTL_S - 1) * 1000)
+    assert g.current(first)
+    g.challenge()
+    assert not g.current(first) and g.current(first + 1)

@@ -3,8 +3,11 @@ LinkServer, over a real pseudo-terminal, in one process."""
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -162,3 +165,42 @@ def test_terminal_side_survives_any_bytes(quiet_terminal, data: bytes) -> None: 
     answers = [b for b in port.sent if reader.push(b)]
     assert reader.errors == 0
     assert len(answers) == port.sent.count(0)
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _commands() -> dict[str, int]:
+    return {name[4:]: value for name, value in vars(p).items() if name.startswith("CMD_")}
+
+
+def test_protocol_doc_table_says_which_commands_need_the_key_and_are_limited() -> None:
+    """serial-protocol.md's command table against protocol.py, so the docs
+    cannot drift from the code again (RECOVER was documented keyless)."""
+    text = (DOCS / "serial-protocol.md").read_text()
+    header = "| kind | name | key | limited | request payload | response payload after the status byte |"
+    assert header in text
+    rows = [line.split("|")[1:5] for line in text.split(header, 1)[1].splitlines()[2:] if line.startswith("| 0x")]
+    table = {name.strip(): (int(kind, 16), key.strip(), limited.strip()) for kind, name, key, limited in rows}
+    commands = _commands()
+    assert set(table) == set(commands)
+    for name, (kind, key, limited) in table.items():
+        assert kind == commands[name], name
+        assert key == ("yes" if kind in p.AUTHENTICATED else "no"), name
+        assert limited == ("yes" if kind in p.LIMITED else "no"), name
+
+
+def test_firmware_doc_security_table_agrees_with_the_code() -> None:
+    text = (DOCS / "firmware.md").read_text()
+    header = "| command | needs the key | why |"
+    lines = text.split(header, 1)[1].splitlines()[2:]
+    rows = [line.split("|")[1:3] for line in itertools.takewhile(lambda line: line.startswith("|"), lines)]
+    commands = _commands()
+    seen: list[str] = []
+    for cell, key in rows:
+        names = [w for w in re.findall(r"\b[A-Z][A-Z_]+\b", cell) if w in commands]
+        assert names, cell
+        for name in names:
+            assert key.strip() == ("yes" if commands[name] in p.AUTHENTICATED else "no"), name
+        seen += names
+    assert sorted(seen) == sorted(commands)  # each command in exactly one row
