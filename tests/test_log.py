@@ -232,3 +232,75 @@ def test_acks_survive_a_power_cut_at_every_byte(tmp_path: Path) -> None:
         # Either the acknowledgement landed or it did not: never a lost receipt.
         assert seqs in ([1, 2, 3], [1, 3]), f"cut {cut}: {seqs}"
         shutil.rmtree(work)
+
+
+def secret(seq: int) -> bytes:
+    """A journal entry holding a marker that must not outlive its delivery."""
+    return b"\x58\x20" + (b"CARD-%04d-" % seq) * 2 + b"x" * 12  # a 32-byte CBOR bstr
+
+
+def flash_bytes(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+@pytest.mark.parametrize("acked", [[2], [5], [1, 2], [4, 5], [1, 2, 3, 4, 5]])
+def test_acknowledged_payloads_leave_no_bytes_in_flash(tmp_path: Path, acked: list[int]) -> None:
+    # Segments (1, 2), (3, 4), (5): acknowledged entries in an older segment,
+    # in the newest one (never removed while appended to), or all of them.
+    journal = Log(FileStorage(str(tmp_path)), 4, 2, "r", 4096)
+    for _ in range(5):
+        journal.append(secret)
+    for seq in acked:
+        assert journal.ack(seq) is True
+    image = flash_bytes(tmp_path)
+    for seq in range(1, 6):
+        assert ((b"CARD-%04d" % seq) in image) is (seq not in acked), seq
+    left = [s for s in range(1, 6) if s not in acked]
+    assert [s for s, _ in journal.records()] == left
+    again = Log(FileStorage(str(tmp_path)), 4, 2, "r", 4096)
+    assert [s for s, _ in again.records()] == left
+    assert again.append(secret)[0] == 6 and again.drops == 0
+
+
+def test_scrubbed_entries_keep_their_seq_even_without_the_state_file(tmp_path: Path) -> None:
+    journal = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    for _ in range(3):
+        journal.append(secret)
+    for seq in (1, 2, 3):
+        journal.ack(seq)
+    (tmp_path / "r.state").unlink()
+    assert Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096).append(secret)[0] == 4
+
+
+def test_scrubbed_entries_are_not_counted_as_drops(tmp_path: Path) -> None:
+    journal = Log(FileStorage(str(tmp_path)), 2, 2, "r", 4096)
+    for _ in range(3):
+        journal.append(secret)  # segments (1, 2), (3)
+    journal.ack(3)  # a tombstone in the newest segment
+    for _ in range(4):
+        journal.append(secret)  # rotations drop (1, 2) and then (3, 4)
+    assert journal.drops == 3  # 1, 2 and 4; never the delivered 3
+
+
+def test_an_ack_cut_by_power_is_scrubbed_on_the_next_open(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    journal = Log(FileStorage(str(base)), 4, 16, "r", 4096)
+    for _ in range(3):
+        journal.append(secret)
+    probe = tmp_path / "probe"
+    shutil.copytree(base, probe)
+    storage = CuttingStorage(str(probe), 10**6)
+    Log(storage, 4, 16, "r", 4096).ack(2)
+    total = 10**6 - storage.budget
+    for cut in range(total):
+        work = tmp_path / f"cut{cut}"
+        shutil.copytree(base, work)
+        with pytest.raises(PowerCut):
+            Log(CuttingStorage(str(work), cut), 4, 16, "r", 4096).ack(2)
+        after = Log(FileStorage(str(work)), 4, 16, "r", 4096)
+        seqs = [s for s, _ in after.records()]
+        assert seqs in ([1, 2, 3], [1, 3]), f"cut {cut}: {seqs}"
+        # Once the acknowledgement counts, the payload is gone from flash too.
+        assert (b"CARD-0002" in flash_bytes(work)) is (seqs == [1, 2, 3]), f"cut {cut}"
+        assert [d for _, d in after.records()] == [secret(s) for s in seqs]
+        shutil.rmtree(work)

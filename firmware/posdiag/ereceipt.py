@@ -42,16 +42,24 @@ def _line(*parts):
     return " ".join(str(p) for p in parts if p not in (None, ""))
 
 
+def _map(value):
+    # The POS may send any shape ("merchant": "Tea shop"): never fail on it.
+    return value if isinstance(value, dict) else {}
+
+
 def offline_text(fields):
     """The receipt as plain UTF-8 lines for a QR code: what a legal receipt
     needs, readable with no network and no app (docs/e-receipt.md)."""
     cur = fields.get("currency", "")
-    merchant = fields.get("merchant") or {}
-    card = fields.get("card") or {}
+    merchant = _map(fields.get("merchant"))
+    card = _map(fields.get("card"))
     lines = [_line("RECEIPT", merchant.get("name")),
              _line(merchant.get("address")),
              _line(fields.get("time"), fields.get("txn_id"))]
-    for item in fields.get("items") or []:
+    items = fields.get("items")
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            item = {"name": item}
         lines.append(_line(item.get("name"), "x%s" % item.get("qty", 1),
                            money(item.get("amount", 0), cur)))
     if "tax" in fields:

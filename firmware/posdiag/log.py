@@ -14,6 +14,13 @@
 # handed out again, even when the record it named was torn.
 # When the log holds its maximum number of segments the oldest segment goes
 # and the drops counter grows by the records it held: never a silent drop.
+#
+# Delivered entries (ack, the journal's receipts) leave nothing behind: the
+# acknowledgement is saved first ("r.ack"), then the segment is rewritten
+# atomically with each delivered entry's payload replaced by _GONE (same seq,
+# fresh CRC, so seq order and "never reuse a seq" still hold), and a segment
+# of nothing but delivered entries is removed. An acknowledgement whose
+# rewrite a power cut stopped is finished on the next open.
 import struct
 from binascii import crc32
 
@@ -24,6 +31,7 @@ _STATE_FMT = "<IIII"   # next_seq, boot, drops, torn
 _HEAD_FMT = "<HI"      # length u16, seq u32
 _HEAD = 6
 _TAIL = 4              # CRC-32
+_GONE = b"\xf6"        # a delivered entry's payload after scrubbing (CBOR null)
 
 
 def _entries(data):
@@ -44,6 +52,11 @@ def _entries(data):
                     pos + _HEAD, end))
         pos = end + _TAIL
     return out, pos
+
+
+def _frame(seq, payload):
+    head = struct.pack(_HEAD_FMT, len(payload), seq)
+    return head + payload + struct.pack("<I", crc32(payload, crc32(head)))
 
 
 class Log:
@@ -101,6 +114,8 @@ class Log:
             # The state file was lost or old: never reuse a seq seen on flash.
             self.next_seq = highest + 1
             self._save_state()
+        if self._acked:
+            self._scrub()   # a power cut came between an ack and its rewrite
 
     def _highest_seq(self, newest_entries):
         """The highest seq on flash (or reserved by the newest segment's name),
@@ -147,11 +162,9 @@ class Log:
         payload = record_for_seq(seq)
         if not 0 < len(payload) <= self.max_entry:
             raise ValueError("log: entry size out of range")
-        head = struct.pack(_HEAD_FMT, len(payload), seq)
-        crc = crc32(payload, crc32(head))
         f = self._st.open(self._seg_name(self._segments[-1]), "ab")
         try:
-            f.write(head + payload + struct.pack("<I", crc))
+            f.write(_frame(seq, payload))
         finally:
             f.close()
         self._in_newest += 1
@@ -160,9 +173,11 @@ class Log:
     def _rotate(self, first_seq):
         while len(self._segments) >= self._max_segments:
             oldest = self._seg_name(self._segments[0])
-            entries, _ = _entries(self._read(oldest))
+            data = self._read(oldest)
             # Delivered entries are not lost: only the others count.
-            self.drops += len([e for e in entries if e[1] not in self._acked])
+            self.drops += len([e for e in _entries(data)[0]
+                               if e[1] not in self._acked
+                               and data[e[2]:e[3]] != _GONE])
             self._save_state()   # count the drop before it happens
             self._st.remove(oldest)
             self._segments.pop(0)
@@ -183,26 +198,45 @@ class Log:
     # -- delivery ------------------------------------------------------------
     def ack(self, seq):
         """Mark entry seq delivered (a pending receipt sent as an e-receipt):
-        records() no longer yields it, and a segment all of whose entries are
-        delivered is removed. Acknowledging twice, or an entry already gone,
-        changes nothing: a repeated acknowledgement is harmless."""
+        records() no longer yields it, its payload is scrubbed from flash and
+        a segment all of whose entries are delivered is removed. Acknowledging
+        twice, or an entry already gone, changes nothing: a repeated
+        acknowledgement is harmless."""
         if seq in self._acked or not any(s == seq for s, _ in self.records()):
             return False
         self._acked.append(seq)
-        self._prune()
         flashfile.save_u32s(self._st, self._name + ".ack", self._acked)
+        self._scrub()
         return True
 
-    def _prune(self):
-        # Remove whole delivered segments (never the one being appended to).
-        while len(self._segments) > 1:
-            entries, _ = _entries(self._read(self._seg_name(self._segments[0])))
-            seqs = [e[1] for e in entries]
-            if any(s not in self._acked for s in seqs):
-                return
-            self._st.remove(self._seg_name(self._segments[0]))
-            self._segments.pop(0)
-            self._acked = [s for s in self._acked if s not in seqs]
+    def _scrub(self):
+        # Rewrite each segment holding acknowledged entries with _GONE in
+        # their place, remove the segments left with nothing else (never the
+        # one being appended to), then forget the acknowledgements done.
+        segs = self._segments
+        for i in range(len(segs)):
+            last = segs[i + 1] if i + 1 < len(segs) else self.next_seq
+            if not any(segs[i] <= s < last for s in self._acked):
+                continue
+            name = self._seg_name(segs[i])
+            data = self._read(name)
+            entries, _ = _entries(data)
+            out = bytearray()
+            live = 0
+            for pos, seq, start, end in entries:
+                if seq in self._acked or data[start:end] == _GONE:
+                    out += _frame(seq, _GONE)
+                else:
+                    out += data[pos:end + _TAIL]
+                    live += 1
+            if not live and i + 1 < len(segs):
+                self._st.remove(name)
+                segs[i] = None
+            elif out != data:
+                self._replace(name, bytes(out))
+        self._segments = [s for s in segs if s is not None]
+        self._acked = []
+        flashfile.save_u32s(self._st, self._name + ".ack", [])
 
     # -- reading -------------------------------------------------------------
     def records(self, since=0):
@@ -215,7 +249,7 @@ class Log:
                 continue  # every record here is older than since
             data = self._read(self._seg_name(segs[i]))
             for _, seq, start, end in _entries(data)[0]:
-                if seq >= since and seq not in acked:
+                if seq >= since and seq not in acked and data[start:end] != _GONE:
                     yield seq, data[start:end]
 
     def bounds(self):
