@@ -8,6 +8,7 @@ from host_tools.sim import faults, parts
 from posdiag import config
 from posdiag.hal import Parts, Sensor
 from posdiag.link import LinkServer
+from posdiag.receipt import ReceiptError
 from posdiag.terminal import Terminal
 
 
@@ -142,8 +143,18 @@ def run(settings):
     terminal = Terminal(cfg, hw)
     link = LinkServer(JsPort(settings["diag"]), terminal)
     terminal.boot()
-    for fields in settings["failed_prints"]:
-        terminal.failed_print(fields)
+    # As SimulatedTerminal.boot: a refused receipt is refused alone.
+    i = 0
+    for item in settings["failed_prints"]:
+        i += 1
+        # A [name, receipt] pair when the simulator names the file (JSON
+        # turns its tuple into a list).
+        pair = isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+        name, fields = item if pair else ("#%d" % i, item)
+        try:
+            terminal.failed_print(fields)
+        except ReceiptError as e:
+            print("failed print %s not kept: %s" % (name, e))
     print("booted")
     while True:
         if not link.poll():

@@ -172,9 +172,18 @@ class SimulatedTerminal:
     def boot(self) -> bytes | None:
         """The boot self-test, then the failed prints handed in at start-up,
         as the POS application would report them."""
+        from posdiag.receipt import ReceiptError
+
         data = self.terminal.boot()
-        for fields in self._failed_prints:
-            self.terminal.failed_print(fields)
+        # Each is a receipt, or a (name, receipt) pair naming its file. A
+        # refused one is refused alone, as the POS application would see it:
+        # one line says which and why, and the terminal goes on.
+        for i, item in enumerate(self._failed_prints, 1):
+            name, fields = item if isinstance(item, tuple) else (f"#{i}", item)
+            try:
+                self.terminal.failed_print(fields)
+            except ReceiptError as e:
+                self._out(f"failed print {name} not kept: {e}")
         return data
 
     def serve(self, stop: threading.Event) -> None:
