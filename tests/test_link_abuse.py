@@ -323,6 +323,55 @@ def test_a_replay_after_a_new_challenge_over_a_pty(served: Client) -> None:
     assert (info["oldest"], info["newest"], info["auth_failures"]) == (newest, newest, 1)
 
 
+class _LinkAsSerial:
+    """A pyserial-like port whose far end is a LinkServer, for Client."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.answers = bytearray()
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.answers)
+
+    def write(self, data: bytes) -> int:
+        self.bench.wire.incoming += data
+        self.bench.link.poll()
+        self.answers += self.bench.wire.sent
+        self.bench.wire.sent.clear()
+        return len(data)
+
+    def read(self, n: int) -> bytes:
+        data, self.answers = bytes(self.answers[:n]), self.answers[n:]
+        return data
+
+
+def test_the_host_falls_back_to_selftest_on_a_terminal_without_selftest_key(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+
+    class OldLink(LinkServer):  # firmware from before SELFTEST_KEY
+        def _dispatch(self, kind, req):  # noqa: ANN001, ANN202
+            return (p.UNKNOWN_COMMAND, b"") if kind == p.CMD_SELFTEST_KEY else super()._dispatch(kind, req)
+
+    bench.link = OldLink(bench.wire, bench.terminal)
+    client = Client(_LinkAsSerial(bench), timeout=0.2)  # type: ignore[arg-type]
+    seq = cbor2.loads(client.selftest(KEY))[record.K_SEQ]
+    assert seq == bench.seqs()[-1]
+    assert bench.link.selftests_refused == 0
+
+
+def test_the_host_tells_how_long_to_wait(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    client = Client(_LinkAsSerial(bench), timeout=0.2)  # type: ignore[arg-type]
+    for _ in range(p.SELFTEST_BURST):
+        client.selftest()
+    bench.clock.sleep_ms(3000)
+    with pytest.raises(RateLimitedError) as refused:
+        client.selftest()
+    wait = p.SELFTEST_EVERY_S - bench.clock.uptime_s() + bench.link._refilled
+    assert refused.value.exit_code == 6 and refused.value.hint.startswith(f"wait {wait} s,")
+
+
 # -- the command line ----------------------------------------------------------------
 def posdiag(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(posdiag_cmd(*args), capture_output=True, text=True, timeout=60)
