@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
-from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PosdiagError, UsageError
+from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PortError, PosdiagError, UsageError
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
@@ -59,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a simulated terminal; prints its diagnostics port first")
     sim.add_argument("--fault", action="append", default=[], metavar="ID", help="inject a fault (repeatable)")
     sim.add_argument("--printer", metavar="PORT", help="use a real printer (device path or pyserial URL)")
+    sim.add_argument(
+        "--supported",
+        action="append",
+        metavar="MODEL",
+        help="a printer model name (GS I 67) the terminal supports (repeatable); default: the emulator's own "
+        "model, or any model with --printer",
+    )
     sim.add_argument("--host", metavar="HOST:PORT", help="settlement host (default: a local echo server)")
     sim.add_argument("--state", metavar="DIR", help="keep the terminal's flash in DIR across runs")
     sim.add_argument("--lang", choices=("zh", "en"), default="zh", help="merchant display language")
@@ -166,6 +174,23 @@ def _parser() -> argparse.ArgumentParser:
         help="reprint: recover and reprint from the failed line; clear: clear the buffers and recover (default)",
     )
 
+    prn = sub.add_parser(
+        "printer", help="check a receipt printer directly: USB-serial, RS-232 or socket://HOST:9100, no terminal"
+    )
+    prn.add_argument("port", help="device path (/dev/ttyUSB0, COM3) or pyserial URL (socket://192.168.1.87:9100)")
+    prn.add_argument("--baud", type=int, default=9600, help="the printer's baud rate (default 9600, the usual setting)")
+    prn.add_argument(
+        "--timeout-ms", type=int, default=500, help="wait for each reply, ms (default 500: slow printers are fine)"
+    )
+    prn.add_argument("--supported", action="append", default=[], metavar="MODEL", help="a supported model name")
+    prn.add_argument(
+        "--recover",
+        choices=("reprint", "clear"),
+        help="send the recovery request (DLE ENQ) first, e.g. after clearing a cutter jam; never sent otherwise",
+    )
+    prn.add_argument("--json", action="store_true", help="the result as JSON")
+    prn.add_argument("--lang", choices=("zh", "en"), default="en", help="language of the steps")
+
     return ap
 
 
@@ -221,6 +246,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             terminal_id=args.terminal_id,
             history=args.history,
             failed_prints=failed_prints,
+            supported=args.supported,
             **({"receipt_url": args.receipt_url} if args.receipt_url else {}),
             **({"key": args.key} if args.key else {}),
             out=lambda line: print(line, flush=True),
@@ -327,7 +353,7 @@ def cmd_receipts(args: argparse.Namespace) -> int:
 def cmd_troubleshoot(args: argparse.Namespace) -> int:
     from host_tools import troubleshoot as t
     from host_tools.diagnosis import cause_entry
-    from host_tools.render import diagnosis_text
+    from host_tools.render import causes_text
     from posdiag import catalog
 
     answers = {}
@@ -356,19 +382,19 @@ def cmd_troubleshoot(args: argparse.Namespace) -> int:
         return 0
     print(why[args.lang])
     if causes:
-        empty = {"seq": "-", "trigger": "troubleshoot", "boot": "-", "time": "answers", "bytes": 0, "checks": {}}
-        print("\n".join(diagnosis_text({**empty, "causes": causes}, None, args.lang).splitlines()[1:]))
+        print(causes_text(causes, args.lang))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from host_tools.diagnosis import diagnose, ranked_causes
+    from host_tools.diagnosis import diagnose, record_causes
     from host_tools.history import analyse
+    from host_tools.identity import readable
     from host_tools.records import PulledLog, decode_record
     from host_tools.render import diagnosis_text, history_text
-    from posdiag import catalog, record
+    from posdiag import catalog
 
     log = PulledLog.load(args.file)
     if not log.records:
@@ -376,7 +402,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     findings = analyse(log.records, log.terminal, args.roll_m)
     counts = Counter()
     for raw in log.records:
-        ranked = ranked_causes(decode_record(raw)[record.K_CHECKS])
+        ranked = record_causes(decode_record(raw))
         counts[catalog.cause_id(ranked[0]) if ranked else "healthy"] += 1
     newest = diagnose(log.records[-1], args.lang, args.policy)
     if args.html:
@@ -387,7 +413,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "terminal": log.terminal,
+                    "terminal": {**log.terminal, "printer": readable(log.terminal.get("printer"))},
                     "newest": newest,
                     "findings": [f.as_json(args.lang) for f in findings],
                     "records_by_top_cause": dict(counts.most_common()),
@@ -433,17 +459,17 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from host_tools.identity import identity_line, readable
     from host_tools.pull import terminal_item
 
     item = terminal_item(_client(args))
     if args.json:
-        print(json.dumps(item, ensure_ascii=False))
+        print(json.dumps({**item, "printer": readable(item.get("printer"))}, ensure_ascii=False))
         return 0
-    printer = item.get("printer") or {}
     rows = [
         ("terminal", item.get("terminal")),
         ("posdiag firmware", item.get("firmware")),
-        ("printer", " ".join(str(printer[k]) for k in ("maker", "name", "firmware") if k in printer) or "unknown"),
+        ("printer", identity_line(item.get("printer"))),
         ("boots", item.get("boot")),
         ("records", f"seq {item.get('oldest')}..{item.get('newest')}" if item.get("newest") else "none"),
         ("dropped (log full)", item.get("drops")),
@@ -480,6 +506,31 @@ def cmd_recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_printer(args: argparse.Namespace) -> int:
+    from host_tools import printer_check
+    from host_tools.render import printer_text
+    from host_tools.serial_link import open_port
+
+    if not 10 <= args.timeout_ms <= 5000:
+        raise UsageError("--timeout-ms wants 10..5000")
+    port = open_port(args.port, baudrate=args.baud, timeout=0)
+    try:
+        if args.recover:
+            printer_check.recover(port, args.recover)
+            time.sleep(0.5)  # the printer needs a moment before it reports again
+            print(f"recovery request ({args.recover}) sent", file=sys.stderr)
+        result = printer_check.check(port, args.port, args.baud, args.timeout_ms, args.supported, args.lang)
+    except OSError as e:  # a USB adapter pulled, the network printer gone
+        raise PortError(f"lost the connection to the printer: {e}", "reconnect it, then run again") from None
+    finally:
+        port.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(printer_text(result, args.lang))
+    return 0
+
+
 COMMANDS = {
     "sim": cmd_sim,
     "pull": cmd_pull,
@@ -495,6 +546,7 @@ COMMANDS = {
     "report": cmd_report,
     "selftest": cmd_selftest,
     "recover": cmd_recover,
+    "printer": cmd_printer,
 }
 
 

@@ -95,16 +95,17 @@ def describe_checks(checks: object) -> dict:
     return out
 
 
-@lru_cache(maxsize=256)
 @lru_cache(maxsize=4096)
-def _ranked(flags: tuple[int, ...]) -> tuple[int, ...]:
-    # The ranking depends only on the five checks' flags: logs repeat the
-    # same few combinations, so each is ranked once.
-    return tuple(rank.causes([[flags[0]], flags[1], [flags[2]], [flags[3]], [flags[4]]]))
+def _ranked(flags: tuple[int, ...], failed: bool) -> tuple[int, ...]:
+    # The ranking depends only on the five checks' flags and whether the
+    # self-test failed inside: logs repeat the same few combinations, so
+    # each is ranked once.
+    return tuple(rank.causes([[flags[0]], flags[1], [flags[2]], [flags[3]], [flags[4]]], failed))
 
 
-def ranked_causes(checks: list) -> tuple[int, ...]:
-    """Cause codes for a record's checks, most likely first (posdiag.rank)."""
+def ranked_causes(checks: list, failed: bool = False) -> tuple[int, ...]:
+    """Cause codes for a record's checks, most likely first (posdiag.rank).
+    failed: the record says the self-test failed inside (key 9)."""
     if not isinstance(checks, list):
         return ()
     return _ranked(
@@ -114,8 +115,28 @@ def ranked_causes(checks: list) -> tuple[int, ...]:
             check_flags(checks, c.CHECK_HOST),
             check_flags(checks, c.CHECK_HEAD),
             check_flags(checks, c.CHECK_POWER),
-        )
+        ),
+        failed,
     )
+
+
+def record_causes(rec: dict) -> tuple[int, ...]:
+    """Cause codes for a decoded record, most likely first."""
+    return ranked_causes(rec[r.K_CHECKS], r.K_ERROR in rec)
+
+
+# Stages of a self-test that failed inside (record key 9).
+STAGES = (*c.CHECK_NAMES, "record")
+
+
+def _error(value: object) -> dict | None:
+    """Record key 9, [stage, exception class], as the JSON shows it."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
+        raise BadDataError(f"record error has an unexpected form: {value!r}")
+    stage = STAGES[value[0]] if 0 <= value[0] < len(STAGES) else f"unknown stage {value[0]}"
+    return {"stage": stage, "name": value[1]}
 
 
 def cause_entry(code: int, lang: str) -> dict:
@@ -194,12 +215,13 @@ def diagnose(raw: bytes, lang: str = "en", policy: str | None = None) -> dict:
     rec = decode_record(raw)
     checks = rec[r.K_CHECKS]
     described = describe_checks(checks)
+    error = _error(rec.get(r.K_ERROR))
     trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
     counters = rec.get(r.K_COUNTERS)
     causes = []
-    for code in ranked_causes(checks):
+    for code in record_causes(rec):
         entry = dict(cause_entry(code, lang))
-        entry["evidence"] = _evidence(entry["id"], described)
+        entry["evidence"] = _evidence(entry["id"], {**described, "error": error})
         causes.append(entry)
     if policy is not None and causes:
         # The policy decides what a failed receipt means, so it follows the
@@ -218,5 +240,6 @@ def diagnose(raw: bytes, lang: str = "en", policy: str | None = None) -> dict:
         "checks": described,
         "receipt": rec.get(r.K_RECEIPT),
         "counters": _counters(counters),
+        "error": error,
         "causes": causes,
     }

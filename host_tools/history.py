@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from host_tools.diagnosis import ranked_causes
+from host_tools.diagnosis import record_causes
 from host_tools.records import decode_record
 from posdiag import catalog as c
 from posdiag import record as r
@@ -163,5 +163,5 @@ def analyse(raw_records: list[bytes], terminal: dict, roll_m: float = 50.0) -> l
     records = []
     for raw in raw_records:
         rec = decode_record(raw)
-        records.append((rec[r.K_SEQ], rec, ranked_causes(rec[r.K_CHECKS])))
+        records.append((rec[r.K_SEQ], rec, record_causes(rec)))
     return _runs(records) + _wear(terminal) + _forecast(records, roll_m)

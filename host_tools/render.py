@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from host_tools.identity import identity_line
+
 _LABELS = {
     "en": {
         "record": "record",
@@ -17,6 +19,8 @@ _LABELS = {
         "by_cause": "Records by top cause",
         "healthy_word": "healthy",
         "not_run": "not run",
+        "recover": "The printer can recover when told to: clear the paper path, then run "
+        "`posdiag printer {port} --recover clear` (sends DLE ENQ 2; nothing is sent unasked).",
     },
     "zh": {
         "record": "记录",
@@ -32,6 +36,8 @@ _LABELS = {
         "by_cause": "按首要原因统计记录",
         "healthy_word": "正常",
         "not_run": "未运行",
+        "recover": "打印机可按指令恢复：先清理纸路，再运行 `posdiag printer {port} --recover clear`"
+        "（发送 DLE ENQ 2；不经要求绝不发送）。",
     },
 }
 
@@ -65,19 +71,9 @@ def _check_line(name: str, check: dict | None, labels: dict) -> str:
     return f"  {name:8} " + "; ".join([", ".join(check["flags"]) or "ok", *_measurements(check)])
 
 
-def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
-    labels = _LABELS.get(lang, _LABELS["en"])
-    lines = []
-    if terminal:
-        printer = terminal.get("printer") or {}
-        who = f"{terminal.get('terminal')} · posdiag {terminal.get('firmware')}"
-        if printer.get("name"):
-            who += f" · printer {printer['name']} {printer.get('firmware', '')}".rstrip()
-        lines.append(who)
-    when = diag["time"] or f"uptime {diag['uptime_s']} s"
-    what = f"{diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
-    lines.append(f"{labels['record']} #{diag['seq']}: {what}")
-    causes = diag["causes"]
+def _causes_lines(causes: list, labels: dict) -> list[str]:
+    """The top cause with its hint, evidence and steps; the others named."""
+    lines: list[str] = []
     if not causes:
         lines.append(labels["healthy"])
     else:
@@ -96,6 +92,26 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
             lines.append(labels["e_receipt"])
         if len(causes) > 1:
             lines.append(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:]))
+    return lines
+
+
+def causes_text(causes: list, lang: str) -> str:
+    """The ranked causes alone (posdiag troubleshoot has no record)."""
+    return "\n".join(_causes_lines(causes, _LABELS.get(lang, _LABELS["en"])))
+
+
+def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
+    labels = _LABELS.get(lang, _LABELS["en"])
+    lines = []
+    if terminal:
+        who = f"{terminal.get('terminal')} · posdiag {terminal.get('firmware')}"
+        if terminal.get("printer"):
+            who += f" · printer {identity_line(terminal['printer'])}"
+        lines.append(who)
+    when = diag["time"] or f"uptime {diag['uptime_s']} s"
+    what = f"{diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
+    lines.append(f"{labels['record']} #{diag['seq']}: {what}")
+    lines += _causes_lines(diag["causes"], labels)
     lines.append(f"{labels['checks']}:")
     for name, check in diag["checks"].items():
         lines.append(_check_line(name, check, labels))
@@ -112,6 +128,26 @@ def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
         f"{labels['by_cause']}: "
         + ", ".join(f"{labels['healthy_word'] if k == 'healthy' else k} {v}" for k, v in counts.items())
     )
+    return "\n".join(lines)
+
+
+def printer_text(result: dict, lang: str) -> str:
+    """`posdiag printer`: the printer, its identity and counters, the ranked
+    causes, its status check, and the recovery request when it can help."""
+    labels = _LABELS.get(lang, _LABELS["en"])
+    baud = f" at {result['baud']} baud" if result["baud"] else ""
+    lines = [f"printer on {result['port']}{baud}: {identity_line(result['printer'])}"]
+    counters = result["printer_counters"]
+    if counters:
+        names = ("line feeds", "head energizing", "cuts")
+        lines.append(
+            "counters: " + ", ".join(f"{n} {v if v is not None else '-'}" for n, v in zip(names, counters, strict=True))
+        )
+    diag = result["diagnosis"]
+    lines += _causes_lines(diag["causes"], labels)
+    lines.append(_check_line("printer", diag["checks"]["printer"], labels))
+    if result["recovery_offered"]:
+        lines.append(labels["recover"].format(port=result["port"]))
     return "\n".join(lines)
 
 

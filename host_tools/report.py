@@ -10,7 +10,8 @@ import datetime as dt
 import html
 from pathlib import Path
 
-from host_tools.diagnosis import ranked_causes
+from host_tools.diagnosis import record_causes
+from host_tools.identity import identity_line
 from host_tools.records import PulledLog, decode_record
 from posdiag import catalog as c
 from posdiag import record as r
@@ -33,7 +34,6 @@ def _time(rec: dict) -> str:
 def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, lang: str) -> None:  # noqa: ANN001
     e = html.escape
     term = log.terminal
-    printer = term.get("printer") or {}
     parts = [
         f"<!doctype html><html lang={'zh-CN' if lang == 'zh' else 'en'}><head><meta charset=utf-8>",
         f"<title>posdiag report · {e(str(term.get('terminal')))}</title><style>{_CSS}</style></head><body>",
@@ -42,7 +42,7 @@ def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, 
     ]
     facts = [
         ("posdiag firmware", term.get("firmware")),
-        ("printer", " ".join(str(printer[k]) for k in ("maker", "name", "firmware") if k in printer) or "unknown"),
+        ("printer", identity_line(term.get("printer"))),
         (
             "pulled",
             dt.datetime.fromtimestamp(term["pulled"], dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -88,7 +88,7 @@ def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, 
     parts.append("<table><tr><th>seq</th><th>time</th><th>trigger</th><th>boot</th><th>causes</th></tr>")
     for raw in reversed(log.records[-_TIMELINE_MAX:]):
         rec = decode_record(raw)
-        causes = ", ".join(c.cause_id(code) for code in ranked_causes(rec[r.K_CHECKS])) or "healthy"
+        causes = ", ".join(c.cause_id(code) for code in record_causes(rec)) or "healthy"
         trigger = r.TRIGGERS[rec.get(r.K_TRIGGER, 0)]
         parts.append(
             f"<tr><td class=n>{rec[r.K_SEQ]}</td><td>{e(_time(rec))}</td><td>{trigger}</td>"

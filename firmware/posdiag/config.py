@@ -11,7 +11,9 @@ DEFAULTS = {
     "printer_baud": 9600,
     "printer_tx": None,           # UART pins; None: the port's default
     "printer_rx": None,
-    "printer_timeout_ms": 120,    # cheap printers answer DLE EOT in 50-80 ms
+    # Wait for each status reply: most printers answer in milliseconds,
+    # cheap ones in 50-80 ms, some clones 100-200 ms (healthy all the same).
+    "printer_timeout_ms": 250,
     "printer_supported": [],      # accepted GS I model names; empty = any
     # Diagnostics port
     "diag_uart": 0,               # often the REPL's UART: board.run() stops Ctrl-C on it

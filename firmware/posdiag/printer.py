@@ -1,7 +1,15 @@
 # Talking to the receipt printer over its port (the machine.UART subset):
 # real-time status with fixed-bit validation, the baud-rate scan for a
-# garbled link, identity (GS I), maintenance counters (GS g 2) and the
-# recovery request (DLE ENQ), which is only ever sent when asked for.
+# garbled link and the recovery request (DLE ENQ), which is only ever sent
+# when asked for. What the printer says of itself (GS I, GS g 2) is in
+# printerid.py.
+#
+# Real printers are not all prompt: some answer 100-200 ms late, some send
+# Automatic Status Back blocks or XON/XOFF between replies. A reply that comes
+# after its wait must never pass for the answer to the next query, so every
+# query sent is accounted for: a retry repeats the same query (any late reply
+# is then a right answer), and replies still owed are absorbed before a
+# different query goes out.
 from posdiag import catalog as c
 from posdiag import escpos
 
@@ -9,21 +17,23 @@ from posdiag import escpos
 # into this tuple is what a record stores.
 BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
 
+# After a byte that is not a status, how long the line may stay quiet before
+# the reply counts as garbled: bytes of one reply come back to back.
+GAP_MS = 30
 
 # Reused for every byte read: a status query allocates nothing per byte.
 _ONE = bytearray(1)
 _SCRATCH = bytearray(16)
 
 
-def _drain(port):
-    # Stale bytes (an ASB message, a late reply) must not pass for the answer
-    # to the next query.
+def drain(port):
+    """Drop whatever the port holds now (an ASB message, a late reply)."""
     while port.any():
         if not port.readinto(_SCRATCH):
             return
 
 
-def _read_byte(port, clock, start, timeout_ms):
+def read_byte(port, clock, start, timeout_ms):
     """The next byte from port, or -1 when timeout_ms since start ran out."""
     while True:
         if port.any() and port.readinto(_ONE):
@@ -33,53 +43,117 @@ def _read_byte(port, clock, start, timeout_ms):
         clock.sleep_ms(1)
 
 
+def _is_asb_head(b):
+    # First byte of an Automatic Status Back block: 0xx1xx00.
+    return (b & 0x93) == 0x10
+
+
+def _is_asb_tail(b):
+    # Bytes 2-4 of an ASB block: 0xx0xxxx.
+    return (b & 0x90) == 0
+
+
 def query_status(port, clock, query, timeout_ms):
     """Send one DLE EOT query; return (status byte or -1, noise): noise
-    counts bytes that arrived but failed the fixed-bit test (XON/XOFF aside).
-    """
-    _drain(port)
+    counts bytes that arrived but were neither a status, XON/XOFF nor part
+    of an ASB block. After noise the wait ends once the line is quiet for
+    GAP_MS: a garbled link is known in milliseconds, not a timeout."""
     port.write(query)
     start = clock.ticks_ms()
+    wait = timeout_ms
     noise = 0
+    asb_left = 0
+    echoed = 0   # bytes of our own query coming back (TX looped to RX)
     while True:
-        b = _read_byte(port, clock, start, timeout_ms)
-        if b < 0 or escpos.is_status(b):
+        b = read_byte(port, clock, start, wait)
+        if b < 0:
             return b, noise
-        if b != escpos.XON and b != escpos.XOFF:
-            noise += 1
+        if b == query[echoed]:
+            # Our own query coming back is noise, though DLE EOT n has the
+            # shape of an ASB block.
+            echoed += 1
+            if echoed < len(query):
+                continue
+            echoed = 0
+        elif asb_left and _is_asb_tail(b):
+            asb_left -= 1
+            continue
+        elif escpos.is_status(b):
+            return b, noise
+        elif _is_asb_head(b):
+            echoed = 0
+            asb_left = 3
+            continue
+        elif b == escpos.XON or b == escpos.XOFF:
+            continue
+        echoed = 0
+        asb_left = 0
+        noise += 1
+        start = clock.ticks_ms()
+        wait = min(GAP_MS, timeout_ms)
+
+
+def _absorb(port, clock, owed, timeout_ms):
+    # Replies to queries already answered or given up on may still come:
+    # wait for them (up to one timeout) and drop them, so the next query's
+    # answer is its own.
+    start = clock.ticks_ms()
+    while owed > 0:
+        b = read_byte(port, clock, start, timeout_ms)
+        if b < 0:
+            return
+        if escpos.is_status(b):
+            owed -= 1
 
 
 def read_statuses(port, clock, timeout_ms, retries=1):
-    """DLE EOT 1-4 in turn: (flags, raw reply bytes). No reply at all is
-    asked again (retries) before it counts: one lost byte is not a dead
-    printer. The raw bytes stop where the printer stopped answering."""
+    """DLE EOT 1-4 in turn: (flags, raw reply bytes). A query with no reply
+    at all is sent again (retries) before it counts: one lost byte is not a
+    dead printer. Once the printer has answered, its own pace sets the wait
+    (twice its first reply time, if longer than timeout_ms). The raw bytes
+    stop where the printer stopped answering."""
+    drain(port)
     raw = bytearray()
     flags = 0
+    owed = 0
+    wait = timeout_ms
     for i in range(4):
-        attempts = retries + 1 if i == 0 else 1
-        while attempts:
-            b, noise = query_status(port, clock, escpos.QUERIES[i], timeout_ms)
-            attempts -= 1
-            if b >= 0 or noise:
+        _absorb(port, clock, owed, wait)
+        sent = 0
+        start = clock.ticks_ms()
+        while True:
+            b, noise = query_status(port, clock, escpos.QUERIES[i], wait)
+            sent += 1
+            if b >= 0 or noise or sent > retries:
                 break
         if b < 0:
-            flags |= c.P_GARBLED if noise else c.P_NO_REPLY
+            if noise:
+                flags |= c.P_GARBLED
+            else:
+                flags |= c.P_PARTIAL if raw else c.P_NO_REPLY
             break
+        if not raw:
+            took = clock.ticks_diff(clock.ticks_ms(), start)
+            wait = max(wait, 2 * took)
+        owed = sent - 1   # the retries' own replies are still on their way
         raw.append(b)
         flags |= escpos.status_flags(i + 1, b)
     return flags, bytes(raw)
 
 
-def scan_baud(port, clock, timeout_ms, current):
-    """Try the other common rates; return the index in BAUD_RATES of one at
-    which all four status replies come back clean, or None. The port is set
-    back to `current` whatever happens: the setting is the technician's to
-    change, not the self-test's."""
+def scan_baud(port, clock, timeout_ms, current, budget_ms):
+    """Try the other common rates within budget_ms; return the index in
+    BAUD_RATES of one at which all four status replies come back clean, or
+    None. The port is set back to `current` whatever happens: the setting is
+    the technician's to change, not the self-test's."""
     found = None
+    start = clock.ticks_ms()
     try:
         for i in range(len(BAUD_RATES)):
             if BAUD_RATES[i] == current:
                 continue
+            if clock.ticks_diff(clock.ticks_ms(), start) + timeout_ms > budget_ms:
+                break
             port.init(baudrate=BAUD_RATES[i])
             flags, raw = read_statuses(port, clock, timeout_ms, 0)
             if len(raw) == 4 and not flags & c.P_GARBLED:
@@ -87,18 +161,22 @@ def scan_baud(port, clock, timeout_ms, current):
                 break
     finally:
         port.init(baudrate=current)
+        drain(port)
     return found
 
 
-def check_printer(port, clock, timeout_ms, baud=None):
+def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None):
     """The printer check's full form: [flags, raw, elapsed ms], plus the
     index of a baud rate that answers cleanly when the link was garbled and
-    one was found."""
+    one was found within budget_ms (default: four timeouts)."""
     start = clock.ticks_ms()
     flags, raw = read_statuses(port, clock, timeout_ms)
     found = None
     if flags & c.P_GARBLED and baud and hasattr(port, "init"):
-        found = scan_baud(port, clock, timeout_ms, baud)
+        if budget_ms is None:
+            budget_ms = 4 * timeout_ms
+        left = budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
+        found = scan_baud(port, clock, timeout_ms, baud, left)
     result = [flags, raw, clock.ticks_diff(clock.ticks_ms(), start)]
     if found is not None:
         result.append(found)
@@ -106,71 +184,8 @@ def check_printer(port, clock, timeout_ms, baud=None):
 
 
 def answered(flags):
-    """True when the printer's replies were status bytes."""
-    return not flags & (c.P_NO_REPLY | c.P_GARBLED)
-
-
-def unsupported(identity, supported):
-    """True when the printer named itself (GS I) and is not in the
-    configured list of supported model names (an empty list accepts any)."""
-    if not supported or identity is None or "name" not in identity:
-        return False   # no list, or no name to judge by
-    return identity["name"] not in supported
-
-
-def _read_block(port, clock, timeout_ms, limit=40):
-    """A 0x5F ... 0x00 reply as text, or None. Bytes before 0x5F (ASB,
-    XON/XOFF) are skipped; the text is bounded by limit."""
-    start = clock.ticks_ms()
-    while True:
-        b = _read_byte(port, clock, start, timeout_ms)
-        if b < 0:
-            return None
-        if b == escpos.BLOCK_START:
-            break
-    text = bytearray()
-    while True:
-        b = _read_byte(port, clock, start, timeout_ms)
-        if b < 0:
-            return None
-        if b == 0:
-            return bytes(text).decode()
-        if len(text) < limit:
-            text.append(b)
-
-
-def identify(port, clock, timeout_ms):
-    """GS I: {"model": byte, "firmware", "maker", "name": text} with what
-    the printer answered, or None when it answered nothing."""
-    ident = {}
-    _drain(port)
-    port.write(escpos.identity_query(escpos.ID_MODEL))
-    b = _read_byte(port, clock, clock.ticks_ms(), timeout_ms)
-    if b >= 0:
-        ident["model"] = b
-    for key, n in (("firmware", escpos.ID_FIRMWARE), ("maker", escpos.ID_MAKER),
-                   ("name", escpos.ID_NAME)):
-        _drain(port)
-        port.write(escpos.identity_query(n))
-        text = _read_block(port, clock, timeout_ms)
-        if text is not None:
-            ident[key] = text
-    return ident or None
-
-
-def read_counters(port, clock, timeout_ms):
-    """GS g 2 cumulative counters [line feeds, head energizing, cuts], None
-    for each the printer does not answer; None if it answers none."""
-    values = []
-    for n in (escpos.COUNTER_FEED, escpos.COUNTER_HEAD, escpos.COUNTER_CUTS):
-        _drain(port)
-        port.write(escpos.counter_query(n))
-        text = _read_block(port, clock, timeout_ms)
-        values.append(int(text) if text and text.isdigit() else None)
-    for v in values:
-        if v is not None:
-            return values
-    return None
+    """True when the printer's replies were status bytes, all four."""
+    return not flags & (c.P_NO_REPLY | c.P_GARBLED | c.P_PARTIAL)
 
 
 def recover(port, mode):

@@ -49,12 +49,13 @@ def compact(check, value):
 
 
 def build(seq, boot, uptime_s, unix_time, trigger, checks, receipt=None,
-          counters=None):
+          counters=None, error=None):
     """The record map. checks holds each check's full form, indexed by
     catalog.CHECK_* (None where it did not run):
     printer [flags, raw status bytes, reply ms] (+ baud rate index found),
     paper flags, host [flags, connect ms, echo ms], head [flags, deci-C],
-    power [flags, mean mV, spread mV]."""
+    power [flags, mean mV, spread mV]. error: [stage, exception class name]
+    when the self-test failed inside (K_ERROR)."""
     rec = {K_VERSION: FORMAT_VERSION, K_SEQ: seq, K_BOOT: boot,
            K_UPTIME: uptime_s}
     if unix_time is not None:
@@ -66,6 +67,8 @@ def build(seq, boot, uptime_s, unix_time, trigger, checks, receipt=None,
         rec[K_RECEIPT] = receipt
     if counters is not None:
         rec[K_COUNTERS] = counters
+    if error is not None:
+        rec[K_ERROR] = error
     return rec
 
 

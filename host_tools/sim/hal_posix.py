@@ -1,5 +1,5 @@
-"""The firmware's hardware seam on a POSIX host: ttys for UARTs, virtual pins,
-the host's clock. Used only by the simulator."""
+"""The firmware's hardware seam on a POSIX host: ttys for UARTs. Used only by
+the simulator (host_tools/uart.py has the portable clock and pyserial port)."""
 
 from __future__ import annotations
 
@@ -74,46 +74,3 @@ class TtyPort:
 
     def close(self) -> None:
         os.close(self.fd)
-
-
-class SerialPort:
-    """The machine.UART subset over an open pyserial port (--printer with a
-    real printer or a pyserial URL)."""
-
-    def __init__(self, port) -> None:  # noqa: ANN001 - a serial.Serial
-        self._port = port
-
-    def any(self) -> int:
-        return self._port.in_waiting
-
-    def read(self, n: int) -> bytes | None:
-        return self._port.read(n) or None
-
-    def readinto(self, buf: bytearray) -> int | None:
-        return self._port.readinto(buf) or None
-
-    def write(self, data: bytes) -> int:
-        return self._port.write(data)
-
-    def init(self, baudrate: int) -> None:
-        self._port.baudrate = baudrate
-
-
-class HostClock:
-    def __init__(self) -> None:
-        self._start = time.monotonic()
-
-    def uptime_s(self) -> int:
-        return int(time.monotonic() - self._start)
-
-    def ticks_ms(self) -> int:
-        return int(time.monotonic() * 1000)
-
-    def ticks_diff(self, a: int, b: int) -> int:
-        return a - b
-
-    def sleep_ms(self, ms: int) -> None:
-        time.sleep(ms / 1000)
-
-    def unix_time(self) -> int | None:
-        return int(time.time())

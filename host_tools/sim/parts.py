@@ -10,7 +10,11 @@ GS_G_COUNTERS = {148: 0, 149: 1, 178: 2}  # GS g 2 counter -> index in counters
 
 class PrinterState:
     """What the virtual printer is: paper "ok" | "near-end" | "end", cover,
-    errors, whether it answers at all, its baud rate and identity."""
+    errors, whether it answers at all, its baud rate and identity, and how it
+    behaves on the line: how late it answers (delay_ms), whether it answers
+    GS I and GS g 2 at all, closes identity blocks with 0x00, sends an ASB
+    block or XOFF/XON before each reply. Identity texts may be bytes in any
+    encoding, as real printers send them."""
 
     def __init__(self):
         self.paper = "ok"
@@ -26,6 +30,12 @@ class PrinterState:
         self.maker = "posdiag"
         self.name = "POSDIAG-EMU-80"
         self.counters = [412345, 98765432, 23456]  # line feeds, head, cuts
+        self.delay_ms = 0  # every reply this late
+        self.answers_identity = True  # GS I (many clones ignore it)
+        self.answers_counters = True  # GS g 2
+        self.terminates_blocks = True  # the closing 0x00 of GS I / GS g blocks
+        self.asb = False  # an Automatic Status Back block before each reply
+        self.xon_xoff = False  # XOFF, XON before each reply (software flow control)
 
     def error(self):
         return self.cutter_error or self.unrecoverable or self.overheat
@@ -68,8 +78,22 @@ def status_byte(state, n):
     return b
 
 
-def _block(text):
-    return b"\x5f" + text.encode() + b"\x00"
+def _block(state, text):
+    data = text if isinstance(text, bytes) else text.encode()
+    return b"\x5f" + data + (b"\x00" if state.terminates_blocks else b"")
+
+
+def asb_block(state):
+    """Automatic Status Back: 4 bytes, the first of form 0xx1xx00, the others
+    0xx0xxxx (offline, cover, paper end, error bits in the usual places)."""
+    first = 0x10
+    if state.offline():
+        first |= 0x08
+    if state.cover_open:
+        first |= 0x20
+    second = 0x20 if state.cutter_error else 0
+    third = 0x0C if state.paper == "end" else 0
+    return bytes((first, second, third, 0))
 
 
 class EscPosEmulator:
@@ -104,17 +128,19 @@ class EscPosEmulator:
                 return None
             if buf[i + 1] == 0x49:  # GS I n
                 n = buf[i + 2]
+                if not s.answers_identity:
+                    return 3, b""
                 if n == 1:
                     return 3, bytes((s.model,))
-                if n in GS_I_BLOCKS:
-                    return 3, _block(getattr(s, GS_I_BLOCKS[n]))
+                if n in GS_I_BLOCKS and getattr(s, GS_I_BLOCKS[n]) is not None:
+                    return 3, _block(s, getattr(s, GS_I_BLOCKS[n]))
                 return 3, b""
             if buf[i + 1] == 0x67 and buf[i + 2] == 0x32:  # GS g 2 0 nL nH
                 if i + 5 >= len(buf):
                     return None
                 n = buf[i + 4] | buf[i + 5] << 8
-                if n in GS_G_COUNTERS:
-                    return 6, _block(str(s.counters[GS_G_COUNTERS[n]]))
+                if n in GS_G_COUNTERS and s.answers_counters:
+                    return 6, _block(s, str(s.counters[GS_G_COUNTERS[n]]))
                 return 6, b""
         return 1, b""
 
@@ -132,6 +158,11 @@ class EscPosEmulator:
             step = self._command(buf, i)
             if step is None:
                 break  # a command split across reads: wait for the rest
+            if step[1]:
+                if self.state.xon_xoff:
+                    out.extend(b"\x13\x11")
+                if self.state.asb:
+                    out.extend(asb_block(self.state))
             out.extend(step[1])
             i += step[0]
         self._pending = buf[i:]
@@ -182,21 +213,32 @@ class BufferedPort:
 
 class MemoryPort(BufferedPort):
     """A printer port wired straight to an emulator: the machine.UART subset
-    with the replies ready as soon as the request is written."""
+    with the replies ready as soon as the request is written, or, given the
+    clock, once the printer's delay_ms has passed on it."""
 
-    def __init__(self, emulator, baudrate=9600):
+    def __init__(self, emulator, baudrate=9600, clock=None):
         super().__init__()
         self.emulator = emulator
         self.baudrate = baudrate
+        self._clock = clock
+        self._due = []  # [ready at ms, reply] in order
 
     def init(self, baudrate):
         self.baudrate = baudrate
 
     def write(self, data):
         reply = self.emulator.feed(data, self.baudrate)
-        if reply:
+        delay = self.emulator.state.delay_ms
+        if reply and self._clock is not None and delay:
+            self._due.append([self._clock.ticks_ms() + delay, reply])
+        elif reply:
             self._received(reply)
         return len(data)
+
+    def _fetch(self):
+        now = self._clock.ticks_ms() if self._clock is not None else 0
+        while self._due and self._due[0][0] <= now:
+            self._received(self._due.pop(0)[1])
 
 
 class VirtualPin:

@@ -22,10 +22,11 @@ import tty
 from collections.abc import Callable
 
 from host_tools.sim.faults import scenario
-from host_tools.sim.hal_posix import HostClock, SerialPort, TtyPort
+from host_tools.sim.hal_posix import TtyPort
 from host_tools.sim.parts import ConsoleDisplay, EscPosEmulator, VirtualAdc, VirtualPin
 from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
+from host_tools.uart import HostClock, SerialUart
 from posdiag import config
 from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.link import LinkServer
@@ -34,10 +35,13 @@ from posdiag.terminal import Terminal
 
 # The simulated board's settings (posdiag/config.py has the defaults).
 SIM_CONFIG = {
-    "printer_supported": ["POSDIAG-EMU-80"],
     "host_echo": b"posdiag echo\n",
     "host_echo_expect": b"posdiag echo\n",
 }
+# The emulator's model is the one the simulated board supports; with a real
+# printer (--printer) the supported list is the configured one: --supported,
+# else empty (any model).
+EMULATOR_SUPPORTED = ["POSDIAG-EMU-80"]
 RUNTIMES = ("cpython", "micropython")
 # The simulated terminal's technician key unless --key says otherwise
 # (README states it: it is a demo key, public by design).
@@ -70,6 +74,7 @@ class SimulatedTerminal:
         key: str = DEMO_KEY,
         failed_prints: list[dict] | None = None,
         receipt_url: str | None = None,
+        supported: list[str] | None = None,
     ) -> None:
         self.scenario = scenario(faults or [])
         self._faults = list(faults or [])
@@ -93,6 +98,7 @@ class SimulatedTerminal:
                 "host": host_addr[0],
                 "host_port": host_addr[1],
                 "tech_key": key,
+                "printer_supported": list(supported or ([] if printer_url else EMULATOR_SUPPORTED)),
             }
             if receipt_url:
                 self.config["receipt_url"] = receipt_url
@@ -146,7 +152,7 @@ class SimulatedTerminal:
 
         serial_port = open_port(self.printer_path, baudrate=baud, timeout=0)
         self._closers.append(serial_port.close)
-        return SerialPort(serial_port)
+        return SerialUart(serial_port)
 
     def _start_firmware(self) -> None:
         s = self.scenario
