@@ -6,19 +6,22 @@ from __future__ import annotations
 import os
 import pty
 import socket
+import tempfile
 import threading
 import tty
 from collections.abc import Iterator
 
 import pytest
 
-from host_tools.sim.hal_posix import HostClock, TtyPort
+from host_tools.sim.hal_posix import TtyPort
 from host_tools.sim.parts import EscPosEmulator, PrinterState, VirtualAdc, VirtualPin
 from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
+from host_tools.uart import HostClock
 from posdiag import catalog as c
-from posdiag import checks, printer
-from posdiag.hal import Sensor
+from posdiag import checks, printer, printerid
+from posdiag.hal import FileStorage, Sensor
+from posdiag.hostaddr import HostAddr
 from posdiag.netprobe import TcpProbe
 
 CLOCK = HostClock()
@@ -115,18 +118,18 @@ def test_garbled_at_every_rate_reports_no_rate(rig: PrinterRig) -> None:
 
 
 def test_identity_and_counters(rig: PrinterRig) -> None:
-    ident = printer.identify(rig.port, CLOCK, 150)
+    ident = printerid.identify(rig.port, CLOCK, 150)
     assert ident == {"model": 0x20, "firmware": "1.05 ESC/POS", "maker": "posdiag", "name": "POSDIAG-EMU-80"}
-    assert printer.read_counters(rig.port, CLOCK, 150) == [412345, 98765432, 23456]
-    assert not printer.unsupported(ident, [])
-    assert not printer.unsupported(ident, ["POSDIAG-EMU-80"])
-    assert printer.unsupported(ident, ["TM-T88VI"])
+    assert printerid.read_counters(rig.port, CLOCK, 150) == [412345, 98765432, 23456]
+    assert not printerid.unsupported(ident, [])
+    assert not printerid.unsupported(ident, ["POSDIAG-EMU-80"])
+    assert printerid.unsupported(ident, ["TM-T88VI"])
 
 
 def test_silent_printer_has_no_identity(rig: PrinterRig) -> None:
     rig.state.responsive = False
-    assert printer.identify(rig.port, CLOCK, 50) is None
-    assert printer.read_counters(rig.port, CLOCK, 50) is None
+    assert printerid.identify(rig.port, CLOCK, 50) is None
+    assert printerid.read_counters(rig.port, CLOCK, 50) is None
 
 
 def test_recovery_request_is_sent_only_when_asked(rig: PrinterRig) -> None:
@@ -189,11 +192,17 @@ def test_paper_sensors_absent() -> None:
     assert checks.check_paper(None, None, None, CLOCK) == 0
 
 
+def host_check(probe: TcpProbe, host: str, port: int, *rest: object) -> list:
+    """check_host for an address (no lookup), with an empty address cache."""
+    with tempfile.TemporaryDirectory() as root:
+        return checks.check_host(probe, HostAddr(FileStorage(root), probe), host, port, *rest)
+
+
 def test_host_reachable_over_real_tcp() -> None:
     server = EchoServer()
     server.start()
     try:
-        flags, rtt, echo = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, 500, b"ping", b"ping")
+        flags, rtt, echo = host_check(TcpProbe(socket, CLOCK), *server.address, 1000, 500, b"ping", b"ping")
     finally:
         server.stop()
     assert flags == 0
@@ -209,7 +218,7 @@ def test_host_application_echo(mode: str, expected: int) -> None:
     server = EchoServer(mode=mode)
     server.start()
     try:
-        flags, rtt, echo = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 2000, 500, b"ping", b"ping")
+        flags, rtt, echo = host_check(TcpProbe(socket, CLOCK), *server.address, 2000, 500, b"ping", b"ping")
     finally:
         server.stop()
     assert flags == expected and rtt is not None
@@ -220,7 +229,7 @@ def test_host_echo_unanswered_in_time() -> None:
     server = EchoServer(mode="slow")
     server.start()
     try:
-        result = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 300, 500, b"ping", b"ping")
+        result = host_check(TcpProbe(socket, CLOCK), *server.address, 300, 500, b"ping", b"ping")
     finally:
         server.stop()
     assert result[0] == c.H_ECHO_TIMEOUT and result[2] is None
@@ -228,14 +237,14 @@ def test_host_echo_unanswered_in_time() -> None:
 
 def test_host_refused() -> None:
     host, port = closed_port()
-    assert checks.check_host(TcpProbe(socket, CLOCK), host, port, 1000, 500) == [c.H_REFUSED, None, None]
+    assert host_check(TcpProbe(socket, CLOCK), host, port, 1000, 500) == [c.H_REFUSED, None, None]
 
 
 def test_host_slow_threshold() -> None:
     server = EchoServer()
     server.start()
     try:
-        flags, rtt, _ = checks.check_host(TcpProbe(socket, CLOCK), *server.address, 1000, -1)
+        flags, rtt, _ = host_check(TcpProbe(socket, CLOCK), *server.address, 1000, -1)
     finally:
         server.stop()
     assert flags == c.H_SLOW and rtt is not None
@@ -243,13 +252,20 @@ def test_host_slow_threshold() -> None:
 
 def test_host_dns_failure() -> None:
     class NoDns:
+        AF_INET = socket.AF_INET
         SOCK_STREAM = socket.SOCK_STREAM
 
         @staticmethod
         def getaddrinfo(*_: object) -> list:
             raise OSError(-2, "Name or service not known")
 
-    assert checks.check_host(TcpProbe(NoDns, CLOCK), "host.invalid", 443, 100, 50) == [c.H_DNS, None, None]
+    probe = TcpProbe(NoDns, CLOCK)
+    with tempfile.TemporaryDirectory() as root:
+        addrs = HostAddr(FileStorage(root), probe)
+        # Not looked up yet: no verdict. Looked up at idle and failed: DNS.
+        assert checks.check_host(probe, addrs, "host.invalid", 443, 100, 50) == [c.H_UNRESOLVED, None, None]
+        assert addrs.idle("host.invalid", 443, 0)
+        assert checks.check_host(probe, addrs, "host.invalid", 443, 100, 50) == [c.H_DNS, None, None]
 
 
 def test_host_timeout() -> None:
@@ -265,7 +281,7 @@ def test_host_timeout() -> None:
             f.connect_ex(listener.getsockname())
             fillers.append(f)
         threading.Event().wait(0.05)
-        result = checks.check_host(TcpProbe(socket, CLOCK), *listener.getsockname(), 200, 100)
+        result = host_check(TcpProbe(socket, CLOCK), *listener.getsockname(), 200, 100)
     finally:
         for f in fillers:
             f.close()

@@ -34,10 +34,18 @@ def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
     return flags
 
 
-def check_host(probe, host, port, timeout_ms, slow_ms, echo=b"", expect=b""):
-    """Reach the settlement host: DNS, TCP connect, and the application echo
-    when one is configured. Returns [flags, connect ms, echo ms]."""
-    flags, rtt, echo_ms = probe.connect(host, port, timeout_ms, echo, expect)
+def check_host(probe, addrs, host, port, timeout_ms, slow_ms, echo=b"",
+               expect=b""):
+    """Reach the settlement host: TCP connect, and the application echo when
+    one is configured. A name is not looked up here (the resolver has no
+    timeout): addrs (hostaddr.HostAddr) gives the address found at idle, or
+    the flag saying why there is none. Returns [flags, connect ms, echo ms]."""
+    addr, flags = addrs.lookup(host, port)
+    if addr is None:
+        return [flags, None, None]
+    flags, rtt, echo_ms = probe.connect(addr, port, timeout_ms, echo, expect)
+    if flags & (c.H_REFUSED | c.H_TIMEOUT):
+        addrs.connect_failed()
     for ms in (rtt, echo_ms):
         if ms is not None and ms > slow_ms:
             flags |= c.H_SLOW

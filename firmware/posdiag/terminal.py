@@ -3,9 +3,11 @@
 # in as hal.Parts; it owns no hardware.
 import json
 
-from posdiag import VERSION, catalog, checks, config, ereceipt, flashfile, printer, rank, receipt, record
+from posdiag import (VERSION, catalog, checks, config, ereceipt, flashfile, printer, printerid, rank, receipt,
+                     record)
 from posdiag.auth import Guard
 from posdiag.counters import Counters
+from posdiag.hostaddr import HostAddr
 from posdiag.log import Log
 
 _SETTINGS = "settings.json"
@@ -13,6 +15,23 @@ _MIN_KEY = 16   # bytes: a shorter key is no protection
 # Below this much time left, a check is skipped (null in the record) rather
 # than started: the boot must not wait for it.
 _MIN_CHECK_MS = 20
+# Cheapest first: power and head are a few ADC reads, the printer and the
+# host may take their timeouts; paper cross-checks the printer's answer.
+_CHECK_ORDER = (catalog.CHECK_POWER, catalog.CHECK_HEAD, catalog.CHECK_PRINTER,
+                catalog.CHECK_PAPER, catalog.CHECK_HOST)
+_IDENTITY_QUERIES = 7   # GS I 1, 65, 66, 67 and three GS g 2 counters
+
+
+def _identity_wait(timeout, status_ms):
+    # How long to wait for each identity answer: three times what one status
+    # reply took, plus a margin, within the printer timeout. A printer that
+    # ignores GS I (many clones) then costs little.
+    return min(timeout, 3 * status_ms // 4 + 20)
+
+
+def _class_name(exc):
+    name = getattr(type(exc), "__name__", "Exception")
+    return name[:record.ERROR_NAME_MAX]
 
 
 def _technician_key(text):
@@ -37,12 +56,15 @@ class Terminal:
                            cfg["journal_segment_records"], "r",
                            receipt.MAX_RECEIPT)
         self.counters = Counters(parts.storage)
+        self.hostaddr = HostAddr(parts.storage, parts.probe)
         self._load_settings()
         self.guard = Guard(_technician_key(cfg["tech_key"]), parts.clock,
                            parts.entropy)
         self.printer_identity = None
         self.printer_counters = None
         self._asked_printer = False   # GS I and GS g 2 asked this boot
+        self._printer_answered = False  # all four status replies, last check
+        self.error = None   # the last self-test's [stage, exception class]
         self.last_results = [None] * len(catalog.CHECK_NAMES)
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
@@ -50,9 +72,13 @@ class Terminal:
     # -- triggers ----------------------------------------------------------
     def boot(self):
         """The boot hook: count the boot, run the self-test within the boot
-        time budget, learn who the printer is if it answers."""
-        self.log.note_boot()
+        time budget, learn who the printer is if it answers. Never raises:
+        the board goes on to serve the link whatever happens here."""
         self._asked_printer = False
+        try:
+            self.log.note_boot()
+        except Exception:  # noqa: BLE001 - the self-test records the flash failing
+            pass
         return self.run_selftest(record.TRIGGER_BOOT)
 
     def failed_print(self, receipt_fields):
@@ -72,7 +98,10 @@ class Terminal:
             raise receipt.ReceiptError("receipt too large to keep")
         seq, _ = self.journal.append(lambda _seq: data)
         self.run_selftest(record.TRIGGER_FAILED_PRINT, receipt_seq=seq)
-        self.offer_ereceipt(fields, token)
+        try:
+            self.offer_ereceipt(fields, token)
+        except Exception:  # noqa: BLE001 - the receipt is kept: a screen fault must not lose the seq
+            pass
         return seq
 
     def offer_ereceipt(self, fields, token):
@@ -99,7 +128,16 @@ class Terminal:
         """Called from the board's loop: the scheduled self-test, if due.
         Reading the uptime here also keeps the board clock's sum current."""
         now = self.clock.uptime_s()
+        if self._printer_answered and not self._asked_printer:
+            # Identity not asked within the self-test's budget (a slow
+            # printer): ask now, with the full timeout for each answer.
+            try:
+                self._learn_printer(self.cfg["printer_timeout_ms"])
+            except Exception:  # noqa: BLE001 - the next boot asks again
+                pass
         if self._next_scheduled is None or now < self._next_scheduled:
+            # Idle: the one moment a name lookup (it may block ~10 s) may run.
+            self.hostaddr.idle(self.cfg["host"], self.cfg["host_port"], now)
             return None
         period = self.cfg["schedule_s"]
         self._next_scheduled = now + period if period else None
@@ -109,65 +147,128 @@ class Terminal:
     def run_checks(self, trigger, budget_ms):
         """Every check the terminal has parts for, cheapest first, each
         given only the time left in budget_ms. A check that did not run is
-        None."""
-        cfg = self.cfg
-        parts = self.parts
+        None. A check that raised is None too and self.error says which and
+        what ([check, exception class]): one failing part must not hide what
+        the others saw, nor stop the boot before the link."""
         clock = self.clock
         start = clock.ticks_ms()
 
         def left():
             return budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
 
+        self.error = None
         results = [None] * len(catalog.CHECK_NAMES)
-        if parts.supply_adc is not None:
+        for check in _CHECK_ORDER:
+            try:
+                results[check] = self._run_check(check, trigger, left, results)
+            except Exception as e:  # noqa: BLE001 - recorded, never raised
+                if self.error is None:
+                    self.error = [check, _class_name(e)]
+        return results
+
+    def _run_check(self, check, trigger, left, results):
+        cfg = self.cfg
+        parts = self.parts
+        clock = self.clock
+        if check == catalog.CHECK_POWER:
+            if parts.supply_adc is None:
+                return None
             cause = parts.reset_cause if trigger == record.TRIGGER_BOOT else None
-            results[catalog.CHECK_POWER] = checks.check_power(
+            return checks.check_power(
                 parts.supply_adc, clock, cfg["supply_scale_num"],
                 cfg["supply_scale_den"], cfg["supply_low_mv"],
                 cfg["supply_high_mv"], cfg["supply_spread_mv"], cause)
-        if parts.head_adc is not None:
-            results[catalog.CHECK_HEAD] = checks.check_head(
+        if check == catalog.CHECK_HEAD:
+            if parts.head_adc is None:
+                return None
+            return checks.check_head(
                 parts.head_adc, clock, cfg["head_table"], cfg["head_open_above"],
                 cfg["head_short_below"], cfg["head_overheat_dc"])
-        printer_flags = None
-        if parts.printer is not None and left() > _MIN_CHECK_MS:
-            # No reply costs two timeouts, a garbled link a scan of 4 rates.
-            timeout = min(cfg["printer_timeout_ms"], left() // 8)
-            result = printer.check_printer(parts.printer, clock, timeout,
-                                           cfg["printer_baud"])
-            if printer.answered(result[0]):
-                self._learn_printer(timeout, left)
-                if printer.unsupported(self.printer_identity,
-                                       cfg["printer_supported"]):
-                    result[0] |= catalog.P_UNSUPPORTED
-            printer_flags = result[0]
-            results[catalog.CHECK_PRINTER] = result
-        results[catalog.CHECK_PAPER] = checks.check_paper(
-            parts.paper_end, parts.near_end, parts.cover, clock, printer_flags)
+        if check == catalog.CHECK_PRINTER:
+            return self._check_printer(left)
+        if check == catalog.CHECK_PAPER:
+            found = results[catalog.CHECK_PRINTER]
+            return checks.check_paper(parts.paper_end, parts.near_end,
+                                      parts.cover, clock,
+                                      None if found is None else found[0])
+        return self._check_host(left)
+
+    def _check_printer(self, left):
+        cfg = self.cfg
+        port = self.parts.printer
+        if port is None or left() <= _MIN_CHECK_MS:
+            return None
+        # No reply costs two timeouts; the baud scan for a garbled link may
+        # use half of what is left, the rest is the host check's.
+        timeout = min(cfg["printer_timeout_ms"], left() // 4)
+        result = printer.check_printer(port, self.clock, timeout,
+                                       cfg["printer_baud"], left() // 2)
+        self._printer_answered = printer.answered(result[0])
+        if self._printer_answered:
+            if not self._asked_printer:
+                # Asked in the self-test only when it fits in half of what
+                # is left; else at the next idle moment (tick).
+                wait = _identity_wait(timeout, result[2])
+                if _IDENTITY_QUERIES * wait <= left() // 2:
+                    try:
+                        self._learn_printer(wait)
+                    except Exception as e:  # noqa: BLE001 - keep the status replies
+                        self.error = self.error or [catalog.CHECK_PRINTER, _class_name(e)]
+            if printerid.unsupported(self.printer_identity,
+                                     cfg["printer_supported"]):
+                result[0] |= catalog.P_UNSUPPORTED
+        return result
+
+    def _check_host(self, left):
+        cfg = self.cfg
+        parts = self.parts
         if parts.probe is not None and left() > _MIN_CHECK_MS:
-            results[catalog.CHECK_HOST] = checks.check_host(
-                parts.probe, cfg["host"], cfg["host_port"],
+            return checks.check_host(
+                parts.probe, self.hostaddr, cfg["host"], cfg["host_port"],
                 min(cfg["host_timeout_ms"], left() - _MIN_CHECK_MS // 2),
                 cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
-        return results
+        return None
 
-    def _learn_printer(self, timeout, left):
-        # Identity and counters once per boot, and only with time to spare:
-        # a printer that answers status answers these in milliseconds, and
-        # one that does not support them is not asked again until reboot.
-        if self._asked_printer or left() < 8 * timeout:  # 7 queries at worst
-            return
+    def _learn_printer(self, wait):
+        # Identity and counters once per boot: a printer that does not
+        # support them is not asked again until reboot.
         self._asked_printer = True
         port = self.parts.printer
-        self.printer_identity = printer.identify(port, self.clock, timeout)
-        self.printer_counters = printer.read_counters(port, self.clock, timeout)
+        self.printer_identity = printerid.identify(port, self.clock, wait)
+        self.printer_counters = printerid.read_counters(port, self.clock, wait)
 
     def run_selftest(self, trigger, receipt_seq=None, budget_ms=None):
         """Run every check, log one record, show the hint; return the record
-        bytes as stored."""
+        bytes as stored (None when not even a record of the failure could be
+        written). Never raises: whatever a part or the flash does, the
+        caller (the boot, the link, the POS application) goes on."""
         if budget_ms is None:
             budget_ms = self.cfg["budget_ms"]
         results = self.run_checks(trigger, budget_ms)
+        error = self.error
+        data = None
+        try:
+            data = self._log_record(trigger, results, receipt_seq, error)
+        except Exception as e:  # noqa: BLE001 - recorded below
+            error = [record.STAGE_RECORD, _class_name(e)]
+            try:   # the failure itself, at least
+                data = self._log_record(trigger, [None] * len(results),
+                                        receipt_seq, error)
+            except Exception:  # noqa: BLE001 - the flash itself fails
+                pass
+        self.error = error
+        self.last_results = results
+        try:
+            self.last_causes = rank.causes(results, error is not None)
+        except Exception:  # noqa: BLE001
+            self.last_causes = [catalog.INTERNAL_ERROR]
+        try:
+            self.show_hint()
+        except Exception:  # noqa: BLE001 - a broken screen must not stop the link
+            pass
+        return data
+
+    def _log_record(self, trigger, results, receipt_seq, error):
         clock = self.clock
         uptime = clock.uptime_s()
         now = clock.unix_time()
@@ -179,13 +280,10 @@ class Terminal:
 
         def encode(seq):
             return record.encode(record.build(seq, boot, uptime, now, trigger,
-                                              results, receipt_seq, counters))
+                                              results, receipt_seq, counters,
+                                              error))
 
-        _, data = self.log.append(encode)
-        self.last_results = results
-        self.last_causes = rank.causes(results)
-        self.show_hint()
-        return data
+        return self.log.append(encode)[1]
 
     def show_hint(self):
         top = self.last_causes[0] if self.last_causes else None

@@ -57,3 +57,60 @@ def closed_port(host: str = "127.0.0.1") -> tuple[str, int]:
     with socket.socket() as s:
         s.bind((host, 0))
         return host, s.getsockname()[1]
+
+
+class DnsServer:
+    """A tiny DNS server on UDP 127.0.0.1 for the settlement host's name.
+    answers maps a name to the IPv4 addresses it gives, one per query (the
+    last one from then on: a host that moved); other names get NXDOMAIN.
+    silent=True reads every query and never answers, as a dead resolver.
+    queries counts what arrived."""
+
+    def __init__(self, answers: dict[str, list[str]] | None = None, silent: bool = False) -> None:
+        self.answers = {name.lower(): list(ips) for name, ips in (answers or {}).items()}
+        self.silent = silent
+        self.queries = 0
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.address: tuple[str, int] = self._sock.getsockname()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, peer = self._sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            if not self.silent:
+                self._sock.sendto(self._answer(query), peer)
+
+    def _answer(self, query: bytes) -> bytes:
+        # Header, the question copied back, then one A record per address.
+        labels, pos = [], 12
+        while pos < len(query) and query[pos]:
+            labels.append(query[pos + 1 : pos + 1 + query[pos]].decode("ascii", "replace"))
+            pos += 1 + query[pos]
+        question = query[12 : pos + 5]
+        ips = self.answers.get(".".join(labels).lower())
+        qtype = int.from_bytes(query[pos + 1 : pos + 3], "big")
+        if ips is None:
+            return query[:2] + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        records = b""
+        if qtype in (1, 255):  # A or ANY; an AAAA query gets no answer records
+            ip = ips.pop(0) if len(ips) > 1 else ips[0]
+            records = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(ip)
+        count = (1 if records else 0).to_bytes(2, "big")
+        return query[:2] + b"\x81\x80" + b"\x00\x01" + count + b"\x00\x00\x00\x00" + question + records
