@@ -120,5 +120,7 @@ def run():
     terminal.boot()
     while True:
         if not link.poll():
-            terminal.tick()  # also keeps the uptime sum ahead of tick wrap
+            # Also keeps the uptime sum ahead of tick wrap, and looks the
+            # settlement host's name up when due (may block ~10 s, rate-limited).
+            terminal.tick()
             time.sleep_ms(5)
