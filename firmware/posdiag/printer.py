@@ -26,11 +26,23 @@ _ONE = bytearray(1)
 _SCRATCH = bytearray(16)
 
 
+# A reply later than this many timeouts is lost, not late: replies still
+# owed by an earlier check are waited for only within that time of it.
+LATE_TIMEOUTS = 4
+
+
 def drain(port):
-    """Drop whatever the port holds now (an ASB message, a late reply)."""
+    """Drop whatever the port holds now (an ASB message, a late reply);
+    return how many of the dropped bytes were status replies."""
+    replies = 0
     while port.any():
-        if not port.readinto(_SCRATCH):
-            return
+        n = port.readinto(_SCRATCH)
+        if not n:
+            break
+        for i in range(n):
+            if escpos.is_status(_SCRATCH[i]):
+                replies += 1
+    return replies
 
 
 def read_byte(port, clock, start, timeout_ms):
@@ -106,12 +118,18 @@ def _absorb(port, clock, owed, timeout_ms):
             owed -= 1
 
 
-def read_statuses(port, clock, timeout_ms, retries=1):
+def read_statuses(port, clock, timeout_ms, retries=1, carry=None):
     """DLE EOT 1-4 in turn: (flags, raw reply bytes). A query with no reply
     at all is sent again (retries) before it counts: one lost byte is not a
     dead printer. Once the printer has answered, its own pace sets the wait
     (twice its first reply time, if longer than timeout_ms). The raw bytes
-    stop where the printer stopped answering."""
+    stop where the printer stopped answering. carry: a [replies owed, ticks
+    ms] list the caller keeps between checks, so replies an earlier check
+    gave up on are not taken for this one's answers."""
+    if carry is not None and carry[0]:
+        late = LATE_TIMEOUTS * timeout_ms - clock.ticks_diff(clock.ticks_ms(), carry[1])
+        if late > 0:
+            _absorb(port, clock, carry[0] - drain(port), late)
     drain(port)
     raw = bytearray()
     flags = 0
@@ -127,6 +145,7 @@ def read_statuses(port, clock, timeout_ms, retries=1):
             if b >= 0 or noise or sent > retries:
                 break
         if b < 0:
+            owed = sent   # every try of this query may still be answered
             if noise:
                 flags |= c.P_GARBLED
             else:
@@ -138,6 +157,9 @@ def read_statuses(port, clock, timeout_ms, retries=1):
         owed = sent - 1   # the retries' own replies are still on their way
         raw.append(b)
         flags |= escpos.status_flags(i + 1, b)
+    if carry is not None:
+        carry[0] = owed
+        carry[1] = clock.ticks_ms()
     return flags, bytes(raw)
 
 
@@ -165,12 +187,14 @@ def scan_baud(port, clock, timeout_ms, current, budget_ms):
     return found
 
 
-def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None):
+def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None,
+                  carry=None):
     """The printer check's full form: [flags, raw, elapsed ms], plus the
     index of a baud rate that answers cleanly when the link was garbled and
-    one was found within budget_ms (default: four timeouts)."""
+    one was found within budget_ms (default: four timeouts). carry: see
+    read_statuses."""
     start = clock.ticks_ms()
-    flags, raw = read_statuses(port, clock, timeout_ms)
+    flags, raw = read_statuses(port, clock, timeout_ms, 1, carry)
     found = None
     if flags & c.P_GARBLED and baud and hasattr(port, "init"):
         if budget_ms is None:

@@ -22,11 +22,12 @@ _CHECK_ORDER = (catalog.CHECK_POWER, catalog.CHECK_HEAD, catalog.CHECK_PRINTER,
 _IDENTITY_QUERIES = 7   # GS I 1, 65, 66, 67 and three GS g 2 counters
 
 
-def _identity_wait(timeout, status_ms):
-    # How long to wait for each identity answer: three times what one status
-    # reply took, plus a margin, within the printer timeout. A printer that
-    # ignores GS I (many clones) then costs little.
-    return min(timeout, 3 * status_ms // 4 + 20)
+def _identity_wait(reply_ms):
+    # How long to wait for each identity answer: three times what a status
+    # reply took, plus a margin. A fast printer that ignores GS I (many
+    # clones) then costs little, and a slow one's answers are not missed
+    # (a late block would pass for the answer to the next query).
+    return 3 * reply_ms + 20
 
 
 def _class_name(exc):
@@ -64,6 +65,8 @@ class Terminal:
         self.printer_counters = None
         self._asked_printer = False   # GS I and GS g 2 asked this boot
         self._printer_answered = False  # all four status replies, last check
+        self._reply_ms = 0   # what one status reply took then
+        self._owed = [0, 0]  # status replies still owed by the last check (printer.py)
         self.error = None   # the last self-test's [stage, exception class]
         self.last_results = [None] * len(catalog.CHECK_NAMES)
         self.last_causes = []
@@ -132,7 +135,8 @@ class Terminal:
             # Identity not asked within the self-test's budget (a slow
             # printer): ask now, with the full timeout for each answer.
             try:
-                self._learn_printer(self.cfg["printer_timeout_ms"])
+                self._learn_printer(max(self.cfg["printer_timeout_ms"],
+                                        _identity_wait(self._reply_ms)))
             except Exception:  # noqa: BLE001 - the next boot asks again
                 pass
         if self._next_scheduled is None or now < self._next_scheduled:
@@ -202,13 +206,15 @@ class Terminal:
         # use half of what is left, the rest is the host check's.
         timeout = min(cfg["printer_timeout_ms"], left() // 4)
         result = printer.check_printer(port, self.clock, timeout,
-                                       cfg["printer_baud"], left() // 2)
+                                       cfg["printer_baud"], left() // 2,
+                                       self._owed)
         self._printer_answered = printer.answered(result[0])
         if self._printer_answered:
+            self._reply_ms = result[2] // 4
             if not self._asked_printer:
                 # Asked in the self-test only when it fits in half of what
                 # is left; else at the next idle moment (tick).
-                wait = _identity_wait(timeout, result[2])
+                wait = _identity_wait(self._reply_ms)
                 if _IDENTITY_QUERIES * wait <= left() // 2:
                     try:
                         self._learn_printer(wait)

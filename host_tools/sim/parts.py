@@ -36,6 +36,7 @@ class PrinterState:
         self.terminates_blocks = True  # the closing 0x00 of GS I / GS g blocks
         self.asb = False  # an Automatic Status Back block before each reply
         self.xon_xoff = False  # XOFF, XON before each reply (software flow control)
+        self.silent_after = None  # stops answering DLE EOT after this many replies
 
     def error(self):
         return self.cutter_error or self.unrecoverable or self.overheat
@@ -118,6 +119,8 @@ class EscPosEmulator:
             n = buf[i + 2]
             if op == 0x04 and 1 <= n <= 4:
                 self.queries += 1
+                if s.silent_after is not None and self.queries > s.silent_after:
+                    return 3, b""  # a loose connector: it stopped answering
                 return 3, bytes((status_byte(s, n),))
             if op == 0x05 and n in (1, 2):
                 self.recoveries.append(n)
