@@ -504,3 +504,21 @@ def test_probe_without_lookup_gets_the_name(tmp_path: Path) -> None:
     addrs = HostAddr(FileStorage(str(tmp_path)), probe)
     assert not addrs.idle(NAME, 443, 0)
     assert checks.check_host(probe, addrs, NAME, 443, 100, 50) == [0, 2, None]
+
+
+def test_host_not_looked_up_yet_offers_the_offline_receipt_qr(tmp_path: Path) -> None:
+    # Nothing says the host answers: the link QR could lead nowhere, the
+    # receipt's own text works without a network.
+    from host_tools.sim.parts import MemoryDisplay, StepClock
+    from posdiag import config
+    from posdiag.hal import Parts
+    from posdiag.terminal import Terminal
+
+    display = MemoryDisplay()
+    parts = Parts(StepClock(), FileStorage(str(tmp_path)), display, probe=TcpProbe(socket, StepClock()),
+                  entropy=os.urandom)
+    t = Terminal(config.load({"host": NAME}), parts)
+    t.boot()
+    assert t.last_results[c.CHECK_HOST][0] == c.H_UNRESOLVED
+    t.failed_print({"total": 990, "currency": "CNY", "txn_id": "T-1"})
+    assert display.qr.startswith("RECEIPT") and "T-1" in display.qr

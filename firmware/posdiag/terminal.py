@@ -111,8 +111,11 @@ class Terminal:
         """Show the e-receipt QR: the link when the settlement host answered
         (the receipt can be fetched), else the receipt itself as text."""
         host = self.last_results[catalog.CHECK_HOST]
+        # A host not looked up yet is not known to answer: the offline QR
+        # works either way.
         reachable = host is not None and not host[0] & (
-            catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS)
+            catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS
+            | catalog.H_UNRESOLVED)
         if reachable and token is not None:
             qr = ereceipt.link(self.cfg["receipt_url"], token)
         else:
