@@ -17,19 +17,40 @@ ZEROS = (
     0x1E2F0, 0x1E950, 0x1FBF0,
 )
 
-# What may stand between the digit groups of one number: every space,
-# zero-width and joiner character, soft hyphen, every dash (Unicode Pd) and
-# the dots, slashes and underscores (ASCII, typographic and fullwidth). No
-# comma or colon: those keep amounts and times apart.
+# What may stand between the digit groups of one number: every space and
+# line break, every dash (Unicode Pd), the dots, slashes and underscores
+# (ASCII, typographic and fullwidth), and every invisible format character
+# (Unicode Cf: zero-width space, word joiner, BOM, soft hyphen, bidi marks;
+# the rarer ones in _FORMAT). No comma or colon: those keep amounts and
+# times apart.
 SEPARATORS = (
     " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\xad\u1680\u180e"
     "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u200b\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+    "\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d"
+    "\u202e\u202f\u205f\u2060\u3000\ufeff"
     "-\u058a\u05be\u1400\u1806\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c"
     "\u3030\u30a0\ufe31\ufe32\U00010ead\u2010\u2011\u2012\u2013\u2014\u2015"
     "\u2212\ufe58\ufe63\uff0d._/"
     "\u00b7\u2024\u2027\u2044\u2215\u30fb\uff65\uff0e\uff0f\uff3f"
 )
+_FORMAT = (   # first, last code point of the other Cf runs
+    0x600, 0x605, 0x61C, 0x61C, 0x6DD, 0x6DD, 0x70F, 0x70F, 0x890, 0x891,
+    0x8E2, 0x8E2, 0x2061, 0x2064, 0x2066, 0x206F, 0xFFF9, 0xFFFB,
+    0x110BD, 0x110BD, 0x110CD, 0x110CD, 0x13430, 0x13438, 0x1BCA0, 0x1BCA3,
+    0x1D173, 0x1D17A, 0xE0001, 0xE0001, 0xE0020, 0xE007F,
+)
+
+
+def is_separator(ch):
+    if ch in SEPARATORS:
+        return True
+    c = ord(ch)
+    if c < 0x600:
+        return False
+    for i in range(0, len(_FORMAT), 2):
+        if _FORMAT[i] <= c <= _FORMAT[i + 1]:
+            return True
+    return False
 
 
 def value(ch):

@@ -3,7 +3,7 @@
 # capability URL: 128 random bits, valid until it expires), or, with the
 # network down, the receipt itself as short text a phone camera reads offline
 # (docs/e-receipt.md). The receipt fields are receipt.sanitize()d already.
-from posdiag import cbor
+from posdiag import cbor, receipt
 
 TOKEN_BYTES = 16    # 128 bits: unguessable, so the URL itself is the key
 _HEX = "0123456789abcdef"
@@ -12,8 +12,19 @@ _NO_DECIMALS = ("JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF")
 
 
 def new_token(entropy):
-    raw = entropy(TOKEN_BYTES)
-    return "".join(_HEX[b >> 4] + _HEX[b & 15] for b in raw)
+    """32 hex digits from the board's random source. No more than 12 decimal
+    digits in a row: 13 or more could pass the Luhn check and read as a card
+    number to a data-loss scanner (the 13th becomes a letter instead)."""
+    out = []
+    run = 0
+    for b in entropy(TOKEN_BYTES):
+        for nibble in (b >> 4, b & 15):
+            run = run + 1 if nibble < 10 else 0
+            if run > 12:
+                nibble = 10 + nibble % 6
+                run = 0
+            out.append(_HEX[nibble])
+    return "".join(out)
 
 
 def link(base_url, token):
@@ -67,4 +78,6 @@ def offline_text(fields):
     lines.append(_line("TOTAL", cur, money(fields.get("total", 0), cur)))
     lines.append(_line(card.get("brand"), card.get("pan"), fields.get("auth_code")))
     lines.append(_line("POS", fields.get("terminal_id"), merchant.get("id")))
-    return "\n".join(line for line in lines if line)
+    # Each field is masked already, but digits at the end of one line and
+    # the start of the next read as one number: mask the whole text again.
+    return receipt.mask_numbers("\n".join(line for line in lines if line))

@@ -18,7 +18,9 @@ _SAD_PARTS = ("cvv", "cvc", "cvn", "cav2", "securitycode", "pinblock",
               "magstripe", "magneticstripe", "trackdata", "track1", "track2",
               "track3", "cardverification", "verificationvalue")
 # In any text: one of these labels, then 3-4 digits, is a card security code.
-_CVV_LABELS = (b"cvv", b"cvc", b"cvn", b"cav2", b"cid", b"csc", b"security")
+_CVV_LABELS = (b"cvv", b"cvc", b"cvn", b"cav2", b"cid", b"csc", b"security",
+               b"verification")
+_SECOND_WORD = {b"security": b"code", b"verification": b"value"}
 _WHOLE_LABELS = (b"cid", b"csc")   # "acid 123", "discs 1234" are not codes
 
 
@@ -77,11 +79,12 @@ def _mark_run(places, vals, marks):
                         marks[places[k]] = 1
 
 
-def _mask_numbers(text):
+def mask_numbers(text):
     """text with every card number in it masked. A number is digits of any
-    script, its groups joined by any run of separators (digits.SEPARATORS):
+    script, its groups joined by any run of separators (digits.is_separator):
     "4111 1111-1111.1111", fullwidth digits, a zero-width space between."""
-    marks = {}        # char index: 1 show as ASCII, 2 mask
+    # char index: 1 show as ASCII, 2 mask
+    marks = {}  # type: dict[int, int]
     places = []       # char indexes of the digits of the current run
     vals = bytearray()
     i = 0
@@ -90,7 +93,7 @@ def _mask_numbers(text):
         if d >= 0:
             places.append(i)
             vals.append(d)
-        elif not (places and ch in digits.SEPARATORS):
+        elif not (places and digits.is_separator(ch)):
             if len(vals) >= 13:
                 _mark_run(places, vals, marks)
             if places:
@@ -146,17 +149,22 @@ def _digits_from(s, i):
 
 
 def _track_after(s, i, j):
-    # A 12-19 digit account number at s[i:j], then what makes it track data
-    # (ISO/IEC 7813): track 2 "PAN=YYMM" + service code (EMV tag 57 writes
-    # the "=" as the nibble D), or track 1 "B" PAN "^" name "^".
-    if j >= len(s) or not 12 <= j - i <= 19:
+    # An account number (12-19 digits) ending at s[j], then what makes it track data
+    # (ISO/IEC 7813): track 2 "PAN=" then the expiry date (4 digits, or "="
+    # when absent) and the service code (3 digits, or "="); EMV tag 57 (track
+    # 2 equivalent data, as hex text) writes the "=" as the nibble D. Track 1:
+    # format code "B", PAN, "^", name (2-26 characters), "^".
+    # Longer runs too: EMV's tag and length ("5713") may come right before.
+    if j >= len(s) or j - i < 12:
         return False
     sep = s[j]
     if sep == 61 or sep == 100:   # "=", "d" ("D" lower-cased)
-        if _digits_from(s, j + 1) < 7:
+        if j + 1 < len(s) and s[j + 1] == 61:
+            return sep == 61      # no expiry date: "PAN=="
+        n = _digits_from(s, j + 1)
+        if n < 4 or not (n >= 7 or (j + 5 < len(s) and s[j + 5] == 61)):
             return False
-        month = (s[j + 3] - 48) * 10 + s[j + 4] - 48
-        return 1 <= month <= 12
+        return _month(s, j + 3) or _month(s, j + 1)   # YYMM (or MMYY)
     if sep == 94:                 # "^"
         if i and s[i - 1] == 98:  # format code "b"
             return True
@@ -166,6 +174,10 @@ def _track_after(s, i, j):
                 return True
             k += 1
     return False
+
+
+def _month(s, i):
+    return 1 <= (s[i] - 48) * 10 + s[i + 1] - 48 <= 12
 
 
 def _has_track(s):
@@ -200,8 +212,8 @@ def _has_cvv(s, text):
             e = k + len(label)
             whole = label not in _WHOLE_LABELS or not (
                 (k and _is_letter(s[k - 1])) or (e < len(s) and _is_letter(s[e])))
-            if label == b"security":
-                e = _word_after(s, e, b"code")
+            if label in _SECOND_WORD:
+                e = _word_after(s, e, _SECOND_WORD[label])
             if whole and e > 0 and _code_after(s, e):
                 return True
             k = s.find(label, k + 1)
@@ -210,7 +222,7 @@ def _has_cvv(s, text):
 
 
 def _word_after(s, i, word):
-    # "security code", "security-code", "securitycode": the end of word, or -1.
+    # "security code", "security-code", "securitycode": where word ends, or -1.
     while i < len(s) and (s[i] in b" _-." or s[i] == 0x80):
         i += 1
     return i + len(word) if s[i:i + len(word)] == word else -1
@@ -255,7 +267,7 @@ def _sad_name(name):
 
 def _quoted(name):
     # A field name for an error message: never a card number in it.
-    name = _mask_numbers(name)
+    name = mask_numbers(name)
     return name if len(name) <= 32 else name[:32] + "..."
 
 
@@ -275,18 +287,46 @@ def _float_text(x):
     return text + "0" if text.endswith(".") else text
 
 
+def _paired(text):
+    # MicroPython's json reads "\ud835\udfce" as two surrogates, not the one
+    # character (a bold digit zero) they encode: join each pair, so an escaped
+    # digit is a digit; a lone surrogate (no valid UTF-8) becomes U+FFFD.
+    for ch in text:
+        if 0xD800 <= ord(ch) < 0xE000:
+            break
+    else:
+        return text
+    out = []
+    high = 0
+    for ch in text:
+        c = ord(ch)
+        if high and 0xDC00 <= c < 0xE000:
+            out.append(chr(0x10000 + ((high - 0xD800) << 10) + c - 0xDC00))
+            high = 0
+            continue
+        if high:
+            out.append("\ufffd")
+            high = 0
+        if 0xD800 <= c < 0xDC00:
+            high = c
+        else:
+            out.append("\ufffd" if 0xDC00 <= c < 0xE000 else ch)
+    if high:
+        out.append("\ufffd")
+    return "".join(out)
+
+
 def _text(value, name):
     s = _shape(value)
     if _has_track(s):
         raise ReceiptError("refused: track data in " + name)
     if _has_cvv(s, value):
         raise ReceiptError("refused: a card security code in " + name)
-    return _mask_numbers(value)
+    return mask_numbers(value)
 
 
 def _key(k):
-    if not isinstance(k, str):
-        raise ReceiptError("receipt field names must be text")
+    k = _paired(k)
     if _sad_name(k):
         raise ReceiptError("refused: receipts must not carry " + _quoted(k))
     return _text(k, "a field name")
@@ -298,6 +338,10 @@ def _clean(value, name, depth):
     if isinstance(value, dict):
         out = {}
         for k in value:
+            if not isinstance(k, str):
+                raise ReceiptError("receipt field names must be text")
+        # In order: the same field named in an error on every runtime.
+        for k in sorted(value):
             key = _key(k)
             if key in out:
                 raise ReceiptError("two fields named " + _quoted(key))
@@ -305,6 +349,7 @@ def _clean(value, name, depth):
             if name == "card" and k == "pan" and isinstance(v, (str, int, float)) \
                     and not isinstance(v, bool):
                 if isinstance(v, str):
+                    v = _paired(v)
                     _text(v, "card.pan")
                 out[key] = mask_pan(v)   # 6 + 4 digits, no grouping
             else:
@@ -313,7 +358,7 @@ def _clean(value, name, depth):
     if isinstance(value, (list, tuple)):
         return [_clean(v, name, depth + 1) for v in value]
     if isinstance(value, str):
-        return _text(value, "field " + _quoted(name))
+        return _text(_paired(value), "field " + _quoted(name))
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -321,7 +366,7 @@ def _clean(value, name, depth):
         if -10 ** 12 < value < 10 ** 12:
             return value
         text = str(value)
-        masked = _mask_numbers(text)
+        masked = mask_numbers(text)
         return value if masked is text else masked
     if isinstance(value, float):
         return _float_text(value)

@@ -100,6 +100,9 @@ globalThis.file_size = (p) => fs.statSync(p).size;
 
 // -- the terminal ------------------------------------------------------------
 const settings = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+// The settings carry the failed prints as the POS handed them over, card
+// numbers unmasked: read once, then gone from the state folder.
+fs.unlinkSync(process.argv[2]);
 const mp = await boot({
   heap: 128 * 1024,
   modules: [
