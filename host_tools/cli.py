@@ -479,6 +479,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     ]
     if item.get("printer_counters"):
         rows.append(("printer feeds / head / cuts", " / ".join(str(v) for v in item["printer_counters"])))
+    if item.get("selftests_refused") is not None:  # terminals that rate-limit SELFTEST
+        rows.append(("self-tests refused (no key)", item["selftests_refused"]))
     for label, value in rows:
         print(f"{label:28} {value}")
     return 0
