@@ -130,13 +130,16 @@ STAGES = (*c.CHECK_NAMES, "record")
 
 
 def _error(value: object) -> dict | None:
-    """Record key 9, [stage, exception class], as the JSON shows it."""
+    """Record key 9, [stage, catalog.ERRORS code], as the JSON shows it."""
     if value is None:
         return None
-    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
         raise BadDataError(f"record error has an unexpected form: {value!r}")
-    stage = STAGES[value[0]] if 0 <= value[0] < len(STAGES) else f"unknown stage {value[0]}"
-    return {"stage": stage, "name": value[1]}
+    stage, code = value
+    return {
+        "stage": STAGES[stage] if 0 <= stage < len(STAGES) else f"unknown stage {stage}",
+        "name": c.ERRORS[code] if 0 <= code < len(c.ERRORS) else f"unknown error {code}",
+    }
 
 
 def cause_entry(code: int, lang: str) -> dict:

@@ -75,7 +75,8 @@ def test_a_healthy_printer_has_no_cause_and_is_named(make_printer) -> None:  # n
     result = check_json(p.url)
     assert result["diagnosis"]["causes"] == []
     assert result["diagnosis"]["checks"]["printer"]["status"] == "ok"
-    assert result["printer"] == {"model": 0x20, "firmware": "1.05 ESC/POS", "maker": "posdiag", "name": "POSDIAG-EMU-80"}
+    expected = {"model": 0x20, "firmware": "1.05 ESC/POS", "maker": "posdiag", "name": "POSDIAG-EMU-80"}
+    assert result["printer"] == expected
     assert result["printer_counters"] == p.state.counters
     assert result["recovery_offered"] is False
     text = posdiag("printer", p.url)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import cbor2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from host_tools.diagnosis import diagnose
 from host_tools.identity import readable
@@ -208,8 +210,7 @@ def test_a_printer_that_never_answers_is_still_no_response(make_terminal) -> Non
 def test_echoed_queries_are_a_garbled_link_not_a_silent_printer() -> None:
     # TX looped back to RX (a wrong cable, a modem echo): DLE EOT n has the
     # shape of an ASB block, yet it is our own query, so it is garbage.
-    from host_tools.sim.parts import BufferedPort
-    from host_tools.sim.parts import StepClock
+    from host_tools.sim.parts import BufferedPort, StepClock
 
     class Loopback(BufferedPort):
         def write(self, data: bytes) -> int:
@@ -218,3 +219,142 @@ def test_echoed_queries_are_a_garbled_link_not_a_silent_printer() -> None:
 
     flags, raw, _ = printer.check_printer(Loopback(), StepClock(), 100)
     assert flags == c.P_GARBLED and raw == b""
+
+
+# The corpus on virtual parts, unchanged on every runtime: the printer's delay
+# counts on a clock that moves only when slept on, so the bytes must agree.
+RUNTIME_SCRIPT = r"""
+import json
+from host_tools.sim import parts
+from posdiag import cbor, config, record
+from posdiag.hal import FileStorage, Parts
+from posdiag.terminal import Terminal
+
+out = {}
+for p in PROFILES:
+    s = parts.PrinterState()
+    for key in ("maker", "name", "firmware"):
+        setattr(s, key, None if p[key] is None else bytes.fromhex(p[key]))
+    for key in p["behaviour"]:
+        setattr(s, key, p["behaviour"][key])
+    clock = parts.StepClock()
+    display = parts.MemoryDisplay()
+    hw = Parts(clock, FileStorage(ROOT + "/" + p["id"]), display,
+               printer=parts.MemoryPort(parts.EscPosEmulator(s), 9600, clock))
+    t = Terminal(config.load({"terminal_id": "RT-P", "printer_timeout_ms": p["timeout"]}), hw)
+    boot = t.boot()
+    t.tick()
+    again = t.run_selftest(record.TRIGGER_REQUEST)
+    out[p["id"]] = {"boot": boot.hex(), "again": again.hex(), "screen": display.text,
+                    "info": cbor.encode(t.info()).hex()}
+print(json.dumps(out))
+"""
+
+_FAULTS = [
+    ("cover-open-slow-asb", {"cover_open": True, "delay_ms": 150, "asb": True}, 250),
+    ("slow-past-one-wait", {"delay_ms": 150, "xon_xoff": True}, 80),
+    ("partial-after-two", {"silent_after": 2, "paper": "near-end"}, 250),
+    ("late-past-two-waits", {"delay_ms": 200}, 60),
+    ("dead", {"responsive": False}, 250),
+]
+
+
+def _runtime_profiles() -> list[dict]:
+    profiles = []
+    for p in CORPUS:
+        behaviour = {k: p[k] for k in ("delay_ms", "answers_identity", "answers_counters", "terminates_blocks",
+                                        "asb", "xon_xoff") if k in p}
+        behaviour["model"] = p["model"]
+        sent = {k: None if sent_bytes(p[k]) is None else sent_bytes(p[k]).hex() for k in ("maker", "name", "firmware")}
+        profiles.append({"id": p["id"], "behaviour": behaviour, "timeout": 250, **sent})
+    for ident, behaviour, timeout in _FAULTS:
+        profiles.append({"id": ident, "behaviour": behaviour, "timeout": timeout,
+                         "maker": None, "name": b"POSDIAG-EMU-80".hex(), "firmware": None})
+    return profiles
+
+
+@pytest.fixture(scope="module")
+def on_runtimes() -> dict:
+    from tests.runtimes import RUNTIMES, run_json
+
+    # A JSON text inside a Python string literal: plain ASCII for every runtime.
+    script = f"import json\nPROFILES = json.loads({json.dumps(json.dumps(_runtime_profiles()))})\n"
+    return {rt: run_json(rt, script + RUNTIME_SCRIPT, timeout=300) for rt in RUNTIMES}
+
+
+def test_every_printer_gives_the_same_bytes_on_every_runtime(on_runtimes: dict, validate) -> None:  # noqa: ANN001
+    cp = on_runtimes["cpython"]
+    assert len(cp) == len(CORPUS) + len(_FAULTS)
+    for runtime in ("wasm", "unix"):
+        assert on_runtimes[runtime] == cp, runtime
+    for ident, seen in cp.items():
+        for key in ("boot", "again"):
+            validate(bytes.fromhex(seen[key]))
+        validate(bytes.fromhex(seen["info"]))
+        causes = [cause["id"] for cause in diagnose(bytes.fromhex(seen["boot"]))["causes"]]
+        expected = {
+            "cover-open-slow-asb": ["cover-open"],
+            "partial-after-two": ["link-intermittent"],
+            "late-past-two-waits": ["printer-no-response"],
+            "dead": ["printer-no-response"],
+        }.get(ident, [])
+        assert causes == expected, ident
+    shown = readable(cbor2.loads(bytes.fromhex(cp["gprinter-gp58-gbk"]["info"]))["printer"])
+    assert shown["maker"] == "佳博"
+
+
+class ScriptedPrinter:
+    """A printer port that answers each request with the next of a list of
+    byte strings, whatever was asked: anything a printer could send."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        from host_tools.sim.parts import BufferedPort
+
+        self._port = BufferedPort()
+        self.answers = list(answers)
+
+    def write(self, data: bytes) -> int:
+        if self.answers:
+            self._port._received(self.answers.pop(0))
+        return len(data)
+
+    def any(self) -> int:
+        return self._port.any()
+
+    def readinto(self, buf: bytearray) -> int | None:
+        return self._port.readinto(buf)
+
+    def init(self, baudrate: int) -> None:
+        pass
+
+
+_REPLY = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([b"\x12", b"\x16", b"\x1e", b"\x11", b"\x13", b"\x10\x04\x01", b"\x5f", b"\x00"]),
+    st.builds(lambda t: b"\x5f" + t + b"\x00", st.binary(max_size=60)),
+    st.builds(lambda t: b"\x5f" + t.encode("utf-8", "surrogatepass"), st.text(max_size=20)),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(answers=st.lists(_REPLY, max_size=24))
+def test_whatever_a_printer_sends_the_self_test_completes_and_shows_text(answers: list[bytes], validate) -> None:  # noqa: ANN001
+    from host_tools.sim.parts import StepClock
+
+    with tempfile.TemporaryDirectory() as folder:
+        display = MemoryDisplay()
+        parts = Parts(StepClock(), FileStorage(folder), display, printer=ScriptedPrinter(answers))
+        t = Terminal(config.load({}), parts)
+        data = t.boot()
+        t.tick()
+        assert data is not None and t.error is None
+        validate(data)
+        item = t.info()
+        validate(cbor2.dumps(item))
+        diagnose(data)
+        for text in (item["printer"] or {}).values():
+            if isinstance(text, str):  # the firmware's own readable form: no control characters
+                assert all(ch.isprintable() for ch in text), repr(text)
+        for key, text in (readable(item["printer"]) or {}).items():
+            if key in ("maker", "name", "firmware"):
+                assert text.isprintable(), repr(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.diagnosis import policy_entry, ranked_causes
+from host_tools.diagnosis import diagnose, policy_entry, ranked_causes
 from host_tools.history import analyse
 from host_tools.sim import faults, parts
 from host_tools.troubleshoot import TREE
@@ -119,13 +119,14 @@ def test_every_catalogue_id_is_reached() -> None:
     history = [record.encode(record.build(i + 1, 1, 1, None, 0, ch)) for i, ch in enumerate([ok, dead, ok, dead])]
     reached |= {f.id for f in analyse(history, {"counters": [0, 0, 0]})}  # the log's history
     reached.add(policy_entry("on-request", "en")["id"])  # the receipt policy
+    failed = record.encode(record.build(1, 1, 1, None, 0, ok, error=[c.CHECK_HEAD, 1]))
+    reached.add(diagnose(failed)["causes"][0]["id"])  # a self-test that failed inside
     assert reached == {cause[0] for cause in c.CAUSES}
 
 
 def test_rich_report_for_a_person_at_a_terminal(pulled: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001
     import sys
 
-    from host_tools.diagnosis import diagnose
     from host_tools.records import PulledLog
     from host_tools.render import print_diagnosis
 

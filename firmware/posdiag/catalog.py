@@ -82,6 +82,17 @@ FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS, HEAD_FLAGS, POWER_FLAGS)
 WARNING_FLAGS = (P_NEAR_END | P_PARTIAL, S_NEAR_END | S_DISAGREE,
                  H_SLOW | H_ECHO_TIMEOUT | H_UNRESOLVED, 0, V_WATCHDOG)
 
+# Exception classes a self-test that failed inside records (record key 9),
+# by code: MicroPython's built-in classes. An exception is recorded as the
+# most specific of these it is an instance of (a driver's own class as its
+# built-in base), so the record stays small. Stored: only ever appended.
+ERRORS = ("Exception", "OSError", "ValueError", "TypeError", "IndexError",
+          "KeyError", "AttributeError", "ZeroDivisionError", "MemoryError",
+          "RuntimeError", "NotImplementedError", "OverflowError",
+          "UnicodeError", "AssertionError", "EOFError", "ImportError",
+          "NameError", "StopIteration", "LookupError", "ArithmeticError",
+          "SyntaxError", "KeyboardInterrupt", "SystemExit")
+
 # Reset causes the board reports (hal: reset_cause()).
 RESET_POWER_ON = 0
 RESET_BROWNOUT = 1

@@ -62,7 +62,8 @@ def utf8_text(data):
             i += 1
             continue
         if 0xC2 <= b <= 0xDF:
-            more, low, high = 1, 0x80, 0xBF
+            # C1 controls (U+0080-009F: CSI and friends) are not text.
+            more, low, high = 1, 0xA0 if b == 0xC2 else 0x80, 0xBF
         elif 0xE0 <= b <= 0xEF:
             more = 2
             low = 0xA0 if b == 0xE0 else 0x80      # no overlong forms

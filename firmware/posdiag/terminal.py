@@ -30,9 +30,6 @@ def _identity_wait(reply_ms):
     return 3 * reply_ms + 20
 
 
-def _class_name(exc):
-    name = getattr(type(exc), "__name__", "Exception")
-    return name[:record.ERROR_NAME_MAX]
 
 
 def _technician_key(text):
@@ -67,7 +64,7 @@ class Terminal:
         self._printer_answered = False  # all four status replies, last check
         self._reply_ms = 0   # what one status reply took then
         self._owed = [0, 0]  # status replies still owed by the last check (printer.py)
-        self.error = None   # the last self-test's [stage, exception class]
+        self.error = None   # the last self-test's [stage, catalog.ERRORS code]
         self.last_results = [None] * len(catalog.CHECK_NAMES)
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
@@ -155,7 +152,7 @@ class Terminal:
         """Every check the terminal has parts for, cheapest first, each
         given only the time left in budget_ms. A check that did not run is
         None. A check that raised is None too and self.error says which and
-        what ([check, exception class]): one failing part must not hide what
+        what ([check, catalog.ERRORS code]): one failing part must not hide what
         the others saw, nor stop the boot before the link."""
         clock = self.clock
         start = clock.ticks_ms()
@@ -170,7 +167,7 @@ class Terminal:
                 results[check] = self._run_check(check, trigger, left, results)
             except Exception as e:  # noqa: BLE001 - recorded, never raised
                 if self.error is None:
-                    self.error = [check, _class_name(e)]
+                    self.error = [check, record.error_code(e)]
         return results
 
     def _run_check(self, check, trigger, left, results):
@@ -222,7 +219,7 @@ class Terminal:
                     try:
                         self._learn_printer(wait)
                     except Exception as e:  # noqa: BLE001 - keep the status replies
-                        self.error = self.error or [catalog.CHECK_PRINTER, _class_name(e)]
+                        self.error = self.error or [catalog.CHECK_PRINTER, record.error_code(e)]
             if printerid.unsupported(self.printer_identity,
                                      cfg["printer_supported"]):
                 result[0] |= catalog.P_UNSUPPORTED
@@ -259,7 +256,7 @@ class Terminal:
         try:
             data = self._log_record(trigger, results, receipt_seq, error)
         except Exception as e:  # noqa: BLE001 - recorded below
-            error = [record.STAGE_RECORD, _class_name(e)]
+            error = [record.STAGE_RECORD, record.error_code(e)]
             try:   # the failure itself, at least
                 data = self._log_record(trigger, [None] * len(results),
                                         receipt_seq, error)
