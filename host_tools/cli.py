@@ -227,7 +227,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     for path in args.failed_print:
         try:
             with open(path, encoding="utf-8") as f:
-                failed_prints.append(json.load(f))
+                failed_prints.append((path, json.load(f)))  # named in the line if it is refused
         except (OSError, ValueError) as e:
             raise BadDataError(f"cannot read the receipt {path}: {e}") from None
     stop = threading.Event()

@@ -72,7 +72,7 @@ class SimulatedTerminal:
         out: Callable[[str], None] = print,
         history: int = 0,
         key: str = DEMO_KEY,
-        failed_prints: list[dict] | None = None,
+        failed_prints: list[dict | tuple[str, dict]] | None = None,
         receipt_url: str | None = None,
         supported: list[str] | None = None,
     ) -> None:
@@ -292,7 +292,12 @@ class MicroPythonTerminal(SimulatedTerminal):
             "config": cfg,
             "hex_keys": [k for k, v in self.config.items() if isinstance(v, bytes)],
         }
-        settings_path = os.path.join(self.state_dir, "mp-settings.json")
+        # The failed prints in these settings may hold card numbers the
+        # firmware has not masked yet: a private folder outside --state,
+        # removed with the simulator (sim.mjs deletes the file once read).
+        private = tempfile.mkdtemp(prefix="posdiag-mp-")
+        self._closers.append(lambda: shutil.rmtree(private, ignore_errors=True))
+        settings_path = os.path.join(private, "mp-settings.json")
         with open(settings_path, "w") as f:
             json.dump(settings, f)
         self._node = subprocess.Popen(
