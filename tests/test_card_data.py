@@ -447,15 +447,29 @@ def normalised(text: str) -> str:
     return re.sub(r"(?<=\d)" + SEPARATOR_CLASS.pattern + r"(?=\d)", "", text)
 
 
+def issued_prefix(number: str) -> bool:
+    """True when number starts in a range a card scheme issues (ISSUERS,
+    written here from the schemes' public IIN tables, not from the firmware)."""
+    for _, prefixes, _ in ISSUERS:
+        for prefix in prefixes:
+            if isinstance(prefix, tuple):
+                head = number[: len(prefix[0])]
+                if prefix[0] <= head <= prefix[1]:
+                    return True
+            elif number.startswith(prefix) and (prefix != "1" or len(number) == 15):
+                return True
+    return False
+
+
 def card_numbers_in(text: str, planted: set[str]) -> list[str]:
     """Every 13-19 digit window of every digit run (after normalising) that
-    is Luhn-valid or one of the planted numbers."""
+    is one of the planted numbers, or Luhn-valid in a card scheme's range."""
     found = []
     for run in re.findall(r"\d{13,}", normalised(text)):
         for length in range(13, 20):
             for start in range(len(run) - length + 1):
                 window = run[start : start + length]
-                if window in planted or luhn_ok(window):
+                if window in planted or (issued_prefix(window) and luhn_ok(window)):
                     found.append(window)
     return found
 
@@ -813,3 +827,22 @@ def test_a_link_token_never_reads_as_a_card_number() -> None:
     for _ in range(2000):
         token = ereceipt.new_token(lambda n: bytes(rng.randrange(256) for _ in range(n)))
         assert len(token) == 32 and not re.search(r"\d{13}", token)
+
+
+@pytest.mark.parametrize(
+    "body,masked",
+    [
+        ("202611250000422", False),  # an order number that starts with a date
+        ("000042202611", False),  # leading zeros: no scheme issues 0
+        ("70000000000000", False),  # 7: petroleum, not a payment card
+        ("222100000000000", True),  # Mastercard 2-series
+        ("220000000000000", True),  # Mir
+        ("81710000000000", True),  # RuPay / UnionPay 81
+        ("979200000000000", True),  # Troy
+        ("10000000000000", True),  # UATP, 15 digits
+    ],
+)
+def test_only_numbers_in_a_card_schemes_range_are_masked(body: str, masked: bool) -> None:
+    number = body + next(d for d in "0123456789" if luhn_ok(body + d))
+    text = f"order {number} ok"
+    assert (sanitize({"note": text})["note"] != text) is masked

@@ -65,13 +65,33 @@ def mask_pan(pan):
     return found[:keep_front] + "*" * (len(found) - keep_front - 4) + found[-4:]
 
 
+def _issuer_ok(vals, start, length):
+    # A payment card's number starts as the card schemes' ranges do (ISO/IEC
+    # 7812 major industry 1-6, 8, 9 as issued): UATP 1 (15 digits), Mir and
+    # Mastercard 2200-2720, Amex, JCB and Diners 3, Visa 4, Mastercard and
+    # Maestro 5, Discover, UnionPay and Maestro 6, RuPay 81-82, Troy 9792.
+    # Dates (2026..., 19...) and numbers starting 0 or 7 are not card numbers.
+    first = vals[start]
+    if 3 <= first <= 6:
+        return True
+    head = first * 1000 + vals[start + 1] * 100 + vals[start + 2] * 10 + vals[start + 3]
+    if first == 1:
+        return length == 15
+    if first == 2:
+        return 2200 <= head <= 2720
+    if first == 8:
+        return 8100 <= head <= 8299
+    return head == 9792
+
+
 def _mark_run(places, vals, marks):
-    # Every 13-19 digit window of the run that passes the Luhn check is a card
-    # number: its middle digits become "*", its first six and last four ASCII.
+    # Every 13-19 digit window of the run that could be a card number (its
+    # issuer range and the Luhn check) is one: its middle digits become "*",
+    # its first six and last four ASCII.
     n = len(vals)
     for length in range(13, 20):
         for start in range(n - length + 1):
-            if _luhn_ok(vals, start, length):
+            if _issuer_ok(vals, start, length) and _luhn_ok(vals, start, length):
                 for k in range(start, start + length):
                     if start + 6 <= k < start + length - 4:
                         marks[places[k]] = 2
