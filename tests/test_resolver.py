@@ -522,3 +522,22 @@ def test_host_not_looked_up_yet_offers_the_offline_receipt_qr(tmp_path: Path) ->
     assert t.last_results[c.CHECK_HOST][0] == c.H_UNRESOLVED
     t.failed_print({"total": 990, "currency": "CNY", "txn_id": "T-1"})
     assert display.qr.startswith("RECEIPT") and "T-1" in display.qr
+
+
+def test_a_resolver_that_raises_anything_does_not_stop_the_idle_loop(tmp_path: Path) -> None:
+    from host_tools.sim.parts import MemoryDisplay, StepClock
+    from posdiag import config
+    from posdiag.hal import Parts
+    from posdiag.terminal import Terminal
+
+    class Broken(Resolver):
+        def resolve(self, host: str, port: int) -> str:
+            self.calls += 1
+            return [][0]  # a port's getaddrinfo answering something odd
+
+    probe = Broken("10.0.0.5")
+    t = Terminal(config.load({"host": NAME}), Parts(StepClock(), FileStorage(str(tmp_path)), MemoryDisplay(),
+                                                     probe=probe))
+    t.boot()
+    t.tick()  # must not raise
+    assert probe.calls == 1

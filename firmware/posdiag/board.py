@@ -117,10 +117,17 @@ def run():
     # The link's binary frames may hold 0x03: on a port whose diagnostics
     # UART is also the REPL's, that byte must not interrupt the firmware.
     micropython.kbd_intr(-1)
-    terminal.boot()
+    terminal.boot()   # never raises: a failing part is recorded, not fatal
     while True:
-        if not link.poll():
-            # Also keeps the uptime sum ahead of tick wrap, and looks the
-            # settlement host's name up when due (may block ~10 s, rate-limited).
-            terminal.tick()
+        busy = 0
+        try:
+            busy = link.poll()
+            if not busy:
+                # Also keeps the uptime sum ahead of tick wrap, and looks the
+                # settlement host's name up when due (may block ~10 s,
+                # rate-limited).
+                terminal.tick()
+        except Exception:  # noqa: BLE001 - the link must outlive any one request
+            pass
+        if not busy:
             time.sleep_ms(5)

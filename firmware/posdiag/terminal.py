@@ -141,7 +141,10 @@ class Terminal:
                 pass
         if self._next_scheduled is None or now < self._next_scheduled:
             # Idle: the one moment a name lookup (it may block ~10 s) may run.
-            self.hostaddr.idle(self.cfg["host"], self.cfg["host_port"], now)
+            try:
+                self.hostaddr.idle(self.cfg["host"], self.cfg["host_port"], now)
+            except Exception:  # noqa: BLE001 - a resolver's odd answer must not stop the loop
+                pass
             return None
         period = self.cfg["schedule_s"]
         self._next_scheduled = now + period if period else None
