@@ -13,12 +13,13 @@ import os
 import pty
 import tempfile
 import tty
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
 import cbor2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from host_tools.diagnosis import diagnose
@@ -328,6 +329,8 @@ class ScriptedPrinter:
         pass
 
 
+# Control, format (zero-width, bidi), separator and surrogate characters.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Cs")
 _REPLY = st.one_of(
     st.binary(max_size=40),
     st.sampled_from([b"\x12", b"\x16", b"\x1e", b"\x11", b"\x13", b"\x10\x04\x01", b"\x5f", b"\x00"]),
@@ -338,6 +341,10 @@ _REPLY = st.one_of(
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(answers=st.lists(_REPLY, max_size=24))
+# A maker with a right-to-left override and a name with a C1 CSI: both would
+# rewrite what the technician's terminal shows.
+@example(answers=[b"\x16", b"\x12", b"\x12", b"\x12", b"\x20", b"_1.0\x00", b"_\xe2\x80\xaeEVIL\x00",
+                  b"_\xc2\x9b2J\x00"])
 def test_whatever_a_printer_sends_the_self_test_completes_and_shows_text(answers: list[bytes], validate) -> None:  # noqa: ANN001
     from host_tools.sim.parts import StepClock
 
@@ -353,8 +360,17 @@ def test_whatever_a_printer_sends_the_self_test_completes_and_shows_text(answers
         validate(cbor2.dumps(item))
         diagnose(data)
         for text in (item["printer"] or {}).values():
-            if isinstance(text, str):  # the firmware's own readable form: no control characters
-                assert all(ch.isprintable() for ch in text), repr(text)
+            if isinstance(text, str):  # the firmware's own readable form: nothing that moves or hides text
+                assert not any(unicodedata.category(ch) in HIDDEN for ch in text), repr(text)
         for key, text in (readable(item["printer"]) or {}).items():
             if key in ("maker", "name", "firmware"):
                 assert text.isprintable(), repr(text)
+
+
+def test_the_invisible_table_is_unicodes() -> None:
+    from posdiag.printerid import _INVISIBLE
+
+    hidden = {cp for cp in range(0x80, 0x110000) if unicodedata.category(chr(cp)) in HIDDEN}
+    hidden -= set(range(0xD800, 0xE000))  # surrogates: never valid UTF-8
+    table = {cp for first, last in _INVISIBLE for cp in range(first, last + 1)}
+    assert table == hidden | {0xFFFE, 0xFFFF}, unicodedata.unidata_version

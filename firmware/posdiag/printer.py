@@ -118,16 +118,20 @@ def _absorb(port, clock, owed, timeout_ms):
             owed -= 1
 
 
-def read_statuses(port, clock, timeout_ms, retries=1, carry=None):
+def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
+                  absorb_ms=None):
     """DLE EOT 1-4 in turn: (flags, raw reply bytes). A query with no reply
     at all is sent again (retries) before it counts: one lost byte is not a
     dead printer. Once the printer has answered, its own pace sets the wait
     (twice its first reply time, if longer than timeout_ms). The raw bytes
     stop where the printer stopped answering. carry: a [replies owed, ticks
-    ms] list the caller keeps between checks, so replies an earlier check
-    gave up on are not taken for this one's answers."""
+    ms of the last query] list the caller keeps between checks, so replies
+    an earlier check gave up on are not taken for this one's answers; they
+    are waited for at most absorb_ms (default: no limit but LATE_TIMEOUTS)."""
     if carry is not None and carry[0]:
         late = LATE_TIMEOUTS * timeout_ms - clock.ticks_diff(clock.ticks_ms(), carry[1])
+        if absorb_ms is not None:
+            late = min(late, absorb_ms)
         if late > 0:
             _absorb(port, clock, carry[0] - drain(port), late)
     drain(port)
@@ -135,20 +139,22 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None):
     flags = 0
     owed = 0
     wait = timeout_ms
+    sent_at = 0
     for i in range(4):
         _absorb(port, clock, owed, wait)
         sent = 0
         start = clock.ticks_ms()
         while True:
+            sent_at = clock.ticks_ms()
             b, noise = query_status(port, clock, escpos.QUERIES[i], wait)
             sent += 1
             if b >= 0 or noise or sent > retries:
                 break
         if b < 0:
-            owed = sent   # every try of this query may still be answered
             if noise:
-                flags |= c.P_GARBLED
+                flags |= c.P_GARBLED   # its answers came, as garbage
             else:
+                owed = sent   # every try of this query may still be answered
                 flags |= c.P_PARTIAL if raw else c.P_NO_REPLY
             break
         if not raw:
@@ -159,7 +165,7 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None):
         flags |= escpos.status_flags(i + 1, b)
     if carry is not None:
         carry[0] = owed
-        carry[1] = clock.ticks_ms()
+        carry[1] = sent_at
     return flags, bytes(raw)
 
 
@@ -194,11 +200,11 @@ def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None,
     one was found within budget_ms (default: four timeouts). carry: see
     read_statuses."""
     start = clock.ticks_ms()
-    flags, raw = read_statuses(port, clock, timeout_ms, 1, carry)
+    if budget_ms is None:
+        budget_ms = 4 * timeout_ms
+    flags, raw = read_statuses(port, clock, timeout_ms, 1, carry, budget_ms // 2)
     found = None
     if flags & c.P_GARBLED and baud and hasattr(port, "init"):
-        if budget_ms is None:
-            budget_ms = 4 * timeout_ms
         left = budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
         found = scan_baud(port, clock, timeout_ms, baud, left)
     result = [flags, raw, clock.ticks_diff(clock.ticks_ms(), start)]

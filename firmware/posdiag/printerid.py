@@ -48,10 +48,34 @@ def _read_model(port, clock, timeout_ms):
     return model
 
 
+# Code points that are valid UTF-8 yet are no text: C1 controls, and the
+# format characters and separators that move or hide what a screen shows
+# (line and paragraph separators, zero-width and bidi controls, the BOM, tag
+# characters), and the noncharacters U+FFFE/FFFF. (first, last) pairs: every
+# Unicode 14 code point of category Cc, Cf, Zl or Zp above ASCII
+# (tests/test_real_printers.py rebuilds the table from unicodedata).
+_INVISIBLE = ((0x0080, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605),
+              (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+              (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E),
+              (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064),
+              (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB),
+              (0xFFFE, 0xFFFF), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+              (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+              (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+
+
+def _visible(cp):
+    for first, last in _INVISIBLE:
+        if first <= cp <= last:
+            return False
+    return True
+
+
 def utf8_text(data):
-    """data decoded when it is valid UTF-8 with no control characters, else
-    None. Checked here, not by decode(): some MicroPython ports decode any
-    bytes without complaint, and every runtime must give the same answer."""
+    """data decoded when it is valid UTF-8 with no control or invisible
+    formatting characters, else None. Checked here, not by decode(): some
+    MicroPython ports decode any bytes without complaint, and every runtime
+    must give the same answer."""
     i = 0
     n = len(data)
     while i < n:
@@ -63,13 +87,13 @@ def utf8_text(data):
             continue
         if 0xC2 <= b <= 0xDF:
             # C1 controls (U+0080-009F: CSI and friends) are not text.
-            more, low, high = 1, 0xA0 if b == 0xC2 else 0x80, 0xBF
+            more, low, high, cp = 1, 0xA0 if b == 0xC2 else 0x80, 0xBF, b & 0x1F
         elif 0xE0 <= b <= 0xEF:
-            more = 2
+            more, cp = 2, b & 0x0F
             low = 0xA0 if b == 0xE0 else 0x80      # no overlong forms
             high = 0x9F if b == 0xED else 0xBF     # no surrogates
         elif 0xF0 <= b <= 0xF4:
-            more = 3
+            more, cp = 3, b & 0x07
             low = 0x90 if b == 0xF0 else 0x80
             high = 0x8F if b == 0xF4 else 0xBF     # nothing past U+10FFFF
         else:
@@ -78,10 +102,11 @@ def utf8_text(data):
             return None
         for k in range(1, more + 1):
             c = data[i + k]
-            if k == 1 and not low <= c <= high:
+            if not (low <= c <= high if k == 1 else 0x80 <= c <= 0xBF):
                 return None
-            if k > 1 and not 0x80 <= c <= 0xBF:
-                return None
+            cp = cp << 6 | c & 0x3F
+        if not _visible(cp):
+            return None
         i += more + 1
     return bytes(data).decode()
 
