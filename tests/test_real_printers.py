@@ -161,16 +161,21 @@ def test_a_slow_printer_gives_the_same_healthy_answer_every_run(
     assert t.printer_counters == state.counters
 
 
-def test_a_printer_slower_than_two_waits_is_no_response_every_run_never_a_false_fault(make_terminal) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("silent_after", [None, 1, 2])
+def test_a_printer_slower_than_two_waits_is_never_a_false_fault(make_terminal, silent_after: int | None) -> None:  # noqa: ANN001
     # 200 ms against a 60 ms wait: both tries time out, and the replies that
-    # come later must not be read as the next checks' answers (they would
-    # say cover open or paper end).
+    # come later must not be read as the next checks' answers (DLE EOT 1's
+    # reply read for DLE EOT 2 says cover open). Back to back, each check is
+    # no response or, once the late replies are accounted for, healthy.
     state = PrinterState()
     state.delay_ms = 200
+    state.silent_after = silent_after  # or answers some queries, then no more
     rig = make_terminal(state, printer_timeout_ms=60)
     t = rig.terminal
     runs = [t.boot()] + [t.run_selftest(record.TRIGGER_REQUEST) for _ in range(4)]
-    assert [[cause["id"] for cause in diagnose(r)["causes"]] for r in runs] == [["printer-no-response"]] * 5
+    seen = [[cause["id"] for cause in diagnose(r)["causes"]] for r in runs]
+    assert seen[0] == ["printer-no-response"]
+    assert all(ids in (["printer-no-response"], ["link-intermittent"], []) for ids in seen), seen
 
 
 def test_every_status_query_is_answered_by_its_own_reply(make_terminal) -> None:  # noqa: ANN001
@@ -182,7 +187,7 @@ def test_every_status_query_is_answered_by_its_own_reply(make_terminal) -> None:
     state.cutter_error = True
     state.paper = "near-end"
     rig = make_terminal(state)
-    carry = [0, 0]
+    carry = [0, 0, 0]
     for _ in range(3):  # 150 ms against an 80 ms wait: every first try times out
         flags, raw, _ = printer.check_printer(rig.port, HostClock(), 80, carry=carry)
         assert raw == bytes([0x1E, 0x56, 0x1A, 0x1E])

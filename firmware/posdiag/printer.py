@@ -124,16 +124,22 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
     at all is sent again (retries) before it counts: one lost byte is not a
     dead printer. Once the printer has answered, its own pace sets the wait
     (twice its first reply time, if longer than timeout_ms). The raw bytes
-    stop where the printer stopped answering. carry: a [replies owed, ticks
-    ms of the last query] list the caller keeps between checks, so replies
-    an earlier check gave up on are not taken for this one's answers; they
-    are waited for at most absorb_ms (default: no limit but LATE_TIMEOUTS)."""
+    stop where the printer stopped answering.
+    carry: a [replies owed, ticks ms of the last query, that query's index]
+    list the caller keeps between checks, so replies an earlier check gave
+    up on are not taken for this one's answers: owed by DLE EOT 1 (a printer
+    that did not answer at all), they are answers to this check's first
+    query too and are counted with its own; owed by a later query, they are
+    waited for (at most absorb_ms) and dropped before this check asks."""
+    pending = 0   # replies to DLE EOT 1 still owed by the last check
     if carry is not None and carry[0]:
         late = LATE_TIMEOUTS * timeout_ms - clock.ticks_diff(clock.ticks_ms(), carry[1])
-        if absorb_ms is not None:
-            late = min(late, absorb_ms)
         if late > 0:
-            _absorb(port, clock, carry[0] - drain(port), late)
+            owed = max(0, carry[0] - drain(port))
+            if carry[2] == 0:
+                pending = owed
+            else:
+                _absorb(port, clock, owed, late if absorb_ms is None else min(late, absorb_ms))
     drain(port)
     raw = bytearray()
     flags = 0
@@ -141,18 +147,24 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
     wait = timeout_ms
     sent_at = 0
     for i in range(4):
-        _absorb(port, clock, owed, wait)
-        sent = 0
+        # Owed only after a try timed out, i.e. from a slow printer: worth
+        # waiting for (up to the late limit), or they answer the next query.
+        _absorb(port, clock, owed, LATE_TIMEOUTS * timeout_ms)
+        sent = pending if i == 0 else 0
+        tries = 0
         start = clock.ticks_ms()
         while True:
             sent_at = clock.ticks_ms()
             b, noise = query_status(port, clock, escpos.QUERIES[i], wait)
             sent += 1
-            if b >= 0 or noise or sent > retries:
+            tries += 1
+            if b >= 0 or noise or tries > retries:
                 break
+        owed = sent - 1   # replies to the other tries are still on their way
         if b < 0:
             if noise:
-                flags |= c.P_GARBLED   # its answers came, as garbage
+                owed = 0   # its answers came, as garbage
+                flags |= c.P_GARBLED
             else:
                 owed = sent   # every try of this query may still be answered
                 flags |= c.P_PARTIAL if raw else c.P_NO_REPLY
@@ -160,12 +172,12 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
         if not raw:
             took = clock.ticks_diff(clock.ticks_ms(), start)
             wait = max(wait, 2 * took)
-        owed = sent - 1   # the retries' own replies are still on their way
         raw.append(b)
         flags |= escpos.status_flags(i + 1, b)
     if carry is not None:
         carry[0] = owed
         carry[1] = sent_at
+        carry[2] = i
     return flags, bytes(raw)
 
 

@@ -63,7 +63,7 @@ class Terminal:
         self._asked_printer = False   # GS I and GS g 2 asked this boot
         self._printer_answered = False  # all four status replies, last check
         self._reply_ms = 0   # what one status reply took then
-        self._owed = [0, 0]  # status replies still owed by the last check (printer.py)
+        self._owed = [0, 0, 0]  # status replies still owed by the last check (printer.py)
         self.error = None   # the last self-test's [stage, catalog.ERRORS code]
         self.last_results = [None] * len(catalog.CHECK_NAMES)
         self.last_causes = []
