@@ -299,18 +299,12 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    from posdiag import protocol as p
-
-    _client(args).authorised(p.CMD_CLEAR_LOG, b"", _key(args))
+    _client(args).clear_log(_key(args))
     print("diagnostics log cleared; sequence numbers go on from where they were")
     return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from posdiag import auth
-    from posdiag import protocol as p
-    from posdiag.link import REQUEST_MAX as LINK_REQUEST_MAX
-
     client = _client(args)
     if args.set:
         changes = {}
@@ -322,15 +316,8 @@ def cmd_config(args: argparse.Namespace) -> int:
                 changes[name] = json.loads(value)
             except ValueError:
                 changes[name] = value  # a bare word: a string
-        text = json.dumps(changes).encode()
-        limit = LINK_REQUEST_MAX - 2 - auth.MAC_LEN - 6  # frame head, HMAC, CRC
-        if len(text) > limit:
-            raise UsageError(
-                f"these settings take {len(text)} bytes; one --set call carries at most {limit}: split them"
-            )
-        client.authorised(p.CMD_CONFIG_SET, text, _key(args))
-    settings = json.loads(client.request(p.CMD_CONFIG_GET))
-    for name, value in settings.items():
+        client.config_set(changes, _key(args))
+    for name, value in client.config_get().items():
         print(f"{name:22} {json.dumps(value)}")
     return 0
 
@@ -500,10 +487,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from posdiag import escpos
-    from posdiag import protocol as p
 
     mode = escpos.RECOVER_REPRINT if args.mode == "reprint" else escpos.RECOVER_CLEAR
-    _client(args).authorised(p.CMD_RECOVER, bytes([mode]), _key(args))
+    _client(args).recover(mode, _key(args))
     print(f"recovery request ({args.mode}) sent to the printer; run `posdiag selftest` to check it cleared")
     return 0
 

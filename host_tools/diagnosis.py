@@ -13,7 +13,7 @@ from host_tools.records import decode_record
 from posdiag import catalog as c
 from posdiag import rank
 from posdiag import record as r
-from posdiag.printer import BAUD_RATES
+from posdiag.catalog import BAUD_RATES
 from posdiag.record import check_flags
 
 

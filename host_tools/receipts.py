@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 
 import cbor2
@@ -15,15 +14,6 @@ import cbor2
 from host_tools.atomic import write_atomic
 from host_tools.errors import BadDataError
 from host_tools.serial_link import Client
-from posdiag import protocol as p
-
-
-def list_pending(client: Client, key: bytes) -> list[tuple[int, int]]:
-    """(journal seq, size in bytes) of every receipt waiting on the terminal."""
-    try:
-        return [(int(seq), int(size)) for seq, size in cbor2.loads(client.authorised(p.CMD_RECEIPTS, b"", key))]
-    except (cbor2.CBORDecodeError, TypeError, ValueError) as e:
-        raise BadDataError(f"the terminal's receipt list is not readable: {e}") from None
 
 
 def fetch(client: Client, key: bytes, seq: int) -> bytes:
@@ -31,13 +21,10 @@ def fetch(client: Client, key: bytes, seq: int) -> bytes:
     data = b""
     total = None
     while total is None or len(data) < total:
-        answer = client.authorised(p.CMD_RECEIPT, struct.pack("<IH", seq, len(data)), key)
-        if len(answer) < 2:
-            raise BadDataError(f"receipt {seq}: a short answer")
-        total = struct.unpack_from("<H", answer)[0]
-        if len(answer) == 2 and len(data) < total:
+        total, chunk = client.receipt_chunk(seq, len(data), key)
+        if not chunk and len(data) < total:
             raise BadDataError(f"receipt {seq}: no progress at byte {len(data)}")
-        data += answer[2:]
+        data += chunk
     return data[:total]
 
 
@@ -60,7 +47,7 @@ def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=Non
     again lands in the same files."""
     os.makedirs(folder, exist_ok=True)
     saved = []
-    for seq, _ in list_pending(client, key):
+    for seq, _ in client.receipts(key):
         data = fetch(client, key, seq)
         entry = decode_entry(data, seq)
         entry["terminal"] = terminal
@@ -70,6 +57,6 @@ def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=Non
         write_atomic(base.with_suffix(".json"), json.dumps(entry, ensure_ascii=False, indent=2).encode())
         if on_saved is not None:
             on_saved(base, entry)
-        client.authorised(p.CMD_ACK, struct.pack("<I", seq), key)
+        client.ack(seq, key)
         saved.append(base.with_suffix(".json"))
     return saved

@@ -1,17 +1,21 @@
 """The host's side of the diagnostics link. The only module that imports
-pyserial: it opens the port, sends request frames and collects responses,
-retrying each request on its own."""
+pyserial, and the only one on the host that packs or unpacks link bytes: it
+opens the port, sends request frames and collects responses, retrying each
+request on its own; `Client` has a method for every command, with the
+layouts of posdiag/protocol.py."""
 
 from __future__ import annotations
 
+import json
 import random
 import struct
 import time
 
+import cbor2
 import serial
 
-from host_tools.errors import AuthError, BadDataError, NoAnswerError, PortError, RateLimitedError
-from posdiag import frame
+from host_tools.errors import AuthError, BadDataError, NoAnswerError, PortError, RateLimitedError, UsageError
+from posdiag import auth, frame
 from posdiag import protocol as p
 
 # Hints for open errors, matched on the OS message.
@@ -118,8 +122,6 @@ class Client:
     def authorised(self, kind: int, args: bytes, key: bytes, timeout: float | None = None) -> bytes:
         """An authenticated command: a fresh challenge, then the command with
         the HMAC answer (posdiag/auth.py); `timeout` for the command's answer."""
-        from posdiag import auth
-
         try:
             nonce = self.request(p.CMD_CHALLENGE)
         except RefusedError as e:
@@ -164,7 +166,8 @@ class Client:
         except RefusedError as e:
             if e.status != p.RATE_LIMITED:
                 raise
-            wait = struct.unpack("<H", e.payload)[0] if len(e.payload) == 2 else p.SELFTEST_EVERY_S
+            size = struct.calcsize(p.RATE_LIMITED_ANSWER)
+            wait = struct.unpack(p.RATE_LIMITED_ANSWER, e.payload)[0] if len(e.payload) == size else p.SELFTEST_EVERY_S
             raise RateLimitedError(
                 f"the terminal runs only {p.SELFTEST_BURST} self-tests in a row without the technician key, "
                 f"then one every {p.SELFTEST_EVERY_S} s",
@@ -174,4 +177,56 @@ class Client:
     def pull_batch(self, since: int, max_bytes: int = p.MAX_PAYLOAD) -> bytes:
         """Records from seq `since` on, as many whole records as fit in
         max_bytes (a CBOR sequence); empty when the terminal has no more."""
-        return self.request(p.CMD_PULL, struct.pack("<IH", since, max_bytes))
+        return self.request(p.CMD_PULL, struct.pack(p.PULL_ARGS, since, max_bytes))
+
+    def config_get(self) -> dict:
+        """The settings a technician may change, the terminal id and whether
+        a key is set (never the key)."""
+        try:
+            settings = json.loads(self.request(p.CMD_CONFIG_GET))
+        except ValueError as e:
+            raise BadDataError(f"the terminal's settings are not readable: {e}") from None
+        if not isinstance(settings, dict):
+            raise BadDataError("the terminal's settings are not a JSON object")
+        return settings
+
+    def config_set(self, changes: dict, key: bytes) -> None:
+        """Change settings (kept across reboots). Too many at once for one
+        request is refused here, before anything is sent."""
+        text = json.dumps(changes).encode()
+        if len(text) > p.CONFIG_TEXT_MAX:
+            raise UsageError(
+                f"these settings take {len(text)} bytes; the terminal takes at most {p.CONFIG_TEXT_MAX} at once",
+                "split them over several calls",
+            )
+        self.authorised(p.CMD_CONFIG_SET, text, key)
+
+    def clear_log(self, key: bytes) -> None:
+        """Remove every diagnostics record; seqs go on from where they were."""
+        self.authorised(p.CMD_CLEAR_LOG, b"", key)
+
+    def recover(self, mode: int, key: bytes) -> None:
+        """Have the terminal send the printer DLE ENQ `mode`
+        (escpos.RECOVER_REPRINT or RECOVER_CLEAR)."""
+        self.authorised(p.CMD_RECOVER, struct.pack(p.RECOVER_ARGS, mode), key)
+
+    def receipts(self, key: bytes) -> list[tuple[int, int]]:
+        """(journal seq, size in bytes) of every receipt waiting on the terminal."""
+        answer = self.authorised(p.CMD_RECEIPTS, b"", key)
+        try:
+            return [(int(seq), int(size)) for seq, size in cbor2.loads(answer)]
+        except (cbor2.CBORDecodeError, TypeError, ValueError) as e:
+            raise BadDataError(f"the terminal's receipt list is not readable: {e}") from None
+
+    def receipt_chunk(self, seq: int, offset: int, key: bytes) -> tuple[int, bytes]:
+        """(the receipt's total size, its bytes from offset on: at most
+        RECEIPT_CHUNK, none when offset >= total)."""
+        answer = self.authorised(p.CMD_RECEIPT, struct.pack(p.RECEIPT_ARGS, seq, offset), key)
+        if len(answer) < p.RECEIPT_ANSWER_SIZE:
+            raise BadDataError(f"receipt {seq}: a short answer")
+        total = struct.unpack_from(p.RECEIPT_ANSWER, answer)[0]
+        return total, answer[p.RECEIPT_ANSWER_SIZE :]
+
+    def ack(self, seq: int, key: bytes) -> None:
+        """That receipt is delivered: the terminal no longer keeps it pending."""
+        self.authorised(p.CMD_ACK, struct.pack(p.ACK_ARGS, seq), key)

@@ -105,7 +105,7 @@ def test_garbled_link_finds_the_printers_baud_rate_and_restores_the_port(rig: Pr
     rig.state.baud = 38400
     flags, raw, _, found = run(rig)
     assert flags == c.P_GARBLED and raw == b""
-    assert printer.BAUD_RATES[found] == 38400
+    assert c.BAUD_RATES[found] == 38400
     # The self-test never changes the setting: the port is back at 9600, so
     # the printer still answers garbled.
     assert run(rig, baud=None)[0] == c.P_GARBLED

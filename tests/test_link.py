@@ -109,6 +109,49 @@ def test_pull_batches_stay_within_the_frame_limit(sim: SimulatedTerminal, client
     assert pull_log(client).seqs() == list(range(1, 82))
 
 
+def test_protocol_limits_fit_each_other() -> None:
+    from posdiag import auth, receipt
+
+    assert p.MAX_PAYLOAD + frame.OVERHEAD == frame.MAX_BODY
+    # A RECEIPT answer (status, total, chunk) fits one frame; total holds any receipt.
+    assert 1 + p.RECEIPT_ANSWER_SIZE + p.RECEIPT_CHUNK < p.MAX_PAYLOAD
+    assert receipt.MAX_RECEIPT < 1 << (8 * p.RECEIPT_ANSWER_SIZE)
+    # The largest request the terminal takes is a CONFIG_SET of the largest text.
+    assert frame.OVERHEAD + auth.MAC_LEN + p.CONFIG_TEXT_MAX == p.REQUEST_MAX
+    assert p.REQUEST_MAX - frame.OVERHEAD - auth.MAC_LEN >= p.RECEIPT_ARGS_SIZE
+
+
+def test_the_largest_settings_text_passes_and_one_byte_more_is_refused_before_sending(
+    sim: SimulatedTerminal, client: Client
+) -> None:
+    """CONFIG_TEXT_MAX is what the terminal's LinkServer really accepts (its
+    reader's fixed buffer): the host refuses more before sending anything."""
+    import json
+
+    from host_tools.errors import UsageError
+    from host_tools.sim.runner import DEMO_KEY
+
+    key = bytes.fromhex(DEMO_KEY)
+    base = "https://x.example/r/"
+
+    def changes(size: int) -> dict:
+        padding = size - len(json.dumps({"receipt_url": base}))
+        return {"receipt_url": base + "r" * padding}
+
+    largest = changes(p.CONFIG_TEXT_MAX)
+    assert len(json.dumps(largest).encode()) == p.CONFIG_TEXT_MAX
+    client.config_set(largest, key)
+    assert client.config_get()["receipt_url"] == largest["receipt_url"]
+    assert sim.terminal.cfg["receipt_url"] == largest["receipt_url"]
+
+    challenges = sim.terminal.guard.issued
+    too_large = changes(p.CONFIG_TEXT_MAX + 1)
+    with pytest.raises(UsageError, match=f"at most {p.CONFIG_TEXT_MAX} at once"):
+        client.config_set(too_large, key)
+    assert sim.terminal.guard.issued == challenges  # not even a CHALLENGE went out
+    assert client.config_get()["receipt_url"] == largest["receipt_url"]
+
+
 class _WirePort:
     """The diagnostics port as bytes in and bytes out (a UART's FIFOs)."""
 

@@ -43,6 +43,10 @@ PRINTER_FLAGS = ("no-reply", "garbled", "offline", "cover-open", "paper-end",
                  "auto-recoverable-error", "feed-button", "waiting-recovery",
                  "mechanical-error", "unsupported-printer", "partial-reply")
 
+# Printer baud rates, as the printer check stores them: the index into this
+# tuple is a record's baud-found (printer.scan_baud tries them in this order).
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
+
 # Paper check flags: the terminal's own sensor inputs, cross-checked with the
 # printer's paper bits.
 S_PAPER_END = 0x1

@@ -9,8 +9,8 @@
 from binascii import crc32
 
 DELIMITER = 0
-MAX_BODY = 1030      # 2 header + 1024 payload + 4 CRC
-_OVERHEAD = 6
+OVERHEAD = 6         # kind, request id and CRC-32 around the payload
+MAX_BODY = 1030      # OVERHEAD + 1024 payload (protocol.MAX_PAYLOAD)
 
 
 def cobs_encode(data):
@@ -101,7 +101,7 @@ class Reader:
             self.errors += 1
             return False
         size = cobs_decode_in_place(self._buf, n)
-        if size < _OVERHEAD or size > self._max_body:
+        if size < OVERHEAD or size > self._max_body:
             self.errors += 1
             return False
         body = memoryview(self._buf)[:size - 4]
@@ -112,7 +112,7 @@ class Reader:
             return False
         self.kind = self._buf[0]
         self.req_id = self._buf[1]
-        self._len = size - _OVERHEAD
+        self._len = size - OVERHEAD
         return True
 
     def payload(self):

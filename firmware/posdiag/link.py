@@ -6,14 +6,12 @@ import struct
 from posdiag import cbor, frame, record
 from posdiag import protocol as p
 
-REQUEST_MAX = 256  # largest request body the terminal accepts (settings JSON + HMAC)
-
 
 class LinkServer:
     def __init__(self, port, terminal):
         self._port = port
         self._terminal = terminal
-        self._reader = frame.Reader(REQUEST_MAX)
+        self._reader = frame.Reader(p.REQUEST_MAX)
         # The last answer to a command that must not run twice, kept so a
         # retried request (the very same bytes: the host lost the answer)
         # gets the same answer instead of running again. Matching the whole
@@ -80,16 +78,16 @@ class LinkServer:
             item["selftests_refused"] = self.selftests_refused
             return p.OK, cbor.encode(item)
         if kind == p.CMD_PULL:
-            if len(req) != 6:
+            if len(req) != p.PULL_ARGS_SIZE:
                 return p.BAD_REQUEST, b""
-            since, max_bytes = struct.unpack("<IH", req)
+            since, max_bytes = struct.unpack(p.PULL_ARGS, req)
             # The status byte shares the frame's payload with the records.
             return p.OK, self._batch(since, min(max_bytes, p.MAX_PAYLOAD - 1))
         if kind == p.CMD_SELFTEST:
             wait = self._take_token()
             if wait:
                 self.selftests_refused += 1
-                return p.RATE_LIMITED, struct.pack("<H", wait)
+                return p.RATE_LIMITED, struct.pack(p.RATE_LIMITED_ANSWER, wait)
             return self._selftest()
         if kind == p.CMD_CHALLENGE:
             if not t.guard.ready():
@@ -126,25 +124,27 @@ class LinkServer:
             t.log.clear()
             return p.OK, b""
         if kind == p.CMD_RECOVER:
-            if len(args) != 1 or args[0] not in (1, 2):
+            if len(args) != p.RECOVER_ARGS_SIZE:
                 return p.BAD_REQUEST, b""
-            t.recover_printer(args[0])
+            mode = struct.unpack(p.RECOVER_ARGS, args)[0]
+            if mode not in p.RECOVER_MODES:
+                return p.BAD_REQUEST, b""
+            t.recover_printer(mode)
             return p.OK, b""
         if kind == p.CMD_CONFIG_SET:
             return (p.OK, b"") if t.change_settings(bytes(args)) else (p.BAD_REQUEST, b"")
         if kind == p.CMD_RECEIPTS:
             return p.OK, cbor.encode([[seq, len(data)] for seq, data in t.journal.records()])
-        if len(args) < 4:
-            return p.BAD_REQUEST, b""
-        seq = struct.unpack_from("<I", args, 0)[0]
-        if kind == p.CMD_ACK:
+        if kind == p.CMD_ACK and len(args) >= p.ACK_ARGS_SIZE:
+            seq = struct.unpack_from(p.ACK_ARGS, args)[0]
             t.journal.ack(seq)  # already delivered or gone: still OK, once is enough
             return p.OK, b""
-        if kind == p.CMD_RECEIPT and len(args) == 6:
-            offset = struct.unpack_from("<H", args, 4)[0]
+        if kind == p.CMD_RECEIPT and len(args) == p.RECEIPT_ARGS_SIZE:
+            seq, offset = struct.unpack(p.RECEIPT_ARGS, args)
             for s, data in t.journal.records(seq):
                 if s == seq:
-                    return p.OK, struct.pack("<H", len(data)) + data[offset:offset + p.RECEIPT_CHUNK]
+                    return p.OK, (struct.pack(p.RECEIPT_ANSWER, len(data))
+                                  + data[offset:offset + p.RECEIPT_CHUNK])
                 break
             return p.NOT_FOUND, b""
         return p.BAD_REQUEST, b""

@@ -12,10 +12,7 @@
 # different query goes out.
 from posdiag import catalog as c
 from posdiag import escpos
-
-# The rates printers ship with; the scan tries them in this order. The index
-# into this tuple is what a record stores.
-BAUD_RATES = (9600, 19200, 38400, 57600, 115200)
+from posdiag.catalog import BAUD_RATES  # the rates the scan tries, stored as codes
 
 # After a byte that is not a status, how long the line may stay quiet before
 # the reply counts as garbled: bytes of one reply come back to back.
