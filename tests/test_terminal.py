@@ -192,3 +192,38 @@ def test_failed_print_offers_the_receipt_itself_when_the_network_is_down(make_si
     assert "Tea x2 12.00" in qr and "TAX 1.56" in qr and "TOTAL CNY 24.00" in qr
     assert "UnionPay 622202*********0128 A1B2C3" in qr
     assert "6222021234567890128" not in qr.replace(" ", "")
+
+
+def test_settings_live_in_config_defaults_board_link_changes_and_flash(tmp_path) -> None:  # noqa: ANN001
+    """config.py owns the settings: the link's changes are checked, kept in
+    flash and laid over the board's values at the next start; a kept file
+    that is not a JSON object, or a kept key the link may not change, is
+    ignored."""
+    import json
+
+    from posdiag import config, flashfile
+    from posdiag.hal import FileStorage
+
+    storage = FileStorage(str(tmp_path))
+    cfg = config.load({"terminal_id": "T-9"})
+    assert config.change(cfg, storage, b'{"lang": "fr"}') is None  # out of range: nothing changed
+    assert config.change(cfg, storage, b"[1]") is None
+    assert config.change(cfg, storage, b'{"budget_ms": 900}') == {"budget_ms": 900}
+    assert config.change(cfg, storage, b'{"lang": "en"}') == {"lang": "en"}
+    assert cfg["budget_ms"] == 900 and cfg["lang"] == "en"
+    shown = json.loads(config.shown(cfg))
+    assert shown["terminal_id"] == "T-9" and shown["tech_key"] == "" and "printer_uart" not in shown
+    assert set(shown) == {"terminal_id", "tech_key", *config.CHANGEABLE}
+
+    again = config.load({"terminal_id": "T-9"})
+    config.apply_kept(again, storage)
+    assert (again["budget_ms"], again["lang"]) == (900, "en")
+
+    flashfile.write_atomic(storage, config.FILE, b'{"budget_ms": 700, "printer_uart": 5}')
+    again = config.load()
+    config.apply_kept(again, storage)
+    assert again["budget_ms"] == 700 and again["printer_uart"] == config.DEFAULTS["printer_uart"]
+    flashfile.write_atomic(storage, config.FILE, b"[1, 2]")
+    again = config.load()
+    config.apply_kept(again, storage)
+    assert again == config.load()

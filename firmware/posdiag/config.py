@@ -1,6 +1,14 @@
-# Defaults for every setting; a board's own values come from posdiag_config.py
-# on its file system (see load()). Thresholds, pins, ports, host and language
+# The terminal's settings, all in one place: the defaults, the board's own
+# values (posdiag_config.py on its file system), what a technician may change
+# over the link and within which ranges, and those changes kept in flash
+# (settings.json) across reboots. Thresholds, pins, ports, host and language
 # live here, not in code.
+import json
+
+from posdiag import flashfile
+
+FILE = "settings.json"   # the technician's changes, laid over the board's
+
 DEFAULTS = {
     "terminal_id": "POS-0001",
     "lang": "zh",                 # merchant display: "zh" (zh-CN) or "en"
@@ -115,3 +123,52 @@ def load(overrides=None):
     if overrides:
         cfg.update(overrides)
     return cfg
+
+
+def _kept(storage):
+    # The changes made over the link, as kept in flash: {} when there are
+    # none or the file is not a JSON object.
+    try:
+        kept = json.loads(flashfile.read(storage, FILE))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def apply_kept(cfg, storage):
+    """Lay the changes made over the link (kept in flash, so they outlive a
+    reboot) over cfg; a kept key that may not be changed is ignored."""
+    kept = _kept(storage)
+    for key in kept:
+        if valid(key, kept[key]):
+            cfg[key] = kept[key]
+
+
+def shown(cfg):
+    """The settings a technician may change, and whether a key is set
+    (never the key itself), as JSON text: the CONFIG_GET answer."""
+    out = {"terminal_id": cfg["terminal_id"],
+           "tech_key": "(set)" if cfg["tech_key"] else ""}
+    for key in CHANGEABLE:
+        out[key] = cfg[key]
+    return json.dumps(out)
+
+
+def change(cfg, storage, text):
+    """Apply a JSON object of settings (CONFIG_SET) to cfg and keep it in
+    flash; the changes, or None (nothing changed) when the text is not a
+    JSON object or a key may not be set to its value."""
+    try:
+        changes = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(changes, dict):
+        return None
+    for key in changes:
+        if not valid(key, changes[key]):
+            return None
+    kept = _kept(storage)
+    kept.update(changes)
+    flashfile.write_atomic(storage, FILE, json.dumps(kept).encode())
+    cfg.update(changes)
+    return changes

@@ -1,16 +1,13 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
 # in as hal.Parts; it owns no hardware.
-import json
-
-from posdiag import (VERSION, catalog, checks, config, ereceipt, flashfile, printer, printerid, rank, receipt,
+from posdiag import (VERSION, catalog, checks, config, ereceipt, printer, printerid, rank, receipt,
                      record)
 from posdiag.auth import Guard
 from posdiag.counters import Counters
 from posdiag.hostaddr import HostAddr
 from posdiag.log import Log
 
-_SETTINGS = "settings.json"
 _MIN_KEY = 16   # bytes: a shorter key is no protection
 # Below this much time left, a check is skipped (null in the record) rather
 # than started: the boot must not wait for it.
@@ -55,7 +52,7 @@ class Terminal:
                            receipt.MAX_RECEIPT)
         self.counters = Counters(parts.storage)
         self.hostaddr = HostAddr(parts.storage, parts.probe)
-        self._load_settings()
+        config.apply_kept(cfg, parts.storage)   # changes made over the link
         self.guard = Guard(_technician_key(cfg["tech_key"]), parts.clock,
                            parts.entropy)
         self.printer_identity = None
@@ -298,47 +295,17 @@ class Terminal:
         top = self.last_causes[0] if self.last_causes else None
         self.parts.display.show(catalog.hint(top, self.cfg["lang"]))
 
-    # -- settings a technician changes over the link ------------------------
-    def _load_settings(self):
-        # Changes made over the link outlive a reboot: they are kept in
-        # flash as JSON and laid over the board's configuration.
-        try:
-            changed = json.loads(flashfile.read(self.parts.storage, _SETTINGS))
-        except (OSError, ValueError):
-            return
-        for key in changed:
-            if config.valid(key, changed[key]):
-                self.cfg[key] = changed[key]
-
+    # -- settings a technician changes over the link (config.py) ----------
     def settings_json(self):
-        """The settings a technician may change, and whether a key is set
-        (never the key itself), as JSON text."""
-        shown = {"terminal_id": self.cfg["terminal_id"],
-                 "tech_key": "(set)" if self.cfg["tech_key"] else ""}
-        for key in config.CHANGEABLE:
-            shown[key] = self.cfg[key]
-        return json.dumps(shown)
+        """CONFIG_GET's answer: config.shown."""
+        return config.shown(self.cfg)
 
     def change_settings(self, text):
-        """Apply a JSON object of settings; False (nothing changed) when a
-        key may not be changed this way or a value has the wrong type."""
-        try:
-            changes = json.loads(text)
-        except ValueError:
+        """CONFIG_SET: apply and keep a JSON object of settings (config.change);
+        False (nothing changed) when a key may not be set to its value."""
+        changes = config.change(self.cfg, self.parts.storage, text)
+        if changes is None:
             return False
-        if not isinstance(changes, dict):
-            return False
-        for key in changes:
-            if not config.valid(key, changes[key]):
-                return False
-        kept = {}
-        try:
-            kept = json.loads(flashfile.read(self.parts.storage, _SETTINGS))
-        except (OSError, ValueError):
-            pass
-        kept.update(changes)
-        flashfile.write_atomic(self.parts.storage, _SETTINGS, json.dumps(kept).encode())
-        self.cfg.update(changes)
         if "schedule_s" in changes:   # the new period counts from now
             period = changes["schedule_s"]
             self._next_scheduled = self.clock.uptime_s() + period if period else None
