@@ -354,13 +354,13 @@ def cmd_troubleshoot(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
 
         def ask(key: str) -> bool:
-            reply = input(t.QUESTIONS[key][args.lang] + " [y/n] ").strip().lower()
+            reply = input(t.question(key, args.lang) + " [y/n] ").strip().lower()
             return reply in ("y", "yes", "是", "1")
 
     try:
         cause, why, _ = t.walk(answers, ask)
     except t.MissingAnswer as e:
-        print(f"posdiag: troubleshoot needs --answer {e.key}=yes|no ({t.QUESTIONS[e.key]['en']})", file=sys.stderr)
+        print(f"posdiag: troubleshoot needs --answer {e.key}=yes|no ({t.question(e.key, 'en')})", file=sys.stderr)
         return 2
     causes = [dict(cause_entry(catalog.cause_code(cause), args.lang), evidence=[])] if cause else []
     result = {"answers": answers, "why": why[args.lang], "causes": causes}
@@ -446,30 +446,15 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from host_tools.identity import identity_line, readable
+    from host_tools.identity import readable
     from host_tools.pull import terminal_item
+    from host_tools.render import info_text
 
     item = terminal_item(_client(args))
     if args.json:
         print(json.dumps({**item, "printer": readable(item.get("printer"))}, ensure_ascii=False))
         return 0
-    rows = [
-        ("terminal", item.get("terminal")),
-        ("posdiag firmware", item.get("firmware")),
-        ("printer", identity_line(item.get("printer"))),
-        ("boots", item.get("boot")),
-        ("records", f"seq {item.get('oldest')}..{item.get('newest')}" if item.get("newest") else "none"),
-        ("dropped (log full)", item.get("drops")),
-        ("lost to power cuts", item.get("torn")),
-        ("pending receipts", item.get("receipts")),
-        ("paper fed / cuts / head", " / ".join(str(v) for v in item.get("counters") or [])),
-    ]
-    if item.get("printer_counters"):
-        rows.append(("printer feeds / head / cuts", " / ".join(str(v) for v in item["printer_counters"])))
-    if item.get("selftests_refused") is not None:  # terminals that rate-limit SELFTEST
-        rows.append(("self-tests refused (no key)", item["selftests_refused"]))
-    for label, value in rows:
-        print(f"{label:28} {value}")
+    print(info_text(item, getattr(args, "lang", "en")))
     return 0
 
 

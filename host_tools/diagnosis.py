@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from host_tools import knowledge
+from host_tools import knowledge, texts
 from host_tools.errors import BadDataError
 from host_tools.records import decode_record
 from posdiag import catalog as c
@@ -169,35 +169,16 @@ def _counters(values: object) -> dict | None:
     return dict(zip(("paper_mm", "cuts", "head_energized"), values, strict=True))
 
 
-# Receipt policies: what the law where the terminal stands asks of a receipt.
-POLICIES = {
-    "paper-required": {
-        "e_receipt": False,
-        "en": "A paper receipt is required here: an e-receipt does not replace it. Fix the printer before the next "
-        "sale, or move the sale to a terminal that prints.",
-        "zh": "本地要求纸质小票，电子小票不能替代：下一笔交易前修好打印机，或换一台能打印的终端收款。",
-    },
-    "electronic-allowed": {
-        "e_receipt": True,
-        "en": "An electronic receipt is allowed with the customer's consent (as in Germany): offer the QR code on "
-        "the screen and ask before giving it instead of paper.",
-        "zh": "经顾客同意可用电子小票代替（如德国）：出示屏幕上的二维码，并先征得顾客同意。",
-    },
-    "on-request": {
-        "e_receipt": True,
-        "en": "Receipts are printed only when the customer asks (as in France since 2023): no receipt is owed "
-        "unless asked for; if asked, offer the e-receipt.",
-        "zh": "仅在顾客要求时提供小票（如法国 2023 年起）：顾客未要求则无需小票；如要求，提供电子小票。",
-    },
-}
+# Receipt policies: what the law where the terminal stands asks of a receipt,
+# and whether an e-receipt may stand in for paper (the advice: texts, "policy").
+POLICIES = {"paper-required": False, "electronic-allowed": True, "on-request": True}
 
 
 def policy_entry(policy: str, lang: str) -> dict:
     """The receipt-policy cause: what the configured policy asks for."""
     entry = dict(cause_entry(c.RECEIPT_POLICY, lang))
-    rule = POLICIES[policy]
-    entry["steps"] = [rule[lang if lang in ("en", "zh") else "en"], *entry["steps"]]
-    entry["e_receipt"] = rule["e_receipt"]
+    entry["steps"] = [texts.text("policy", policy, lang), *entry["steps"]]
+    entry["e_receipt"] = POLICIES[policy]
     entry["policy"] = policy
     entry["evidence"] = []
     return entry

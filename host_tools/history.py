@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from host_tools import texts
 from host_tools.diagnosis import record_causes
 from host_tools.records import decode_record
 from posdiag import catalog as c
@@ -25,7 +26,7 @@ DAY = 86400
 class Finding:
     id: str  # a fault-catalogue id, or "paper-forecast"
     category: str
-    text: dict[str, str]  # en / zh, with the numbers
+    text: dict[str, str]  # by language, with the numbers (texts: "finding")
     seqs: list[int] = field(default_factory=list)  # the records it rests on
 
     def as_json(self, lang: str) -> dict:
@@ -35,6 +36,11 @@ class Finding:
             "finding": self.text.get(lang, self.text["en"]),
             "records": self.seqs,
         }
+
+
+def _text(key: str, **values: object) -> dict[str, str]:
+    """A finding's text in every language, with its numbers."""
+    return {lang: texts.text("finding", key, lang, **values) for lang in texts.languages()}
 
 
 def _category(cause_id: str) -> str:
@@ -57,12 +63,7 @@ def _runs(records: list[tuple[int, dict, tuple[int, ...]]]) -> list[Finding]:
             Finding(
                 "link-intermittent",
                 _category("link-intermittent"),
-                {
-                    "en": f"The printer did not answer in {len(silent)} of {len(printer_runs)} self-tests "
-                    "and answered in between: a loose connector or a damaged data cable, not a dead printer.",
-                    "zh": f"{len(printer_runs)} 次自检中有 {len(silent)} 次打印机无响应，其间又能应答："
-                    "多为接头松动或数据线损坏，而非打印机损坏。",
-                },
+                _text("link-intermittent", silent=len(silent), runs=len(printer_runs)),
                 silent,
             )
         )
@@ -72,13 +73,7 @@ def _runs(records: list[tuple[int, dict, tuple[int, ...]]]) -> list[Finding]:
             Finding(
                 "head-overheat",
                 _category("head-overheat"),
-                {
-                    "en": f"The head overheated in {len(hot)} self-tests: recurring, so look at the duty "
-                    "cycle (long receipts, big logos, dense print) and the ventilation, and at the "
-                    "thermistor if the room is cool.",
-                    "zh": f"打印头过热出现 {len(hot)} 次，属反复发生：检查打印负荷（长小票、大图标、高浓度）与通风；"
-                    "环境凉爽仍过热则查热敏电阻。",
-                },
+                _text("head-overheat", count=len(hot)),
                 hot,
             )
         )
@@ -89,11 +84,7 @@ def _runs(records: list[tuple[int, dict, tuple[int, ...]]]) -> list[Finding]:
             Finding(
                 "paper-near-end",
                 _category("paper-near-end"),
-                {
-                    "en": f"Near-end was reported {len(near)} times and paper never ran out: the near-end "
-                    "sensor is dirty or misplaced, or set too early (ESC c 3 / the printer's setting).",
-                    "zh": f"纸将尽报告 {len(near)} 次却从未缺纸：纸将尽传感器脏污或位置不当，或阈值设得过早。",
-                },
+                _text("paper-near-end", count=len(near)),
                 near,
             )
         )
@@ -114,16 +105,11 @@ def _forecast(records: list[tuple[int, dict, tuple[int, ...]]], roll_m: float) -
     since = [mm for t, mm, _ in points if not changes or t >= changes[-1]]
     used_mm = mm1 - since[0] if since else 0
     left_mm = max(0.0, roll_m * 1000 - used_mm)
-    text_en = f"Paper use: {per_day / 1000:.1f} m a day."
-    text_zh = f"用纸量：每天 {per_day / 1000:.1f} 米。"
+    text = _text("paper-forecast", per_day_m=per_day / 1000)
     if per_day > 0 and changes:
-        days = left_mm / per_day
-        text_en += (
-            f" The roll loaded after the last paper-out has about {left_mm / 1000:.0f} m left of {roll_m:.0f} m: "
-            f"it runs out in about {days:.0f} days."
-        )
-        text_zh += f" 上次缺纸后换上的纸卷（{roll_m:.0f} 米）约剩 {left_mm / 1000:.0f} 米，约 {days:.0f} 天后用完。"
-    return [Finding("paper-forecast", "consumables", {"en": text_en, "zh": text_zh}, [p[2] for p in points])]
+        roll = _text("paper-forecast-roll", left_m=left_mm / 1000, roll_m=roll_m, days=left_mm / per_day)
+        text = {lang: f"{text[lang]} {roll[lang]}" for lang in text}
+    return [Finding("paper-forecast", "consumables", text, [p[2] for p in points])]
 
 
 def _wear(terminal: dict) -> list[Finding]:
@@ -137,11 +123,7 @@ def _wear(terminal: dict) -> list[Finding]:
             Finding(
                 "head-fault",
                 _category("head-fault"),
-                {
-                    "en": f"{paper_mm / 1e6:.0f} km of paper has passed the head, near its rated 100-150 km: "
-                    "plan to replace the head before it fails.",
-                    "zh": f"打印头已走纸 {paper_mm / 1e6:.0f} 公里，接近额定寿命 100–150 公里：请在故障前安排更换。",
-                },
+                _text("head-fault", km=paper_mm / 1e6),
             )
         )
     if cuts >= WEAR_WARN * CUTTER_LIFE:
@@ -149,10 +131,7 @@ def _wear(terminal: dict) -> list[Finding]:
             Finding(
                 "cutter-jam",
                 _category("cutter-jam"),
-                {
-                    "en": f"The cutter has made {cuts:,} cuts, near its rated 0.5-2 million: plan to replace it.",
-                    "zh": f"切刀已切 {cuts:,} 次，接近额定寿命 50–200 万次：请安排更换。",
-                },
+                _text("cutter-jam", cuts=cuts),
             )
         )
     return findings

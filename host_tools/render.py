@@ -2,131 +2,123 @@
 
 from __future__ import annotations
 
+from host_tools import texts
 from host_tools.identity import identity_line
-
-_LABELS = {
-    "en": {
-        "record": "record",
-        "healthy": "No fault found: the printer, paper and host link are healthy.",
-        "top": "Most likely cause",
-        "screen": "Merchant screen",
-        "steps": "Technician steps",
-        "others": "Also seen",
-        "checks": "Checks",
-        "e_receipt": "Offer the customer an e-receipt.",
-        "evidence": "Evidence",
-        "history": "Over the whole log",
-        "by_cause": "Records by top cause",
-        "healthy_word": "healthy",
-        "not_run": "not run",
-        "recover": "The printer can recover when told to: clear the paper path, then run "
-        "`posdiag printer {port} --recover clear` (sends DLE ENQ 2; nothing is sent unasked).",
-    },
-    "zh": {
-        "record": "记录",
-        "healthy": "未发现故障：打印机、纸张和主机连接均正常。",
-        "top": "最可能原因",
-        "screen": "商户屏幕提示",
-        "steps": "维修步骤",
-        "others": "同时发现",
-        "checks": "检查项",
-        "e_receipt": "可为顾客提供电子小票。",
-        "evidence": "依据",
-        "history": "整个日志",
-        "by_cause": "按首要原因统计记录",
-        "healthy_word": "正常",
-        "not_run": "未运行",
-        "recover": "打印机可按指令恢复：先清理纸路，再运行 `posdiag printer {port} --recover clear`"
-        "（发送 DLE ENQ 2；不经要求绝不发送）。",
-    },
-}
+from host_tools.textwidth import width
 
 
-def _measurements(check: dict) -> list[str]:
+def _pad(text: str, columns: int) -> str:
+    """text padded with spaces to the display width (CJK: 2 columns a character)."""
+    return text + " " * max(0, columns - width(text))
+
+
+def _evidence(top: dict, lang: str) -> str:
+    return f"{texts.text('label', 'evidence', lang)}: " + "; ".join(
+        f"{texts.reading(e['reading'], lang)} = {e['value']}" for e in top["evidence"]
+    )
+
+
+def _top(top: dict, lang: str) -> str:
+    category, severity = texts.word("category", top["category"], lang), texts.word("status", top["severity"], lang)
+    return f"{texts.text('label', 'top', lang)}: {top['id']} [{category}, {severity}]"
+
+
+def _measurements(check: dict, lang: str) -> list[str]:
     """The readings of one check, in the units a technician measures."""
+
+    def m(key: str, **values: object) -> str:
+        return texts.text("measure", key, lang, **values)
+
     parts = []
     if check.get("raw"):
         raw = check["raw"]
-        parts.append("status " + " ".join(raw[i : i + 2] for i in range(0, len(raw), 2)))
+        parts.append(m("status", hex=" ".join(raw[i : i + 2] for i in range(0, len(raw), 2))))
     if check.get("reply_ms") is not None:
-        parts.append(f"{check['reply_ms']} ms")
+        parts.append(m("reply", ms=check["reply_ms"]))
     if check.get("baud_found"):
-        parts.append(f"answers cleanly at {check['baud_found']} baud")
+        parts.append(m("baud_found", baud=check["baud_found"]))
     if check.get("rtt_ms") is not None:
-        parts.append(f"connect {check['rtt_ms']} ms")
+        parts.append(m("connect", ms=check["rtt_ms"]))
     if check.get("echo_ms") is not None:
-        parts.append(f"echo {check['echo_ms']} ms")
+        parts.append(m("echo", ms=check["echo_ms"]))
     if check.get("temp_dc") is not None:
-        parts.append(f"{check['temp_dc'] / 10:.1f} °C")
+        parts.append(m("temp", c=check["temp_dc"] / 10))
     if check.get("mean_mv") is not None:
-        parts.append(f"{check['mean_mv'] / 1000:.2f} V")
+        parts.append(m("volts", v=check["mean_mv"] / 1000))
     if check.get("spread_mv") is not None:
-        parts.append(f"spread {check['spread_mv'] / 1000:.2f} V")
+        parts.append(m("spread", v=check["spread_mv"] / 1000))
     return parts
 
 
-def _check_line(name: str, check: dict | None, labels: dict) -> str:
+def _check_line(name: str, check: dict | None, lang: str) -> str:
+    shown = _pad(texts.word("check", name, lang), 8)
     if check is None:
-        return f"  {name:8} {labels['not_run']}"
-    return f"  {name:8} " + "; ".join([", ".join(check["flags"]) or "ok", *_measurements(check)])
+        return f"  {shown} {texts.text('label', 'not_run', lang)}"
+    flags = ", ".join(check["flags"]) or texts.word("status", "ok", lang)
+    return f"  {shown} " + "; ".join([flags, *_measurements(check, lang)])
 
 
-def _causes_lines(causes: list, labels: dict) -> list[str]:
+def _causes_lines(causes: list, lang: str) -> list[str]:
     """The top cause with its hint, evidence and steps; the others named."""
+
+    def label(key: str) -> str:
+        return texts.text("label", key, lang)
+
     lines: list[str] = []
     if not causes:
-        lines.append(labels["healthy"])
+        lines.append(label("healthy"))
     else:
         top = causes[0]
-        lines.append(f"{labels['top']}: {top['id']} [{top['category']}, {top['severity']}]")
-        lines.append(f"{labels['screen']}:")
+        lines.append(_top(top, lang))
+        lines.append(f"{label('screen')}:")
         for code in ("zh", "en"):
             lines.append(f"  {code}: " + " / ".join(top["hint"][code].split("\n")))
         if top.get("evidence"):
-            lines.append(
-                f"{labels['evidence']}: " + "; ".join(f"{e['reading']} = {e['value']}" for e in top["evidence"])
-            )
-        lines.append(f"{labels['steps']}:")
+            lines.append(_evidence(top, lang))
+        lines.append(f"{label('steps')}:")
         lines.extend(f"  {i}. {step}" for i, step in enumerate(top["steps"], 1))
         if top["e_receipt"]:
-            lines.append(labels["e_receipt"])
+            lines.append(label("e_receipt"))
         if len(causes) > 1:
-            lines.append(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:]))
+            lines.append(f"{label('others')}: " + ", ".join(c["id"] for c in causes[1:]))
     return lines
 
 
 def causes_text(causes: list, lang: str) -> str:
     """The ranked causes alone (posdiag troubleshoot has no record)."""
-    return "\n".join(_causes_lines(causes, _LABELS.get(lang, _LABELS["en"])))
+    return "\n".join(_causes_lines(causes, lang))
 
 
 def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
-    labels = _LABELS.get(lang, _LABELS["en"])
     lines = []
     if terminal:
         who = f"{terminal.get('terminal')} · posdiag {terminal.get('firmware')}"
         if terminal.get("printer"):
-            who += f" · printer {identity_line(terminal['printer'])}"
+            who += " · " + texts.text("label", "terminal_printer", lang, printer=identity_line(terminal["printer"]))
         lines.append(who)
-    when = diag["time"] or f"uptime {diag['uptime_s']} s"
-    what = f"{diag['trigger']} self-test, boot {diag['boot']}, {when}, {diag['bytes']} B"
-    lines.append(f"{labels['record']} #{diag['seq']}: {what}")
-    lines += _causes_lines(diag["causes"], labels)
-    lines.append(f"{labels['checks']}:")
+    when = diag["time"] or texts.text("label", "uptime", lang, s=diag["uptime_s"])
+    trigger = texts.word("trigger", diag["trigger"], lang)
+    lines.append(
+        texts.text(
+            "label", "record", lang, seq=diag["seq"], trigger=trigger, boot=diag["boot"], when=when, bytes=diag["bytes"]
+        )
+    )
+    lines += _causes_lines(diag["causes"], lang)
+    lines.append(f"{texts.text('label', 'checks', lang)}:")
     for name, check in diag["checks"].items():
-        lines.append(_check_line(name, check, labels))
+        lines.append(_check_line(name, check, lang))
     return "\n".join(lines)
 
 
 def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
-    labels = _LABELS.get(lang, _LABELS["en"])
-    lines = [f"{labels['history']}:"]
+    lines = [f"{texts.text('label', 'history', lang)}:"]
     lines.extend(f"  - [{f.id}] {f.text.get(lang, f.text['en'])}" for f in findings)
     if not findings:
         lines.append("  -")
+    healthy = texts.text("label", "healthy_word", lang)
     lines.append(
-        f"{labels['by_cause']}: "
-        + ", ".join(f"{labels['healthy_word'] if k == 'healthy' else k} {v}" for k, v in counts.items())
+        f"{texts.text('label', 'by_cause', lang)}: "
+        + ", ".join(f"{healthy if k == 'healthy' else k} {v}" for k, v in counts.items())
     )
     return "\n".join(lines)
 
@@ -134,21 +126,51 @@ def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
 def printer_text(result: dict, lang: str) -> str:
     """`posdiag printer`: the printer, its identity and counters, the ranked
     causes, its status check, and the recovery request when it can help."""
-    labels = _LABELS.get(lang, _LABELS["en"])
-    baud = f" at {result['baud']} baud" if result["baud"] else ""
-    lines = [f"printer on {result['port']}{baud}: {identity_line(result['printer'])}"]
+    identity = identity_line(result["printer"])
+    if result["baud"]:
+        lines = [
+            texts.text("label", "printer_on_baud", lang, port=result["port"], baud=result["baud"], identity=identity)
+        ]
+    else:
+        lines = [texts.text("label", "printer_on", lang, port=result["port"], identity=identity)]
     counters = result["printer_counters"]
     if counters:
-        names = ("line feeds", "head energizing", "cuts")
-        lines.append(
-            "counters: " + ", ".join(f"{n} {v if v is not None else '-'}" for n, v in zip(names, counters, strict=True))
-        )
+        feeds, head, cuts = (v if v is not None else "-" for v in counters)
+        lines.append(texts.text("label", "printer_counters", lang, feeds=feeds, head=head, cuts=cuts))
     diag = result["diagnosis"]
-    lines += _causes_lines(diag["causes"], labels)
-    lines.append(_check_line("printer", diag["checks"]["printer"], labels))
+    lines += _causes_lines(diag["causes"], lang)
+    lines.append(_check_line("printer", diag["checks"]["printer"], lang))
     if result["recovery_offered"]:
-        lines.append(labels["recover"].format(port=result["port"]))
+        lines.append(texts.text("label", "recover", lang, port=result["port"]))
     return "\n".join(lines)
+
+
+def info_text(item: dict, lang: str) -> str:
+    """`posdiag info`: what the terminal says of itself, one row a line."""
+
+    def label(key: str, **values: object) -> str:
+        return texts.text("info", key, lang, **values)
+
+    if item.get("newest"):
+        records = label("records_span", oldest=item.get("oldest"), newest=item.get("newest"))
+    else:
+        records = label("records_none")
+    rows = [
+        (label("terminal"), item.get("terminal")),
+        (label("firmware"), item.get("firmware")),
+        (label("printer"), identity_line(item.get("printer"))),
+        (label("boots"), item.get("boot")),
+        (label("records"), records),
+        (label("drops"), item.get("drops")),
+        (label("torn"), item.get("torn")),
+        (label("receipts"), item.get("receipts")),
+        (label("counters"), " / ".join(str(v) for v in item.get("counters") or [])),
+    ]
+    if item.get("printer_counters"):
+        rows.append((label("printer_counters"), " / ".join(str(v) for v in item["printer_counters"])))
+    if item.get("selftests_refused") is not None:  # terminals that rate-limit SELFTEST
+        rows.append((label("selftests_refused"), item["selftests_refused"]))
+    return "\n".join(f"{_pad(name, 28)} {value}" for name, value in rows)
 
 
 def print_diagnosis(diag: dict, terminal: dict | None, lang: str) -> None:
@@ -165,34 +187,28 @@ def print_diagnosis(diag: dict, terminal: dict | None, lang: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    labels = _LABELS.get(lang, _LABELS["en"])
     console = Console()
     head = diagnosis_text(diag, terminal, lang).splitlines()
     console.print(Text("\n".join(head[:2] if terminal else head[:1]), style="bold"))
     causes = diag["causes"]
     if not causes:
-        console.print(Text(labels["healthy"], style="green"))
+        console.print(Text(texts.text("label", "healthy", lang), style="green"))
     else:
         top = causes[0]
         body = [Text(f"{top['hint']['zh'].replace(chr(10), ' / ')}   {top['hint']['en'].replace(chr(10), ' / ')}")]
         if top.get("evidence"):
-            body.append(
-                Text(
-                    f"{labels['evidence']}: " + "; ".join(f"{e['reading']} = {e['value']}" for e in top["evidence"]),
-                    style="dim",
-                )
-            )
+            body.append(Text(_evidence(top, lang), style="dim"))
         body += [Text(f"{i}. {step}") for i, step in enumerate(top["steps"], 1)]
         if top["e_receipt"]:
-            body.append(Text(labels["e_receipt"], style="cyan"))
+            body.append(Text(texts.text("label", "e_receipt", lang), style="cyan"))
         colour = "red" if top["severity"] == "fault" else "yellow"
-        title = Text(f"{labels['top']}: {top['id']} [{top['category']}, {top['severity']}]", style=f"bold {colour}")
+        title = Text(_top(top, lang), style=f"bold {colour}")
         console.print(Panel(Group(*body), title=title, border_style=colour))
         if len(causes) > 1:
-            console.print(Text(f"{labels['others']}: " + ", ".join(c["id"] for c in causes[1:])))
-    table = Table(title=labels["checks"], show_header=False, box=None)
+            console.print(Text(f"{texts.text('label', 'others', lang)}: " + ", ".join(c["id"] for c in causes[1:])))
+    table = Table(title=texts.text("label", "checks", lang), show_header=False, box=None)
     style = {"ok": "green", "warning": "yellow", "fault": "red"}
     for name, check in diag["checks"].items():
-        line = _check_line(name, check, labels).strip()
+        line = _check_line(name, check, lang).strip()
         table.add_row(Text(line, style=style.get((check or {}).get("status", ""), "dim")))
     console.print(table)

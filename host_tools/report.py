@@ -10,6 +10,7 @@ import datetime as dt
 import html
 from pathlib import Path
 
+from host_tools import texts
 from host_tools.diagnosis import record_causes
 from host_tools.identity import identity_line
 from host_tools.records import PulledLog, decode_record
@@ -26,22 +27,32 @@ border-bottom:1px solid #eee}td.n{text-align:right}.fault{color:#a00}.warning{co
 _TIMELINE_MAX = 500  # newest records in the timeline; the counts cover all
 
 
-def _time(rec: dict) -> str:
+def _time(rec: dict, lang: str) -> str:
     t = rec.get(r.K_TIME)
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M") if t else f"uptime {rec[r.K_UPTIME]} s"
+    if t:
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M")
+    return texts.text("label", "uptime", lang, s=rec[r.K_UPTIME])
 
 
 def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, lang: str) -> None:  # noqa: ANN001
     e = html.escape
+
+    def t(key: str, section: str = "report", **values: object) -> str:
+        return e(texts.text(section, key, lang, **values))
+
+    def w(section: str, key: object) -> str:
+        return e(texts.word(section, key, lang))
+
     term = log.terminal
+    title = t("title", terminal=term.get("terminal"))
     parts = [
         f"<!doctype html><html lang={'zh-CN' if lang == 'zh' else 'en'}><head><meta charset=utf-8>",
-        f"<title>posdiag report · {e(str(term.get('terminal')))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>posdiag report · {e(str(term.get('terminal')))}</h1>",
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
         "<table>",
     ]
     facts = [
-        ("posdiag firmware", term.get("firmware")),
+        ("firmware", term.get("firmware")),
         ("printer", identity_line(term.get("printer"))),
         (
             "pulled",
@@ -49,49 +60,63 @@ def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, 
             if term.get("pulled")
             else "",
         ),
-        ("records in this file", f"{len(log.records)}"),
+        ("records", f"{len(log.records)}"),
         ("boots", term.get("boot")),
-        ("dropped (log full) / lost to power cuts", f"{term.get('drops')} / {term.get('torn')}"),
-        ("pending receipts", term.get("receipts")),
-        ("paper fed / cuts / head energizing (terminal)", " / ".join(str(v) for v in term.get("counters") or [])),
-        ("line feeds / head / cuts (printer)", " / ".join(str(v) for v in term.get("printer_counters") or [])),
+        ("lost", f"{term.get('drops')} / {term.get('torn')}"),
+        ("receipts", term.get("receipts")),
+        ("counters", " / ".join(str(v) for v in term.get("counters") or [])),
+        ("printer_counters", " / ".join(str(v) for v in term.get("printer_counters") or [])),
     ]
-    parts += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts]
-    parts.append("</table><h2>Newest record</h2>")
-    parts.append(f"<p>#{newest['seq']} · {e(str(newest['trigger']))} · {e(str(newest['time']))}</p>")
+    parts += [f"<tr><th>{t(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts]
+    parts.append(f"</table><h2>{t('newest')}</h2>")
+    trigger = texts.word("trigger", newest["trigger"], lang)
+    parts.append(f"<p>#{newest['seq']} · {e(trigger)} · {e(str(newest['time']))}</p>")
     if not newest["causes"]:
-        parts.append("<p class=ok>No fault found.</p>")
+        parts.append(f"<p class=ok>{t('healthy')}</p>")
     for i, cause in enumerate(newest["causes"]):
-        parts.append(f"<h3 class={e(cause['severity'])}>{i + 1}. {e(cause['id'])} ({e(cause['category'])})</h3>")
+        category = w("category", cause["category"])
+        parts.append(f"<h3 class={e(cause['severity'])}>{i + 1}. {e(cause['id'])} ({category})</h3>")
         parts.append(f"<div class=hint>{e(cause['hint']['zh'])}</div> <div class=hint>{e(cause['hint']['en'])}</div>")
         if cause.get("evidence"):
-            parts.append(
-                "<p>Evidence: "
-                + "; ".join(f"{e(ev['reading'])} = {e(str(ev['value']))}" for ev in cause["evidence"])
-                + "</p>"
+            readings = "; ".join(
+                f"{e(texts.reading(ev['reading'], lang))} = {e(str(ev['value']))}" for ev in cause["evidence"]
             )
+            parts.append(f"<p>{t('evidence', 'label')}: {readings}</p>")
         parts.append("<ol>" + "".join(f"<li>{e(step)}</li>" for step in cause["steps"]) + "</ol>")
-    parts.append("<h2>Checks</h2><table><tr><th>check</th><th>status</th><th>readings</th></tr>")
+    parts.append(
+        f"<h2>{t('checks', 'label')}</h2><table><tr><th>{t('check')}</th><th>{t('status')}</th>"
+        f"<th>{t('readings')}</th></tr>"
+    )
     for name, check in newest["checks"].items():
         if check is None:
-            parts.append(f"<tr><td>{e(name)}</td><td>not run</td><td></td></tr>")
+            parts.append(f"<tr><td>{w('check', name)}</td><td>{t('not_run', 'label')}</td><td></td></tr>")
             continue
-        readings = ", ".join(f"{k}={v}" for k, v in check.items() if k != "status" and v not in (None, []))
-        parts.append(
-            f"<tr><td>{e(name)}</td><td class={e(check['status'])}>{e(check['status'])}</td><td>{e(readings)}</td></tr>"
+        readings = ", ".join(
+            f"{texts.word('field', k, lang)}={v}" for k, v in check.items() if k != "status" and v not in (None, [])
         )
-    parts.append("</table><h2>Findings over the whole log</h2><ul>")
-    parts += [f"<li><b>{e(f.id)}</b>: {e(f.text.get(lang, f.text['en']))}</li>" for f in findings] or ["<li>none</li>"]
-    parts.append("</ul><h2>Records by top cause</h2><table>")
-    parts += [f"<tr><td>{e(k)}</td><td class=n>{v}</td></tr>" for k, v in counts.most_common()]
-    parts.append(f"</table><h2>Timeline (newest {_TIMELINE_MAX})</h2>")
-    parts.append("<table><tr><th>seq</th><th>time</th><th>trigger</th><th>boot</th><th>causes</th></tr>")
+        parts.append(
+            f"<tr><td>{w('check', name)}</td><td class={e(check['status'])}>{w('status', check['status'])}</td>"
+            f"<td>{e(readings)}</td></tr>"
+        )
+    parts.append(f"</table><h2>{t('findings')}</h2><ul>")
+    parts += [f"<li><b>{e(f.id)}</b>: {e(f.text.get(lang, f.text['en']))}</li>" for f in findings] or [
+        f"<li>{t('none')}</li>"
+    ]
+    parts.append(f"</ul><h2>{t('by_cause', 'label')}</h2><table>")
+    healthy = texts.text("label", "healthy_word", lang)
+    parts += [
+        f"<tr><td>{e(healthy if k == 'healthy' else k)}</td><td class=n>{v}</td></tr>" for k, v in counts.most_common()
+    ]
+    parts.append(f"</table><h2>{t('timeline', count=_TIMELINE_MAX)}</h2>")
+    parts.append(
+        "<table><tr>" + "".join(f"<th>{t(k)}</th>" for k in ("seq", "time", "trigger", "boot", "causes")) + "</tr>"
+    )
     for raw in reversed(log.records[-_TIMELINE_MAX:]):
         rec = decode_record(raw)
-        causes = ", ".join(c.cause_id(code) for code in record_causes(rec)) or "healthy"
-        trigger = r.TRIGGERS[rec.get(r.K_TRIGGER, 0)]
+        causes = ", ".join(c.cause_id(code) for code in record_causes(rec)) or healthy
+        trigger = texts.word("trigger", r.TRIGGERS[rec.get(r.K_TRIGGER, 0)], lang)
         parts.append(
-            f"<tr><td class=n>{rec[r.K_SEQ]}</td><td>{e(_time(rec))}</td><td>{trigger}</td>"
+            f"<tr><td class=n>{rec[r.K_SEQ]}</td><td>{e(_time(rec, lang))}</td><td>{e(trigger)}</td>"
             f"<td class=n>{rec[r.K_BOOT]}</td><td>{e(causes)}</td></tr>"
         )
     parts.append("</table></body></html>\n")

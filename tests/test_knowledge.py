@@ -1,4 +1,5 @@
-"""Technician knowledge: every catalogue cause has steps, evidence and an e-receipt decision."""
+"""Technician knowledge: every catalogue cause has steps (texts, host_tools/lang/), evidence
+and an e-receipt decision (knowledge.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from host_tools import knowledge
+from host_tools import knowledge, texts
 from host_tools.diagnosis import describe_checks
 from posdiag import catalog
 
@@ -21,6 +22,11 @@ ALLOWED_READINGS = {
     if field != "status"
 } | {"error.stage", "error.name"}  # a self-test that failed inside (record key 9)
 CJK = re.compile(r"[\u4e00-\u9fff]")
+# STEPS[cause_id][lang] as the data files hold them.
+STEPS: dict[str, dict[str, tuple[str, ...]]] = {}
+for _lang in texts.languages():
+    for _cause, _steps in texts.table(_lang)["steps"].items():
+        STEPS.setdefault(_cause, {})[_lang] = tuple(_steps)
 
 
 def test_catalogue_has_18_causes() -> None:
@@ -30,7 +36,7 @@ def test_catalogue_has_18_causes() -> None:
 
 @pytest.mark.parametrize("cause_id", CAUSE_IDS)
 def test_every_cause_has_en_and_zh_steps_of_equal_count(cause_id: str) -> None:
-    by_lang = knowledge.STEPS[cause_id]
+    by_lang = STEPS[cause_id]
     assert set(by_lang) == {"en", "zh"}
     en, zh = by_lang["en"], by_lang["zh"]
     assert isinstance(en, tuple) and isinstance(zh, tuple)
@@ -44,15 +50,15 @@ def test_every_cause_has_en_and_zh_steps_of_equal_count(cause_id: str) -> None:
 
 @pytest.mark.parametrize("cause_id", CAUSE_IDS)
 def test_zh_steps_are_chinese_and_en_steps_are_not(cause_id: str) -> None:
-    for step in knowledge.STEPS[cause_id]["zh"]:
+    for step in STEPS[cause_id]["zh"]:
         assert CJK.search(step), f"no CJK characters in zh step of {cause_id}: {step!r}"
-    for step in knowledge.STEPS[cause_id]["en"]:
+    for step in STEPS[cause_id]["en"]:
         assert not CJK.search(step), f"CJK characters in en step of {cause_id}: {step!r}"
 
 
 def test_steps_only_for_catalogue_causes() -> None:
-    assert set(knowledge.STEPS) <= set(CAUSE_IDS)
-    assert set(knowledge.STEPS) == set(CAUSE_IDS)
+    assert set(STEPS) <= set(CAUSE_IDS)
+    assert set(STEPS) == set(CAUSE_IDS)
 
 
 def test_evidence_covers_every_cause_with_allowed_readings() -> None:
@@ -90,25 +96,25 @@ def test_e_receipt_never_for_a_warning_except_policy() -> None:
 
 @pytest.mark.parametrize("cause_id", CAUSE_IDS)
 def test_steps_function(cause_id: str) -> None:
-    assert knowledge.steps(cause_id, "en") == knowledge.STEPS[cause_id]["en"]
-    assert knowledge.steps(cause_id, "zh") == knowledge.STEPS[cause_id]["zh"]
+    assert texts.steps(cause_id, "en") == STEPS[cause_id]["en"]
+    assert texts.steps(cause_id, "zh") == STEPS[cause_id]["zh"]
 
 
 @pytest.mark.parametrize("lang", ["fr", "", "EN", "zh-TW", "de"])
 def test_steps_unknown_lang_falls_back_to_en(lang: str) -> None:
-    assert knowledge.steps("paper-out", lang) == knowledge.STEPS["paper-out"]["en"]
+    assert texts.steps("paper-out", lang) == STEPS["paper-out"]["en"]
 
 
 def test_steps_unknown_id_raises_key_error() -> None:
     with pytest.raises(KeyError):
-        knowledge.steps("no-such-cause", "en")
+        texts.steps("no-such-cause", "en")
     with pytest.raises(KeyError):
-        knowledge.steps("no-such-cause", "zh")
+        texts.steps("no-such-cause", "zh")
 
 
 def test_key_facts_present() -> None:
     def text(cause_id: str, lang: str) -> str:
-        return " ".join(knowledge.steps(cause_id, lang))
+        return " ".join(texts.steps(cause_id, lang))
 
     for lang in ("en", "zh"):
         assert "57/58 mm" in text("paper-out", lang) and "80 mm" in text("paper-out", lang)
@@ -120,3 +126,27 @@ def test_key_facts_present() -> None:
         assert "2023" in text("receipt-policy", lang)
     assert "0.5–2 million" in text("cutter-jam", "en")
     assert "50–200 万" in text("cutter-jam", "zh")
+
+
+def test_e_receipt_is_derived_and_matches_the_old_hand_kept_list() -> None:
+    # Until issue 12 this set was kept by hand; it is now derived from severity and category.
+    hand_kept = {
+        "paper-out",
+        "paper-loaded-backwards",
+        "cover-open",
+        "cutter-jam",
+        "head-overheat",
+        "head-fault",
+        "power-unstable",
+        "printer-no-response",
+        "link-garbled",
+        "printer-busy-offline",
+        "host-unreachable",
+        "host-rejects",
+        "software-mismatch",
+        "receipt-policy",
+        "internal-error",
+    }
+    assert knowledge.E_RECEIPT == hand_kept
+    derived = {i for i, cat, sev, _, _ in catalog.CAUSES if sev == catalog.FAULT or cat == catalog.POLICY}
+    assert knowledge.E_RECEIPT == derived
