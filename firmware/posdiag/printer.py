@@ -18,6 +18,9 @@ from posdiag.catalog import BAUD_RATES  # the rates the scan tries, stored as co
 # the reply counts as garbled: bytes of one reply come back to back.
 GAP_MS = 30
 
+# The longest block (0x5F ... 0x00) a status query skips as a late answer.
+_BLOCK_MAX = 48
+
 # Reused for every byte read: a status query allocates nothing per byte.
 _ONE = bytearray(1)
 _SCRATCH = bytearray(16)
@@ -66,17 +69,28 @@ def query_status(port, clock, query, timeout_ms):
     """Send one DLE EOT query; return (status byte or -1, noise): noise
     counts bytes that arrived but were neither a status, XON/XOFF nor part
     of an ASB block. After noise the wait ends once the line is quiet for
-    GAP_MS: a garbled link is known in milliseconds, not a timeout."""
+    GAP_MS: a garbled link is known in milliseconds, not a timeout. A
+    0x5F ... 0x00 block (a GS I or GS g 2 answer that came late: its digits
+    look like status bytes) is skipped whole."""
     port.write(query)
     start = clock.ticks_ms()
     wait = timeout_ms
     noise = 0
     asb_left = 0
+    block_left = 0   # bytes a late identity or counter block may still hold
     echoed = 0   # bytes of our own query coming back (TX looped to RX)
     while True:
         b = read_byte(port, clock, start, wait)
         if b < 0:
             return b, noise
+        if block_left:
+            block_left = 0 if b == 0 else block_left - 1
+            if block_left or b == 0:
+                continue
+            # longer than any block: it was garbage after all
+        elif b == escpos.BLOCK_START:
+            block_left = _BLOCK_MAX
+            continue
         if b == query[echoed]:
             # Our own query coming back is noise, though DLE EOT n has the
             # shape of an ASB block.

@@ -127,17 +127,20 @@ def readable(data):
     return "".join(out).strip()
 
 
-def identify(port, clock, timeout_ms):
+def identify(port, clock, timeout_ms, quick=False):
     """GS I: {"model": byte, "firmware", "maker", "name": readable text,
     "raw": {field: bytes}} with what the printer answered, or None when it
     answered nothing. "raw" holds the exact bytes of each block whose text
-    is not clean UTF-8 (absent when every block is)."""
+    is not clean UTF-8 (absent when every block is). quick: None at once
+    when GS I 1 goes unanswered (a clone that ignores GS I costs one wait)."""
     ident = {}
     drain(port)
     port.write(escpos.identity_query(escpos.ID_MODEL))
     model = _read_model(port, clock, timeout_ms)
     if model >= 0:
         ident["model"] = model
+    elif quick:
+        return None
     raw = {}
     for key, n in _IDENTITY_BLOCKS:
         drain(port)
@@ -153,15 +156,17 @@ def identify(port, clock, timeout_ms):
     return ident or None
 
 
-def read_counters(port, clock, timeout_ms):
+def read_counters(port, clock, timeout_ms, quick=False):
     """GS g 2 cumulative counters [line feeds, head energizing, cuts], None
     for each the printer does not answer with digits; None if it answers
-    none."""
-    values = []
+    none. quick: None at once when the first goes unanswered."""
+    values = []  # type: list
     for n in (escpos.COUNTER_FEED, escpos.COUNTER_HEAD, escpos.COUNTER_CUTS):
         drain(port)
         port.write(escpos.counter_query(n))
         data = read_block(port, clock, timeout_ms, 10)
+        if data is None and quick and not values:
+            return None
         ok = bool(data)
         for d in data or b"":
             if not 0x30 <= d <= 0x39:

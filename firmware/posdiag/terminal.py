@@ -16,15 +16,14 @@ _MIN_CHECK_MS = 20
 # host may take their timeouts; paper cross-checks the printer's answer.
 _CHECK_ORDER = (catalog.CHECK_POWER, catalog.CHECK_HEAD, catalog.CHECK_PRINTER,
                 catalog.CHECK_PAPER, catalog.CHECK_HOST)
-_IDENTITY_QUERIES = 7   # GS I 1, 65, 66, 67 and three GS g 2 counters
 
 
-def _identity_wait(reply_ms):
+def _identity_wait(reply_ms, timeout_ms):
     # How long to wait for each identity answer: three times what a status
-    # reply took, plus a margin. A fast printer that ignores GS I (many
-    # clones) then costs little, and a slow one's answers are not missed
-    # (a late block would pass for the answer to the next query).
-    return 3 * reply_ms + 20
+    # reply took plus a margin, and at least half the status wait: GS I and
+    # GS g 2 go through a printer's command parser, slower than DLE EOT, and
+    # an answer missed would pass for the answer to the next query.
+    return max(3 * reply_ms + 20, timeout_ms // 2)
 
 
 
@@ -133,7 +132,7 @@ class Terminal:
             # printer): ask now, with the full timeout for each answer.
             try:
                 self._learn_printer(max(self.cfg["printer_timeout_ms"],
-                                        _identity_wait(self._reply_ms)))
+                                        _identity_wait(self._reply_ms, 0)))
             except Exception:  # noqa: BLE001 - the next boot asks again
                 pass
         if self._next_scheduled is None or now < self._next_scheduled:
@@ -212,12 +211,13 @@ class Terminal:
         if self._printer_answered:
             self._reply_ms = result[2] // 4
             if not self._asked_printer:
-                # Asked in the self-test only when it fits in half of what
-                # is left; else at the next idle moment (tick).
-                wait = _identity_wait(self._reply_ms)
-                if _IDENTITY_QUERIES * wait <= left() // 2:
+                # In the self-test quickly (a printer that ignores GS I or
+                # GS g 2 is asked the first of each only) when two waits fit
+                # in half of what is left; in full at the next idle tick.
+                wait = _identity_wait(self._reply_ms, timeout)
+                if 2 * wait <= left() // 2:
                     try:
-                        self._learn_printer(wait)
+                        self._learn_printer(wait, True)
                     except Exception as e:  # noqa: BLE001 - keep the status replies
                         self.error = self.error or [catalog.CHECK_PRINTER, record.error_code(e)]
             if printerid.unsupported(self.printer_identity,
@@ -235,13 +235,17 @@ class Terminal:
                 cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
         return None
 
-    def _learn_printer(self, wait):
+    def _learn_printer(self, wait, quick=False):
         # Identity and counters once per boot: a printer that does not
-        # support them is not asked again until reboot.
+        # support them is not asked again until reboot. Asked quickly (in a
+        # self-test), a kind the printer did not answer is asked in full at
+        # idle.
         self._asked_printer = True
         port = self.parts.printer
-        self.printer_identity = printerid.identify(port, self.clock, wait)
-        self.printer_counters = printerid.read_counters(port, self.clock, wait)
+        self.printer_identity = printerid.identify(port, self.clock, wait, quick)
+        self.printer_counters = printerid.read_counters(port, self.clock, wait, quick)
+        if quick and (self.printer_identity is None or self.printer_counters is None):
+            self._asked_printer = False
 
     def run_selftest(self, trigger, receipt_seq=None, budget_ms=None):
         """Run every check, log one record, show the hint; return the record
