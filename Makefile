@@ -9,7 +9,7 @@ FAULT     ?= paper-out
 LANG_DEMO ?= en
 RUNTIME   ?= cpython
 
-.PHONY: install browser demo test lint bench deploy package-json clean
+.PHONY: install browser demo test lint wheel-check bench deploy package-json clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -39,7 +39,12 @@ test: install browser
 
 lint: install
 	$(PY) -m ruff check host_tools tests
+	$(PY) -m mypy
 	bash .ci/lint-firmware
+
+# The wheel as a technician installs it, in a clean venv (.ci/wheel-check).
+wheel-check: install
+	bash .ci/wheel-check
 
 bench: install
 	$(PY) -m tests.bench

@@ -3,6 +3,7 @@
 #   include("$(PORT_DIR)/boards/manifest.py")
 #   include("/path/to/posdiag/firmware/manifest.py")
 # then build with FROZEN_MANIFEST pointing at that board manifest.
-metadata(description="posdiag: POS terminal receipt-printer self-test and diagnostics", version="0.1.0")
+# The version is posdiag.VERSION (posdiag/__init__.py), written there only.
+metadata(description="posdiag: POS terminal receipt-printer self-test and diagnostics")
 
 package("posdiag", opt=3)

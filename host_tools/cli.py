@@ -54,7 +54,10 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from posdiag import VERSION
+
     ap = argparse.ArgumentParser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
+    ap.add_argument("--version", action="version", version=f"posdiag {VERSION}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("sim", help="run a simulated terminal; prints its diagnostics port first")
@@ -153,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
     _add_port(info)
     info.add_argument("--json", action="store_true", help="the terminal item as JSON")
+    info.add_argument("--lang", choices=("zh", "en"), default="en", help="language of the labels")
 
     test = sub.add_parser(
         "selftest",
@@ -339,9 +343,7 @@ def cmd_receipts(args: argparse.Namespace) -> int:
 
 def cmd_troubleshoot(args: argparse.Namespace) -> int:
     from host_tools import troubleshoot as t
-    from host_tools.diagnosis import cause_entry
     from host_tools.render import causes_text
-    from posdiag import catalog
 
     answers = {}
     try:
@@ -358,61 +360,36 @@ def cmd_troubleshoot(args: argparse.Namespace) -> int:
             return reply in ("y", "yes", "是", "1")
 
     try:
-        cause, why, _ = t.walk(answers, ask)
+        result = t.result(answers, ask, args.lang)
     except t.MissingAnswer as e:
         print(f"posdiag: troubleshoot needs --answer {e.key}=yes|no ({t.question(e.key, 'en')})", file=sys.stderr)
         return 2
-    causes = [dict(cause_entry(catalog.cause_code(cause), args.lang), evidence=[])] if cause else []
-    result = {"answers": answers, "why": why[args.lang], "causes": causes}
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
-    print(why[args.lang])
-    if causes:
-        print(causes_text(causes, args.lang))
+    print(result["why"])
+    if result["causes"]:
+        print(causes_text(result["causes"], args.lang))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from host_tools.diagnosis import diagnose, record_causes
-    from host_tools.history import analyse
-    from host_tools.identity import readable
-    from host_tools.records import PulledLog, decode_record
+    from host_tools.records import PulledLog
     from host_tools.render import diagnosis_text, history_text
-    from posdiag import catalog
+    from host_tools.report import report_json, report_of, write_html
 
     log = PulledLog.load(args.file)
     if not log.records:
         raise BadDataError(f"{args.file} holds no records")
-    findings = analyse(log.records, log.terminal, args.roll_m)
-    counts = Counter()
-    for raw in log.records:
-        ranked = record_causes(decode_record(raw))
-        counts[catalog.cause_id(ranked[0]) if ranked else "healthy"] += 1
-    newest = diagnose(log.records[-1], args.lang, args.policy)
+    rep = report_of(log, args.lang, args.policy, args.roll_m)
     if args.html:
-        from host_tools.report import write_html
-
-        write_html(args.html, log, newest, findings, counts, args.lang)
+        write_html(args.html, rep, args.lang)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "terminal": {**log.terminal, "printer": readable(log.terminal.get("printer"))},
-                    "newest": newest,
-                    "findings": [f.as_json(args.lang) for f in findings],
-                    "records_by_top_cause": dict(counts.most_common()),
-                },
-                ensure_ascii=False,
-                default=str,
-            )
-        )
+        print(json.dumps(report_json(rep, args.lang), ensure_ascii=False, default=str))
     else:
-        print(diagnosis_text(newest, log.terminal, args.lang))
+        print(diagnosis_text(rep.newest, log.terminal, args.lang))
         print()
-        print(history_text(findings, dict(counts.most_common()), args.lang))
+        print(history_text(rep.findings, dict(rep.by_top_cause.most_common()), args.lang))
         if args.html:
             print(f"\nHTML report: {args.html}")
     if log.damage:
@@ -454,7 +431,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**item, "printer": readable(item.get("printer"))}, ensure_ascii=False))
         return 0
-    print(info_text(item, getattr(args, "lang", "en")))
+    print(info_text(item, args.lang))
     return 0
 
 
@@ -471,10 +448,9 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from posdiag import escpos
+    from host_tools.printer_check import RECOVERY_MODES
 
-    mode = escpos.RECOVER_REPRINT if args.mode == "reprint" else escpos.RECOVER_CLEAR
-    _client(args).recover(mode, _key(args))
+    _client(args).recover(RECOVERY_MODES[args.mode], _key(args))
     print(f"recovery request ({args.mode}) sent to the printer; run `posdiag selftest` to check it cleared")
     return 0
 

@@ -100,7 +100,7 @@ def _ranked(flags: tuple[int, ...], failed: bool) -> tuple[int, ...]:
     # The ranking depends only on the five checks' flags and whether the
     # self-test failed inside: logs repeat the same few combinations, so
     # each is ranked once.
-    return tuple(rank.causes([[flags[0]], flags[1], [flags[2]], [flags[3]], [flags[4]]], failed))
+    return tuple(rank.from_flags(flags, failed))
 
 
 def ranked_causes(checks: list, failed: bool = False) -> tuple[int, ...]:
@@ -108,16 +108,7 @@ def ranked_causes(checks: list, failed: bool = False) -> tuple[int, ...]:
     failed: the record says the self-test failed inside (key 9)."""
     if not isinstance(checks, list):
         return ()
-    return _ranked(
-        (
-            check_flags(checks, c.CHECK_PRINTER),
-            check_flags(checks, c.CHECK_PAPER),
-            check_flags(checks, c.CHECK_HOST),
-            check_flags(checks, c.CHECK_HEAD),
-            check_flags(checks, c.CHECK_POWER),
-        ),
-        failed,
-    )
+    return _ranked(tuple(rank.flags_of(checks)), failed)
 
 
 def record_causes(rec: dict) -> tuple[int, ...]:

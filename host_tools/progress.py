@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
 
 # Below this many records a pull is over before a bar helps.
 _SHOW_FROM = 200
@@ -13,8 +17,8 @@ _SHOW_FROM = 200
 class Progress:
     def __init__(self, what: str) -> None:
         self._what = what
-        self._bar = None
-        self._task = None
+        self._bar: RichProgress | None = None
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
         return self

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools import texts
-from host_tools.diagnosis import record_causes
-from host_tools.identity import identity_line
+from host_tools.diagnosis import diagnose, record_causes
+from host_tools.findings import Finding, analyse
+from host_tools.identity import identity_line, readable
 from host_tools.records import PulledLog, decode_record
 from posdiag import catalog as c
 from posdiag import record as r
@@ -34,8 +37,39 @@ def _time(rec: dict, lang: str) -> str:
     return texts.text("label", "uptime", lang, s=rec[r.K_UPTIME])
 
 
-def write_html(path: str, log: PulledLog, newest: dict, findings: list, counts, lang: str) -> None:  # noqa: ANN001
+@dataclass
+class LogReport:
+    """What `posdiag report` says of a pulled log: the diagnosis of its
+    newest record, the findings over all of it, and how many records had
+    each top cause ("healthy" for none)."""
+
+    log: PulledLog
+    newest: dict
+    findings: list[Finding]
+    by_top_cause: Counter[str]
+
+
+def report_of(log: PulledLog, lang: str, policy: str | None = None, roll_m: float = 50.0) -> LogReport:
+    counts: Counter[str] = Counter()
+    for raw in log.records:
+        ranked = record_causes(decode_record(raw))
+        counts[c.cause_id(ranked[0]) if ranked else "healthy"] += 1
+    return LogReport(log, diagnose(log.records[-1], lang, policy), analyse(log.records, log.terminal, roll_m), counts)
+
+
+def report_json(rep: LogReport, lang: str) -> dict:
+    """The report as `posdiag report --json` prints it (docs/json-output.md)."""
+    return {
+        "terminal": {**rep.log.terminal, "printer": readable(rep.log.terminal.get("printer"))},
+        "newest": rep.newest,
+        "findings": [f.as_json(lang) for f in rep.findings],
+        "records_by_top_cause": dict(rep.by_top_cause.most_common()),
+    }
+
+
+def write_html(path: str, rep: LogReport, lang: str) -> None:
     e = html.escape
+    log, newest, findings, counts = rep.log, rep.newest, rep.findings, rep.by_top_cause
 
     def t(key: str, section: str = "report", **values: object) -> str:
         return e(texts.text(section, key, lang, **values))

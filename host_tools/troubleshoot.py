@@ -93,3 +93,15 @@ def parse_answer(text: str) -> tuple[str, bool]:
     if value not in ("yes", "no", "y", "n", "true", "false", "1", "0"):
         raise ValueError(f"--answer {key} wants yes or no, not {value!r}")
     return key, value in ("yes", "y", "true", "1")
+
+
+def result(answers: dict[str, bool], ask: Callable[[str], bool] | None, lang: str) -> dict:
+    """What `posdiag troubleshoot` reports (docs/json-output.md): the
+    answers, why in lang, and the cause found as a diagnosis's cause entry
+    (no evidence: no sensor saw it). MissingAnswer as walk()."""
+    from host_tools.diagnosis import cause_entry
+    from posdiag import catalog
+
+    cause, why, _ = walk(answers, ask)
+    causes = [dict(cause_entry(catalog.cause_code(cause), lang), evidence=[])] if cause else []
+    return {"answers": answers, "why": why[lang], "causes": causes}

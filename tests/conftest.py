@@ -13,6 +13,65 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Test tiers (`pytest -m unit` runs in seconds; `make test` runs them all):
+#   unit         pure logic, files in a temporary folder, virtual parts
+#   pty          real pseudo-terminals, TCP servers, posdiag in its own process
+#   micropython  the firmware on MicroPython's ports (WebAssembly, unix)
+#   browser      pages in headless Chromium
+#   lint         compilers and linters over the source tree
+TIERS = ("unit", "pty", "micropython", "browser", "lint")
+# A test file's tier when all of its tests share one.
+_FILE_TIERS = {
+    "test_lint.py": "lint",
+    "test_layers.py": "lint",
+    "test_packaging.py": "lint",
+    "test_micropython.py": "micropython",
+    "test_selftest_runtimes.py": "micropython",
+    "test_internal_error.py": "micropython",
+    "test_e2e.py": "pty",
+    "test_link_faults.py": "pty",
+    "test_cli_errors.py": "pty",
+    "test_printer_command.py": "pty",
+    "test_checks.py": "pty",
+    "test_terminal.py": "pty",
+    "test_link.py": "pty",
+}
+# Fixtures that bring up real lines, servers or processes.
+_PTY_FIXTURES = {"start_sim", "make_sim", "sim", "client", "rig", "make_terminal", "make_printer", "served", "pulled"}
+_MICROPYTHON_IDS = ("micropython", "wasm", "unix", "mp")
+
+
+def _tier(item: pytest.Item) -> str:
+    for tier in TIERS:
+        if item.get_closest_marker(tier):
+            return tier  # marked by hand in the test file
+    if "chromium" in item.name or "browser" in item.name:
+        return "browser"  # the page opened as a customer's phone or a ticket reader would
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and any(str(v) in _MICROPYTHON_IDS for v in callspec.params.values()):
+        return "micropython"
+    tier = _FILE_TIERS.get(item.path.name)
+    if tier:
+        return tier
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if "on_runtimes" in fixtures or (callspec is not None and "runtime" in callspec.params):
+        return "micropython"  # one script compared across runtimes, CPython's run included
+    if _PTY_FIXTURES & fixtures:
+        return "pty"
+    return "unit"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: the {tier} tier (tests/conftest.py)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = _tier(item)
+        if not item.get_closest_marker(tier):
+            item.add_marker(getattr(pytest.mark, tier))
+
 
 @pytest.fixture(scope="session")
 def schema() -> cddl_verifier.Validator:

@@ -7,7 +7,10 @@
     module imports struct or posdiag.frame (OTHER_FORMATS lists the files
     allowed struct for another format: none today);
 (c) the firmware imports nothing from host_tools, and `machine` only in
-    board.py.
+    board.py;
+(d) the command line holds no diagnosis logic: cli.py parses, calls,
+    renders and maps errors to exit codes; of the firmware it reads only
+    posdiag.VERSION, and it ranks, counts or decodes nothing itself.
 
 Each rule is a function of a module's source, run over the tree and, to
 show that it would catch a violation, over a small source that breaks it."""
@@ -160,3 +163,37 @@ def test_c_would_catch_a_firmware_module_reaching_out(name: str, source: str, wr
 
 def test_c_lets_board_import_machine() -> None:
     assert firmware_reaches_out(FIRMWARE / "posdiag" / "board.py", "import machine\nfrom machine import Pin") == []
+
+
+# Rule (d): what the command line may take from the firmware, and the
+# modules that would let it diagnose on its own.
+CLI = HOST / "cli.py"
+CLI_MAY_IMPORT = {"posdiag", "posdiag.VERSION"}
+DIAGNOSIS_TOOLS = ("collections.Counter", "cbor2", "struct", "host_tools.knowledge", "host_tools.findings")
+
+
+def diagnoses_itself(source: str) -> list[str]:
+    """Rule (d) broken: what the source imports that a thin command line
+    does not need."""
+    names = imported(source)
+    wrong = sorted(n for n in names if _within({n}, "posdiag") and n not in CLI_MAY_IMPORT)
+    wrong += sorted(n for n in names for tool in DIAGNOSIS_TOOLS if _within({n}, tool))
+    return wrong
+
+
+def test_d_the_command_line_holds_no_diagnosis_logic() -> None:
+    assert diagnoses_itself(CLI.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from posdiag import catalog",
+        "from posdiag.rank import causes",
+        "def f():\n    from collections import Counter",
+        "import cbor2",
+        "from host_tools.findings import analyse",
+    ],
+)
+def test_d_would_catch_diagnosis_in_the_command_line(source: str) -> None:
+    assert diagnoses_itself(source)

@@ -34,3 +34,16 @@ def test_every_module_compiles_with_mpy_cross(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, f"{module}: {proc.stderr}"
         assert out.stat().st_size > 0
+
+
+def test_the_version_is_written_once_and_reported() -> None:
+    from importlib.metadata import version
+
+    from posdiag import VERSION
+
+    assert version("posdiag") == VERSION  # pyproject reads it from posdiag/__init__.py
+    out = subprocess.run([sys.executable, "-m", "host_tools", "--version"], capture_output=True, text=True)
+    assert out.stdout.strip() == f"posdiag {VERSION}"
+    root = FIRMWARE.parent
+    for path in ("pyproject.toml", "firmware/manifest.py"):
+        assert f'"{VERSION}"' not in (root / path).read_text(), f"{path} repeats the version"

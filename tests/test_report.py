@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.diagnosis import diagnose, policy_entry, ranked_causes
-from host_tools.history import analyse
+from host_tools.findings import analyse
 from host_tools.sim import faults, parts
 from host_tools.troubleshoot import TREE
 from posdiag import catalog as c

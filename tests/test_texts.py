@@ -15,10 +15,10 @@ import pytest
 
 from host_tools import knowledge, texts, troubleshoot
 from host_tools.diagnosis import POLICIES, describe_checks, diagnose
-from host_tools.history import analyse
+from host_tools.findings import analyse
 from host_tools.records import PulledLog
 from host_tools.render import diagnosis_text, history_text, info_text, printer_text
-from host_tools.report import write_html
+from host_tools.report import LogReport, write_html
 from posdiag import catalog as c
 from posdiag import record as r
 
@@ -59,7 +59,7 @@ EXPECTED = {
     "question": set(troubleshoot.QUESTIONS),
     "why": {leaf[2] for leaf in _leaves(troubleshoot.TREE)},
     "policy": set(POLICIES),
-    "finding": set(re.findall(r'_text\("([a-z-]+)"', (HOST / "history.py").read_text())),
+    "finding": set(re.findall(r'_text\("([a-z-]+)"', (HOST / "findings.py").read_text())),
 }
 
 
@@ -186,7 +186,7 @@ def test_chinese_html_report_has_chinese_headings_and_facts(tmp_path: Path) -> N
     log = _log()
     page = tmp_path / "report.html"
     findings = analyse(log.records, log.terminal)
-    write_html(str(page), log, diagnose(log.records[4], "zh"), findings, Counter({"healthy": 2}), "zh")
+    write_html(str(page), LogReport(log, diagnose(log.records[4], "zh"), findings, Counter({"healthy": 2})), "zh")
     html = page.read_text()
     for section in ("report", "check", "status", "trigger"):
         for key, en in EN[section].items():

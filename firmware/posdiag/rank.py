@@ -35,23 +35,34 @@ _OFFLINE_EXPLAINED_BY = (c.HEAD_FAULT, c.HEAD_OVERHEAT, c.CUTTER_JAM,
                          c.COVER_OPEN, c.PAPER_OUT)
 
 
+def flags_of(checks):
+    """The flags of each check of a record's checks array, in catalog.CHECK_*
+    order (0 where a check did not run or found nothing)."""
+    return [check_flags(checks, check) for check in range(len(c.CHECK_NAMES))]
+
+
 def causes(checks, failed=False):
     """Cause codes for a record's checks array, most likely root cause first.
     failed: the self-test stopped with an error (record key 9)."""
+    return from_flags(flags_of(checks), failed)
+
+
+def from_flags(flags, failed=False):
+    """Cause codes for the checks' flags (flags_of), most likely root cause
+    first. failed: the self-test stopped with an error (record key 9)."""
     found = 1 << c.INTERNAL_ERROR if failed else 0
     for check, mask, cause in _SIGNALS:
-        if check_flags(checks, check) & mask:
+        if flags[check] & mask:
             found |= 1 << cause
     # Cover open: the printer's own paper-end bit is unreliable (some printers
     # set it with the cover up); the terminal's paper sensor still counts.
-    if found & (1 << c.COVER_OPEN) and not (
-            check_flags(checks, c.CHECK_PAPER) & c.S_PAPER_END):
+    if found & (1 << c.COVER_OPEN) and not flags[c.CHECK_PAPER] & c.S_PAPER_END:
         found &= ~(1 << c.PAPER_OUT)
     # An empty roll is also a near-end roll: report the one that matters.
     if found & (1 << c.PAPER_OUT):
         found &= ~(1 << c.PAPER_NEAR_END)
     # The offline bit alone: busy or paused, unless another cause explains it.
-    printer_flags = check_flags(checks, c.CHECK_PRINTER)
+    printer_flags = flags[c.CHECK_PRINTER]
     if printer_flags & c.P_OFFLINE:
         # Some printers are set (ESC c 4) to stop at near end: their own
         # near-end bit explains the offline bit (the terminal's sensor not).

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import tty
 from collections.abc import Callable
+from functools import partial
 
 from host_tools.sim.faults import scenario
 from host_tools.sim.hal_posix import TtyPort
@@ -61,6 +62,8 @@ def _raw_pty() -> tuple[int, int, str]:
 class SimulatedTerminal:
     """The virtual world around the firmware, and the firmware on CPython."""
 
+    display: ConsoleDisplay | None  # the screen, where this process draws it
+
     def __init__(
         self,
         faults: list[str] | None = None,
@@ -90,7 +93,7 @@ class SimulatedTerminal:
             self.printer_path = printer_url or self._start_printer()
             host_addr = self._settlement_host(host)
             self._diag_master, self._diag_slave, self.diag_path = _raw_pty()
-            self._closers.append(lambda: (os.close(self._diag_master), os.close(self._diag_slave)))
+            self._closers += [partial(os.close, self._diag_master), partial(os.close, self._diag_slave)]
             self.config = {
                 **SIM_CONFIG,
                 "terminal_id": terminal_id,
@@ -105,7 +108,7 @@ class SimulatedTerminal:
             if history:
                 # Room for the history and more: nothing dropped for lack of segments.
                 self.config["log_segments"] = max(8, (history + 200) // config.DEFAULTS["log_segment_records"] + 2)
-                from host_tools.sim.history import write_history
+                from host_tools.sim.past import write_history
 
                 write_history(self.flash_dir, history, self.config)
             self._start_firmware()
@@ -121,7 +124,7 @@ class SimulatedTerminal:
         self.emulator = EscPosEmulator(self.scenario.printer)
         server = PtyPrinter(master, self.emulator)
         server.start()
-        self._closers.append(lambda: (server.stop(), os.close(master), os.close(slave)))
+        self._closers += [partial(os.close, slave), partial(os.close, master), server.stop]  # run last first
         return path
 
     def _settlement_host(self, host: tuple[str, int] | None) -> tuple[str, int]:
@@ -207,7 +210,7 @@ class SimulatedTerminal:
         stop = threading.Event()
         thread = threading.Thread(target=_serve_tcp, args=(self._diag_slave, listener, stop), daemon=True)
         thread.start()
-        self._closers.append(lambda: (stop.set(), thread.join(2), listener.close()))
+        self._closers += [listener.close, partial(thread.join, 2), stop.set]  # run last first
         return f"socket://127.0.0.1:{listener.getsockname()[1]}"
 
     def close(self) -> None:
@@ -281,7 +284,8 @@ class MicroPythonTerminal(SimulatedTerminal):
         stop = threading.Event()
         bridge = threading.Thread(target=_bridge, args=(self._diag_master, fw_master, stop), daemon=True)
         bridge.start()
-        self._closers.append(lambda: (stop.set(), bridge.join(2), os.close(fw_master), os.close(fw_slave)))
+        # run last first: stop the bridge, then close its ptys
+        self._closers += [partial(os.close, fw_slave), partial(os.close, fw_master), partial(bridge.join, 2), stop.set]
         cfg = {k: v.hex() if isinstance(v, bytes) else v for k, v in self.config.items()}
         settings = {
             "printer": self.printer_path,

@@ -40,7 +40,8 @@ class EchoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, mode: str = "echo") -> None:
         self._server = _Server((host, port), _Echo)
         self._server.mode = mode
-        self.address: tuple[str, int] = self._server.server_address[:2]
+        host_bound, port_bound = self._server.server_address[:2]
+        self.address: tuple[str, int] = (str(host_bound), int(port_bound))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> None:

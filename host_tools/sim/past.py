@@ -15,7 +15,7 @@ from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.terminal import Terminal
 
 # (weight, fault ids): what a terminal's self-tests find over weeks.
-LIFE = (
+LIFE: tuple[tuple[int, list[str]], ...] = (
     (70, []),
     (8, ["paper-near-end"]),
     (5, ["paper-out"]),

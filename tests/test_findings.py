@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host_tools.history import analyse
+from host_tools.findings import analyse
 from posdiag import catalog as c
 from posdiag import record
 
