@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "run.mjs"
 PACKAGE = HERE / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 DEFAULT_HEAP = 96 * 1024
-INSTALL_HINT = "run `make` / `npm ci --prefix host_tools/mpruntime`"
+# Where this runner is, in a checkout or an installed wheel alike.
+INSTALL_HINT = f"run `npm ci --prefix {HERE}` (in a checkout `make` does it)"
 
 
 def missing() -> str | None:
