@@ -10,8 +10,78 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
-from host_tools.errors import EXIT_INTERRUPTED, AuthError, BadDataError, PortError, PosdiagError, UsageError
+from host_tools.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    AuthError,
+    BadDataError,
+    Interrupted,
+    PortError,
+    PosdiagError,
+    UsageError,
+    exit_status,
+)
+
+
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"wants 0 or more, not {value}")
+    return value
+
+
+def _tcp_port(text: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"wants a TCP port 0..65535, not {value}")
+    return value
+
+
+def _output_file(path: str, option: str) -> None:
+    """An output file must be creatable: a name, not a folder, in a folder
+    that exists and may be written."""
+    if not path:
+        raise UsageError(f"{option} wants a file name, not an empty one")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path} is a folder", "give a file name, e.g. " + os.path.join(path, "log.cbor"))
+    _folder_writable(os.path.dirname(path) or ".", option, path)
+
+
+def _output_folder(path: str, option: str) -> None:
+    """An output folder: one that exists (and may be written), or one that
+    can be made in a folder that exists."""
+    if not path:
+        raise UsageError(f"{option} wants a folder name, not an empty one")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{option} {path} is a file, not a folder", "give a folder name")
+    if os.path.isdir(path):
+        _folder_writable(path, option, path)
+    else:
+        _folder_writable(os.path.dirname(os.path.abspath(path)), option, path)
+
+
+def _folder_writable(folder: str, option: str, path: str) -> None:
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist", "create it first or choose another")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder {folder} cannot be written", "choose a folder of your own")
+
+
+def _check_port_url(url: str) -> None:
+    """pyserial says only '<= not supported' of socket://host without a port."""
+    if url.startswith(("socket://", "rfc2217://")):
+        rest = url.split("://", 1)[1].split("?", 1)[0].rstrip("/")
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            scheme = url.split("://", 1)[0]
+            raise UsageError(f"{url} has no port", f"write {scheme}://HOST:PORT, e.g. {scheme}://192.168.1.20:4001")
 
 
 def _add_port(p: argparse.ArgumentParser) -> None:
@@ -53,10 +123,18 @@ def _add_output(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line with a hint, as all of posdiag's."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("posdiag").strip()
+        self.exit(EXIT_USAGE, f"posdiag: {where + ': ' if where else ''}{message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     from posdiag import VERSION
 
-    ap = argparse.ArgumentParser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
+    ap = _Parser(prog="posdiag", description="Why won't this POS terminal print a receipt?")
     ap.add_argument("--version", action="version", version=f"posdiag {VERSION}")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -84,17 +162,21 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--receipt-url", metavar="URL", help="e-receipt links start with this (default http://127.0.0.1:8080/r/)"
     )
-    sim.add_argument("--key", metavar="HEX", help="the simulated terminal's technician key (default: the demo key)")
+    sim.add_argument(
+        "--key",
+        metavar="HEX",
+        help='the simulated terminal\'s technician key, at least 16 bytes (default: the demo key; "": no key)',
+    )
     sim.add_argument(
         "--tcp",
-        type=int,
+        type=_tcp_port,
         metavar="PORT",
         help="offer the diagnostics port as a TCP server on 127.0.0.1:PORT (0: any free port); "
         "the first line is then its socket:// URL",
     )
     sim.add_argument(
         "--history",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="start with N earlier self-tests of varied scenarios in the log",
@@ -109,7 +191,7 @@ def _parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")
     _add_port(pull)
     pull.add_argument("-o", "--output", required=True, metavar="FILE", help="CBOR sequence file to write")
-    pull.add_argument("--since", type=int, default=0, metavar="N", help="first sequence number to pull")
+    pull.add_argument("--since", type=_count, default=0, metavar="N", help="first sequence number to pull")
 
     dec = sub.add_parser("decode", help="decode a pulled file into diagnoses")
     dec.add_argument("file")
@@ -124,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
     clear = sub.add_parser("clear", help="remove every diagnostics record from the terminal (needs the key)")
     _add_port(clear)
     _add_key(clear)
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed when not at a terminal)")
 
     conf = sub.add_parser("config", help="show the terminal's settings, or change some (--set needs the key)")
     _add_port(conf)
@@ -150,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
 
     srv = sub.add_parser("serve", help="serve the e-receipts in DIR at their links")
     srv.add_argument("dir", metavar="DIR")
-    srv.add_argument("--port", type=int, default=8080)
+    srv.add_argument("--port", type=_tcp_port, default=8080, help="TCP port (default 8080; 0: any free one)")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
 
     info = sub.add_parser("info", help="what the terminal says of itself: ids, versions, log, counters")
@@ -201,39 +284,43 @@ def _parser() -> argparse.ArgumentParser:
 def _client(args: argparse.Namespace):  # noqa: ANN202
     from host_tools.serial_link import Client, open_port
 
+    _check_port_url(args.port)
     return Client(open_port(args.port, baudrate=args.baud), timeout=args.timeout)
 
 
-def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, policy: str | None = None) -> None:  # noqa: ANN001
+def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, policy: str | None = None) -> list[dict]:  # noqa: ANN001,E501
+    """Print each record's diagnosis; returns them (for the exit status)."""
     from host_tools.diagnosis import diagnose
     from host_tools.render import print_diagnosis
 
+    diags = []
     for raw in raws:
         diag = diagnose(raw, lang, policy)
+        diags.append(diag)
         if as_json:
             diag["terminal"] = log.terminal.get("terminal")
             print(json.dumps(diag, ensure_ascii=False))
         else:
             print_diagnosis(diag, log.terminal, lang)
             print()
+    return diags
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from host_tools.sim.runner import make_terminal
+    from host_tools.sim.runner import SimArgumentError, check_arguments, make_terminal
 
     host = None
     if args.host:
         name, _, port = args.host.rpartition(":")
-        if not name or not port.isdigit():
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
             raise UsageError(f"--host wants HOST:PORT, not {args.host!r}")
         host = (name, int(port))
-    failed_prints = []
-    for path in args.failed_print:
-        try:
-            with open(path, encoding="utf-8") as f:
-                failed_prints.append((path, json.load(f)))  # named in the line if it is refused
-        except (OSError, ValueError) as e:
-            raise BadDataError(f"cannot read the receipt {path}: {e}") from None
+    if args.printer and "://" in args.printer:
+        _check_port_url(args.printer)
+    try:  # every argument checked before anything starts
+        failed_prints = check_arguments(args.fault, args.key, args.failed_print)
+    except SimArgumentError as e:
+        raise UsageError(str(e)) from None
     stop = threading.Event()
     # SIGTERM ends the simulator as Ctrl-C does: by KeyboardInterrupt in the
     # main thread. (Setting `stop` from the handler could deadlock: the
@@ -252,30 +339,63 @@ def cmd_sim(args: argparse.Namespace) -> int:
             failed_prints=failed_prints,
             supported=args.supported,
             **({"receipt_url": args.receipt_url} if args.receipt_url else {}),
-            **({"key": args.key} if args.key else {}),
+            **({"key": args.key} if args.key is not None else {}),
             out=lambda line: print(line, flush=True),
         )
-    except ValueError as e:  # an unknown fault, a refused receipt, a missing runtime
-        raise PosdiagError(str(e)) from None
+    except ValueError as e:  # the --state folder in use, a missing runtime
+        raise UsageError(str(e)) from None
+    except OSError as e:  # the --state folder or the --printer port
+        raise _sim_open_error(e, args) from None
     try:
-        print(sim.serve_tcp(args.tcp) if args.tcp is not None else sim.diag_path, flush=True)
+        try:
+            first = sim.serve_tcp(args.tcp) if args.tcp is not None else sim.diag_path
+        except OSError as e:
+            raise PortError(
+                f"--tcp {args.tcp}: cannot listen on 127.0.0.1:{args.tcp}: {e.strerror}",
+                "choose another port, or --tcp 0 for any free one",
+            ) from None
+        print(first, flush=True)
         sim.boot()
         sim.serve(stop)
     except KeyboardInterrupt:
         pass
     except (RuntimeError, ValueError) as e:  # the MicroPython runtime ended, a refused receipt
-        raise PosdiagError(str(e)) from None
+        raise UsageError(str(e)) from None
     finally:
         sim.close()
     return 0
+
+
+def _sim_open_error(e: OSError, args: argparse.Namespace) -> PosdiagError:
+    where = str(e.filename or "")
+    if args.state and (not args.printer or where.startswith(args.state)):
+        return UsageError(f"--state {args.state} cannot be used: {e.strerror}", "give a folder you may write")
+    return PortError(
+        f"--printer {args.printer} cannot be opened: {e.strerror}",
+        "check the printer's port name and that no other program holds it",
+    )
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from host_tools.progress import Progress
     from host_tools.pull import pull_to_file
 
-    with Progress("pulling records") as progress:
-        log, added = pull_to_file(_client(args), args.output, since=args.since, progress=progress.update)
+    _output_file(args.output, "-o")
+    client = _client(args)
+    pulled = [0]
+
+    def update(added: int, total: int | None) -> None:
+        pulled[0] = added
+        progress.update(added, total)
+
+    try:
+        with Progress("pulling records") as progress:
+            log, added = pull_to_file(client, args.output, since=args.since, progress=update)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"pull interrupted after {pulled[0]} new records; the partial file {args.output} is kept",
+            "run the same pull again to resume after its newest record",
+        ) from None
     seqs = log.seqs()
     span = f"seq {seqs[0]}..{seqs[-1]}" if seqs else "no records"
     print(f"pulled {added} new records from {log.terminal.get('terminal')}; {args.output} holds {len(seqs)} ({span})")
@@ -286,10 +406,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from host_tools.records import PulledLog
 
     log = PulledLog.load(args.file)
-    _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
+    diags = _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
     if log.damage:
         raise BadDataError(log.damage)
-    return 0
+    return exit_status(diags)  # the worst record of the file
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -298,29 +418,39 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     log = pull_log(_client(args), newest_only=True)
     if not log.records:
         raise BadDataError("the terminal's log is empty: nothing to diagnose")
-    _print_diagnoses(log, log.records[-1:], args.json, args.lang, args.policy)
-    return 0
+    return exit_status(_print_diagnoses(log, log.records[-1:], args.json, args.lang, args.policy))
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    _client(args).clear_log(_key(args))
+    key = _key(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("clear removes every diagnostics record: not without confirmation", "add --yes")
+        try:
+            reply = input(f"Remove every diagnostics record from {args.port}? [y/N] ")
+        except EOFError:
+            reply = ""
+        if reply.strip().lower() not in ("y", "yes", "是"):
+            print("nothing removed")
+            return 0
+    _client(args).clear_log(key)
     print("diagnostics log cleared; sequence numbers go on from where they were")
     return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from host_tools import settings
+    from host_tools.serial_link import RefusedError
+
+    changes = settings.parse(args.set)  # which setting, and what it accepts, before anything is sent
     client = _client(args)
-    if args.set:
-        changes = {}
-        for item in args.set:
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise UsageError(f"--set wants NAME=VALUE, not {item!r}")
-            try:
-                changes[name] = json.loads(value)
-            except ValueError:
-                changes[name] = value  # a bare word: a string
-        client.config_set(changes, _key(args))
+    if changes:
+        try:
+            client.config_set(changes, _key(args))
+        except RefusedError as e:
+            names = ", ".join(changes)
+            hint = "this firmware may have other ranges: see `posdiag config`"
+            raise BadDataError(f"{e} for {names}", hint) from None
     for name, value in client.config_get().items():
         print(f"{name:22} {json.dumps(value)}")
     return 0
@@ -331,9 +461,17 @@ def cmd_receipts(args: argparse.Namespace) -> int:
     from host_tools.pull import terminal_item
     from host_tools.receipts import collect
 
+    _output_folder(args.out, "--out")
+    key = _key(args)
     client = _client(args)
     terminal = terminal_item(client).get("terminal") or "terminal"
-    saved = collect(client, _key(args), args.out, terminal, on_saved=ereceipt.save)
+    made = not os.path.exists(args.out)
+    try:
+        saved = collect(client, key, args.out, terminal, on_saved=ereceipt.save)
+    except BaseException:
+        if made and os.path.isdir(args.out) and not os.listdir(args.out):
+            os.rmdir(args.out)  # a wrong key (or a lost link) leaves no empty folder behind
+        raise
     print(f"{len(saved)} pending receipts saved in {args.out} and acknowledged")
     for path in saved:
         url = json.loads(path.read_text()).get("url")
@@ -356,14 +494,24 @@ def cmd_troubleshoot(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
 
         def ask(key: str) -> bool:
-            reply = input(t.question(key, args.lang) + " [y/n] ").strip().lower()
-            return reply in ("y", "yes", "是", "1")
+            while True:  # an answer that is neither yes nor no is asked again
+                try:
+                    answer = t.reply(input(t.question(key, args.lang) + " [y/n] "))
+                except (EOFError, KeyboardInterrupt):
+                    print()
+                    raise Interrupted(
+                        f"troubleshoot stopped at the question {key}", f"answer it up front with --answer {key}=yes|no"
+                    ) from None
+                if answer is not None:
+                    return answer
+                print("  y or n, please", file=sys.stderr)
 
     try:
         result = t.result(answers, ask, args.lang)
     except t.MissingAnswer as e:
-        print(f"posdiag: troubleshoot needs --answer {e.key}=yes|no ({t.question(e.key, 'en')})", file=sys.stderr)
-        return 2
+        raise UsageError(
+            f"troubleshoot needs --answer {e.key}=yes|no", f"{t.question(e.key, 'en')}; or run it at a terminal"
+        ) from None
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
@@ -378,6 +526,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from host_tools.render import diagnosis_text, history_text
     from host_tools.report import report_json, report_of, write_html
 
+    if args.html is not None:
+        _output_file(args.html, "--html")
     log = PulledLog.load(args.file)
     if not log.records:
         raise BadDataError(f"{args.file} holds no records")
@@ -400,7 +550,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from host_tools.serve import serve
 
-    server = serve(args.dir, args.host, args.port)
+    server = serve(args.dir, args.host, args.port)  # raises the one-line errors: folder, address
     print(f"serving e-receipts from {args.dir} at http://{args.host}:{server.server_address[1]}/r/<token>", flush=True)
     try:
         server.serve_forever()
@@ -443,8 +593,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     key = _key(args) if args.key or args.key_file or os.environ.get("POSDIAG_KEY") else None
     client = _client(args)
     log = PulledLog(terminal_item(client), [client.selftest(key)])
-    _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
-    return 0
+    return exit_status(_print_diagnoses(log, log.records, args.json, args.lang, args.policy))
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -462,6 +611,7 @@ def cmd_printer(args: argparse.Namespace) -> int:
 
     if not 10 <= args.timeout_ms <= 5000:
         raise UsageError("--timeout-ms wants 10..5000")
+    _check_port_url(args.port)
     port = open_port(args.port, baudrate=args.baud, timeout=0)
     try:
         if args.recover:
@@ -507,10 +657,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e.line(), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("posdiag: interrupted", file=sys.stderr)
+        print("posdiag: interrupted (run the command again to finish)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except OSError as e:  # a file the checks above did not foresee: still one line
+        where = f" {e.filename}" if e.filename else ""
+        print(f"posdiag: cannot use{where}: {e.strerror or e} (check the path and its permissions)", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

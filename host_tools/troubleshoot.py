@@ -85,14 +85,25 @@ def walk(answers: dict[str, bool], ask: Callable[[str], bool] | None = None) -> 
     return cause, {lang: texts.text("why", node[2], lang) for lang in texts.languages()}, path
 
 
+YES = ("yes", "y", "true", "1", "是", "对")
+NO = ("no", "n", "false", "0", "否", "不", "不是")
+
+
+def reply(text: str) -> bool | None:
+    """A typed answer: True (yes), False (no), or None when it is neither
+    (the question is asked again, never taken as "no")."""
+    text = text.strip().lower()
+    return True if text in YES else False if text in NO else None
+
+
 def parse_answer(text: str) -> tuple[str, bool]:
     key, sep, value = text.partition("=")
     if not sep or key not in QUESTIONS:
         raise ValueError(f"--answer wants KEY=yes|no with KEY one of {', '.join(QUESTIONS)}; not {text!r}")
-    value = value.strip().lower()
-    if value not in ("yes", "no", "y", "n", "true", "false", "1", "0"):
-        raise ValueError(f"--answer {key} wants yes or no, not {value!r}")
-    return key, value in ("yes", "y", "true", "1")
+    answer = reply(value)
+    if answer is None:
+        raise ValueError(f"--answer {key} wants yes or no, not {value.strip()!r}")
+    return key, answer
 
 
 def result(answers: dict[str, bool], ask: Callable[[str], bool] | None, lang: str) -> dict:

@@ -155,13 +155,13 @@ def test_wrong_key_refused_counted_and_locked(start_sim: Callable[..., SimProces
 
 def test_key_is_needed_and_read_from_env_or_file(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
     sim = start_sim()
-    missing = posdiag("clear", sim.port)
+    missing = posdiag("clear", sim.port, "--yes")
     assert missing.returncode == 6 and "needs the technician key" in missing.stderr
     key_file = tmp_path / "key"
     key_file.write_text(DEMO_KEY + "\n")
-    assert posdiag("clear", sim.port, "--key-file", str(key_file)).returncode == 0
+    assert posdiag("clear", sim.port, "--yes", "--key-file", str(key_file)).returncode == 0
     env = subprocess.run(
-        posdiag_cmd("clear", sim.port),
+        posdiag_cmd("clear", sim.port, "--yes"),
         capture_output=True,
         text=True,
         env={**__import__("os").environ, "POSDIAG_KEY": DEMO_KEY},
@@ -171,7 +171,7 @@ def test_key_is_needed_and_read_from_env_or_file(start_sim: Callable[..., SimPro
 
 def test_clear_log_keeps_the_sequence_going(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
     sim = start_sim("--history", "20")
-    assert posdiag("clear", sim.port, "--key", DEMO_KEY).returncode == 0
+    assert posdiag("clear", sim.port, "--yes", "--key", DEMO_KEY).returncode == 0
     assert PulledLog.from_bytes(posdiag_pull(sim.port, tmp_path)).records == []
     after = json.loads(posdiag("selftest", sim.port, "--json").stdout)
     assert after["seq"] == 22  # 20 history + boot, then this one: never reused
@@ -186,7 +186,7 @@ def test_settings_changed_over_the_link_outlive_a_reboot(start_sim: Callable[...
     assert changed.returncode == 0, changed.stderr
     assert 'lang                   "en"' in changed.stdout and "host_slow_ms           800" in changed.stdout
     refused = posdiag("config", sim.port, "--set", "tech_key=00", "--key", DEMO_KEY)
-    assert refused.returncode == 5 and "bad request" in refused.stderr
+    assert refused.returncode == 5 and "tech_key: not a setting a technician may change" in refused.stderr
     sim.stop()
     again = start_sim("--state", state, "--fault", "cover-open")
     posdiag("info", again.port)  # answered: the boot self-test has drawn the screen
@@ -232,8 +232,8 @@ def test_a_forged_retry_does_not_read_an_authenticated_answer(tmp_path: Path) ->
 
 
 def test_a_terminal_without_a_key_says_so(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
-    sim = start_sim("--key", "not hex")
-    run = posdiag("clear", sim.port, "--key", DEMO_KEY)
+    sim = start_sim("--key", "")  # a terminal without a key
+    run = posdiag("clear", sim.port, "--yes", "--key", DEMO_KEY)
     assert run.returncode == 6 and "no technician key set" in run.stderr
 
 
@@ -253,9 +253,20 @@ def test_a_right_key_resets_the_lock_out() -> None:
     ["budget_ms=true", "schedule_s=-5", "budget_ms=0", 'lang="fr"', "host_port=70000", "printer_supported=[1]"],
 )
 def test_settings_out_of_range_are_refused(start_sim: Callable[..., SimProcess], setting: str) -> None:
+    """The terminal refuses them (sent past the host's own check), and the
+    command refuses them first, naming the setting and what it accepts."""
+    from host_tools.serial_link import Client, RefusedError, open_port
+
     sim = start_sim()
+    name, _, value = setting.partition("=")
+    port = open_port(sim.port)
+    try:
+        with pytest.raises(RefusedError, match="bad request"):
+            Client(port).config_set({name: json.loads(value)}, bytes.fromhex(DEMO_KEY))
+    finally:
+        port.close()
     run = posdiag("config", sim.port, "--set", setting, "--key", DEMO_KEY)
-    assert run.returncode == 5 and "bad request" in run.stderr
+    assert run.returncode == 5 and f"--set {setting} refused ({name} accepts " in run.stderr
 
 
 def test_too_many_settings_at_once_is_a_clear_error(start_sim: Callable[..., SimProcess]) -> None:

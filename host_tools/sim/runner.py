@@ -47,6 +47,99 @@ RUNTIMES = ("cpython", "micropython")
 # The simulated terminal's technician key unless --key says otherwise
 # (README states it: it is a demo key, public by design).
 DEMO_KEY = "706f73646961672064656d6f206b6579202d206e6f7420666f72207573652121"
+# The shortest key the firmware accepts (posdiag/terminal.py, _MIN_KEY).
+MIN_KEY_BYTES = 16
+# In a --state folder: the pid of the simulator using it.
+LOCK_FILE = "sim.lock"
+
+
+class SimArgumentError(ValueError):
+    """An argument the simulator refuses before it starts anything."""
+
+
+def check_arguments(faults: list[str], key: str | None, failed_print_files: list[str]) -> list[tuple[str, dict]]:
+    """Everything the simulator is given, checked before anything starts:
+    the fault ids, the key (hex, at least MIN_KEY_BYTES; "" for a terminal
+    without one) and the --failed-print files (each a JSON object). Returns
+    the failed prints as (file name, receipt) pairs; whether the firmware
+    keeps each is its own decision, made at boot. Raises SimArgumentError."""
+    try:
+        scenario(faults)
+    except ValueError as e:
+        raise SimArgumentError(str(e)) from None
+    if key:
+        try:
+            raw = bytes.fromhex(key)
+        except ValueError:
+            raise SimArgumentError("--key is not hex: give 2 hex digits per byte (or \"\" for no key)") from None
+        if len(raw) < MIN_KEY_BYTES:
+            raise SimArgumentError(
+                f"--key is {len(raw)} bytes; the terminal takes at least {MIN_KEY_BYTES} "
+                f"({2 * MIN_KEY_BYTES} hex digits)"
+            )
+    receipts = []
+    for path in failed_print_files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                fields = json.load(f)
+        except OSError as e:
+            raise SimArgumentError(f"cannot read the receipt {path}: {e.strerror}") from None
+        except ValueError as e:
+            raise SimArgumentError(f"the receipt {path} is not JSON: {e}") from None
+        if not isinstance(fields, dict):
+            raise SimArgumentError(f"the receipt {path} is not a JSON object of receipt fields")
+        receipts.append((path, fields))
+    return receipts
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def lock_state(folder: str) -> Callable[[], None]:
+    """Take folder for this simulator: a lock file holding its pid, created
+    exclusively; a lock whose process is gone is taken over. Two simulators
+    on one flash would hand out the same sequence numbers. Returns the
+    release function; raises SimArgumentError when a running one holds it."""
+    path = os.path.join(folder, LOCK_FILE)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _pid_alive(pid):
+                raise SimArgumentError(
+                    f"the state folder {folder} is in use by another simulator (pid {pid})",
+                ) from None
+            try:
+                os.remove(path)  # stale: its simulator is gone
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+
+        def release() -> None:
+            try:
+                with open(path) as f:
+                    mine = f.read().strip() == str(os.getpid())
+                if mine:
+                    os.remove(path)
+            except OSError:
+                pass
+
+        return release
+    raise SimArgumentError(f"cannot take the state folder {folder}: another simulator keeps taking it")
 
 
 def _raw_pty() -> tuple[int, int, str]:
@@ -86,10 +179,12 @@ class SimulatedTerminal:
         self._closers: list[Callable[[], None]] = []
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="posdiag-sim-")
-        os.makedirs(self.state_dir, exist_ok=True)
         self.flash_dir = os.path.join(self.state_dir, "flash")
         self.emulator: EscPosEmulator | None = None
         try:
+            os.makedirs(self.state_dir, exist_ok=True)
+            if not self._own_state:
+                self._closers.append(lock_state(self.state_dir))
             self.printer_path = printer_url or self._start_printer()
             host_addr = self._settlement_host(host)
             self._diag_master, self._diag_slave, self.diag_path = _raw_pty()
