@@ -43,7 +43,8 @@ def main() -> int:
         sim.terminate()
         sim.wait(timeout=10)
     print(f"demo finished in {time.monotonic() - started:.1f} s")
-    return result.returncode
+    # diagnose exits 1 (warnings) or 8 (a fault) by design: the demo itself worked
+    return 0 if result.returncode in (0, 1, 8) else result.returncode
 
 
 if __name__ == "__main__":
