@@ -392,6 +392,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         with Progress("pulling records") as progress:
             log, added = pull_to_file(client, args.output, since=args.since, progress=update)
     except KeyboardInterrupt:
+        if not os.path.exists(args.output):
+            raise Interrupted("pull interrupted before anything was written", "run the same pull again") from None
         raise Interrupted(
             f"pull interrupted after {pulled[0]} new records; the partial file {args.output} is kept",
             "run the same pull again to resume after its newest record",
@@ -403,13 +405,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from host_tools.records import PulledLog
+    from host_tools.records import LogFile, damage_lines, damage_summary
 
-    log = PulledLog.load(args.file)
-    diags = _print_diagnoses(log, log.records, args.json, args.lang, args.policy)
+    status = 0
+    with LogFile(args.file) as log:  # a stream: each record printed, then forgotten
+        for raw in log.records():
+            status = max(status, exit_status(_print_diagnoses(log, [raw], args.json, args.lang, args.policy)))
+    for line in damage_lines(log.damage):  # one line per damaged stretch; the last ends the run
+        print(f"posdiag: {line}", file=sys.stderr)
     if log.damage:
-        raise BadDataError(log.damage)
-    return exit_status(diags)  # the worst record of the file
+        raise BadDataError(str(damage_summary(log.damage)))
+    return status  # the worst record of the file
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -522,7 +528,7 @@ def cmd_troubleshoot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from host_tools.records import PulledLog
+    from host_tools.records import PulledLog, damage_lines
     from host_tools.render import diagnosis_text, history_text
     from host_tools.report import report_json, report_of, write_html
 
@@ -542,6 +548,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(history_text(rep.findings, dict(rep.by_top_cause.most_common()), args.lang))
         if args.html:
             print(f"\nHTML report: {args.html}")
+    for line in damage_lines(log.stretches):  # one line per damaged stretch; the last ends the run
+        print(f"posdiag: {line}", file=sys.stderr)
     if log.damage:
         raise BadDataError(log.damage)
     return 0

@@ -94,6 +94,8 @@ def make_handler(folder: str, time_limit: float = TIME_LIMIT_S) -> type[BaseHTTP
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             # http.server's own errors (400, 414, 431, 501) with the same headers.
             self.close_connection = True
+            if self.request_version == "HTTP/0.9":
+                self.request_version = "HTTP/1.0"  # a bad request line: still a status line and the headers
             reason = message or self.responses.get(code, ("error",))[0]
             self._reply(code, f"{code} {reason}\n".encode("latin-1", "replace"))
 
