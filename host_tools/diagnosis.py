@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from host_tools import knowledge, texts
 from host_tools.errors import BadDataError
-from host_tools.records import decode_record
+from host_tools.records import UNREADABLE, decode_record
 from posdiag import catalog as c
 from posdiag import rank
 from posdiag import record as r
@@ -80,12 +80,18 @@ def _status(flags: int, warning_flags: int) -> str:
     return "warning" if flags & ~warning_flags == 0 else "fault"
 
 
-def describe_checks(checks: object) -> dict:
+def describe_checks(checks: object, unreadable: tuple[str, ...] | list[str] = ()) -> dict:
+    """The five checks as the JSON shows them; a check named in unreadable
+    (its value has a form this host cannot read) is {"flags": [], "status":
+    "unknown"}."""
     if not isinstance(checks, list):
         raise BadDataError("record checks are not an array")
     out: dict[str, dict | None] = {}
     for check, name in enumerate(c.CHECK_NAMES):
         value = checks[check] if check < len(checks) else None
+        if f"checks.{name}" in unreadable or "checks" in unreadable:
+            out[name] = {"flags": [], "status": "unknown"}
+            continue
         if value is None:
             out[name] = None
             continue
@@ -188,10 +194,11 @@ def _evidence(cause_id: str, described: dict) -> list[dict]:
 
 def diagnose(raw: bytes, lang: str = "en", policy: str | None = None) -> dict:
     rec = decode_record(raw)
+    unreadable = rec[UNREADABLE]
     checks = rec[r.K_CHECKS]
-    described = describe_checks(checks)
+    described = describe_checks(checks, unreadable)
     error = _error(rec.get(r.K_ERROR))
-    trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+    trigger = trigger_name(rec)
     counters = rec.get(r.K_COUNTERS)
     causes = []
     for code in record_causes(rec):
@@ -210,11 +217,21 @@ def diagnose(raw: bytes, lang: str = "en", policy: str | None = None) -> dict:
         "boot": rec[r.K_BOOT],
         "uptime_s": rec[r.K_UPTIME],
         "time": _iso(rec.get(r.K_TIME)),
-        "trigger": r.TRIGGERS[trigger] if 0 <= trigger < len(r.TRIGGERS) else trigger,
+        "trigger": trigger,
         "bytes": len(raw),
         "checks": described,
         "receipt": rec.get(r.K_RECEIPT),
         "counters": _counters(counters),
         "error": error,
         "causes": causes,
+        "unreadable": list(unreadable),
     }
+
+
+def trigger_name(rec: dict) -> str | int:
+    """A decoded record's trigger: its name, the number of a trigger newer
+    than this host, or "unknown" when the field could not be read."""
+    if "trigger" in rec[UNREADABLE]:
+        return "unknown"
+    trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+    return r.TRIGGERS[trigger] if 0 <= trigger < len(r.TRIGGERS) else trigger

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 from pathlib import Path
 
@@ -41,23 +42,25 @@ def render_html(entry: dict) -> str:
     terminal id), the masked card number only, and a QR code of its link."""
     r = entry["receipt"]
     cur = str(r.get("currency", ""))
-    merchant = r.get("merchant") or {}
-    card = r.get("card") or {}
+    merchant = r.get("merchant") if isinstance(r.get("merchant"), dict) else {}
+    card = r.get("card") if isinstance(r.get("card"), dict) else {}
+    items = r.get("items") if isinstance(r.get("items"), list) else []
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(str(i.get('name', '')))} × {e(str(i.get('qty', 1)))}</td>"
         f"<td class=n>{e(money(i.get('amount', 0), cur))}</td></tr>"
-        for i in r.get("items") or []
+        for i in items
+        if isinstance(i, dict)
     )
     if "tax" in r:
         rows += f"<tr><td>税额 Tax</td><td class=n>{e(money(r['tax'], cur))}</td></tr>"
     rows += f"<tr class=total><td>合计 Total {e(cur)}</td><td class=n>{e(money(r.get('total', 0), cur))}</td></tr>"
-    url = entry.get("url")
+    url = entry.get("url") if isinstance(entry.get("url"), str) else None
     qr = ""
     if url:
         svg = segno.make(url, error="m").svg_inline(scale=4, border=2, omitsize=True)
         qr = f"<div class=qr>{svg}<p class=muted>{e(url)}</p></div>"
-    expires = entry.get("expires")
+    expires = expiry(entry)
     until = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d") if expires else ""
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
@@ -89,8 +92,15 @@ def save(base: Path, entry: dict) -> None:
     DIR/r/<token>.html with DIR/r/<token>.json (its expiry)."""
     write_atomic(base.with_suffix(".txt"), render_text(entry).encode())
     token = entry.get("token")
-    if token and TOKEN.fullmatch(token):
+    if isinstance(token, str) and TOKEN.fullmatch(token):
         pages = base.parent / PAGES
         pages.mkdir(exist_ok=True)
         write_atomic(pages / f"{token}.html", render_html(entry).encode())
-        write_atomic(pages / f"{token}.json", f'{{"expires": {entry.get("expires") or "null"}}}'.encode())
+        write_atomic(pages / f"{token}.json", json.dumps({"expires": expiry(entry)}).encode())
+
+
+def expiry(entry: dict) -> int | None:
+    """The entry's expiry in Unix seconds when it is one (a date up to the
+    year 9999), else None."""
+    value = entry.get("expires")
+    return value if type(value) is int and 0 < value <= 253402300799 else None

@@ -81,8 +81,22 @@ def readable(printer: dict | None) -> dict | None:
     return out
 
 
+def safe_text(value: object) -> str:
+    """value as text a terminal shows as it is: every character that is not
+    printable (C0 and C1 controls such as ESC, CSI and BEL, DEL, bidi
+    overrides and other format characters, separators) as \\xNN or
+    \\uNNNN. Names and texts from a file or a terminal pass here before
+    they reach the technician's screen."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}") for ch in text
+    )
+
+
 def identity_line(printer: dict | None) -> str:
     """One line naming the printer: maker, model name, firmware version."""
     shown = readable(printer) or {}
     words = [str(shown[k]) for k in FIELDS if shown.get(k)]
-    return " ".join(words) or "unknown"
+    return safe_text(" ".join(words)) or "unknown"

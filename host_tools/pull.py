@@ -4,25 +4,20 @@ a later pull resumes, each record exactly once whatever breaks in between."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 
-import cbor2
-
 from host_tools.errors import BadDataError, PosdiagError
-from host_tools.records import PulledLog, decode_record, split_records
+from host_tools.identity import safe_text
+from host_tools.records import PulledLog, decode_record, decode_terminal, split_records
 from host_tools.serial_link import Client
 from posdiag import protocol as p
 from posdiag import record as r
 
 
 def terminal_item(client: Client) -> dict:
-    try:
-        item = cbor2.loads(client.info())
-    except cbor2.CBORDecodeError as e:
-        raise BadDataError(f"terminal info is not valid CBOR: {e}") from None
-    if not isinstance(item, dict) or "posdiag" not in item:
-        raise BadDataError("terminal info is not a posdiag terminal item")
+    item = decode_terminal(client.info(), "terminal info")  # checked like a file's
     item["pulled"] = int(time.time())
     return item
 
@@ -87,25 +82,39 @@ def pull_to_file(
     path: str,
     since: int = 0,
     progress: Callable[[int, int | None], None] | None = None,
+    warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> tuple[PulledLog, int]:
     """Append to path every record newer than what it holds (and >= since),
-    writing each as it arrives. A file that exists is resumed: its damaged
-    tail (a pull cut mid-write) is dropped, its terminal must be this one.
+    writing each as it arrives. A file that exists is resumed: its terminal
+    must be this one; a damaged stretch (a pull cut mid-write, a damaged
+    disk) is repaired: the file is rewritten atomically with every intact
+    record, the damaged bytes dropped, and `warn` says so in one line.
     Returns the file's log and how many records were added."""
     terminal = terminal_item(client)
     existing = PulledLog.load(path) if os.path.exists(path) else None
     if existing is not None:
         if existing.terminal.get("terminal") != terminal.get("terminal"):
+            held = existing.terminal.get("terminal")
+            held = safe_text(held) if held is not None else "unknown (its terminal item is damaged)"
             raise BadDataError(
-                f"{path} holds terminal {existing.terminal.get('terminal')}, "
-                f"this is {terminal.get('terminal')}: pull into another file"
+                f"{path} holds terminal {held}, this is {safe_text(terminal.get('terminal'))}: pull into another file"
+            )
+        if not existing.complete:
+            raise BadDataError(
+                f"{existing.damage}: {path} is left as it is", "pull into another file, or move the damaged file away"
+            )
+        if existing.stretches:
+            skipped = sum(d.skipped for d in existing.stretches)
+            warn(
+                f"posdiag: {path} was damaged ({len(existing.stretches)} stretches, {skipped} bytes); "
+                f"repaired: its {len(existing.records)} intact records kept, the damaged bytes dropped"
             )
         # The head item says what the terminal says now (its newest seq,
-        # counters, when pulled); the torn tail of a cut pull goes.
+        # counters, when pulled); the file is rewritten with its intact records.
         existing.terminal = terminal
         existing.save(path)
         if existing.records:
-            since = max(since, existing.seqs()[-1] + 1)
+            since = max(since, max(existing.seqs()) + 1)
         log = existing
     else:
         log = PulledLog(terminal)

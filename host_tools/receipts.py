@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cbor2
@@ -40,11 +41,27 @@ def decode_entry(data: bytes, seq: int) -> dict:
     return entry
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_NAME_MAX = 64
+
+
+def file_base(folder: str | Path, terminal: object, seq: int) -> Path:
+    """<folder>/<terminal>-<seq> with the terminal id as data, not a path:
+    every character but letters, digits, _ and - becomes _ (no separator,
+    no dot, no control character), at most 64 of them, "terminal" when
+    nothing is left; the result is checked to lie in folder."""
+    name = _UNSAFE.sub("_", str(terminal))[:_NAME_MAX].strip("_") or "terminal"
+    base = Path(folder) / f"{name}-{int(seq)}"
+    if base.resolve().parent != Path(folder).resolve():
+        raise BadDataError(f"receipt {seq}: terminal id {terminal!r} does not give a file name in {folder}")
+    return base
+
+
 def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=None) -> list[Path]:  # noqa: ANN001
     """Pull every pending receipt into folder, written (JSON, the terminal's
     CBOR, and whatever on_saved(base path, entry) renders) before it is
-    acknowledged. Files are named <terminal>-<seq>: a receipt that comes
-    again lands in the same files."""
+    acknowledged. Files are named <terminal>-<seq> (file_base: the id made
+    safe as a file name): a receipt that comes again lands in the same files."""
     os.makedirs(folder, exist_ok=True)
     saved = []
     for seq, _ in client.receipts(key):
@@ -52,7 +69,7 @@ def collect(client: Client, key: bytes, folder: str, terminal: str, on_saved=Non
         entry = decode_entry(data, seq)
         entry["terminal"] = terminal
         entry["seq"] = seq
-        base = Path(folder) / f"{terminal}-{seq}"
+        base = file_base(folder, terminal, seq)
         write_atomic(base.with_suffix(".cbor"), data)
         write_atomic(base.with_suffix(".json"), json.dumps(entry, ensure_ascii=False, indent=2).encode())
         if on_saved is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from host_tools import texts
-from host_tools.identity import identity_line
+from host_tools.identity import identity_line, safe_text
 from host_tools.textwidth import width
 
 
@@ -54,6 +54,8 @@ def _check_line(name: str, check: dict | None, lang: str) -> str:
     shown = _pad(texts.word("check", name, lang), 8)
     if check is None:
         return f"  {shown} {texts.text('label', 'not_run', lang)}"
+    if check.get("status") == "unknown":  # a form this host cannot read
+        return f"  {shown} {texts.word('status', 'unknown', lang)}"
     flags = ", ".join(check["flags"]) or texts.word("status", "ok", lang)
     return f"  {shown} " + "; ".join([flags, *_measurements(check, lang)])
 
@@ -92,7 +94,7 @@ def causes_text(causes: list, lang: str) -> str:
 def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
     lines = []
     if terminal:
-        who = f"{terminal.get('terminal')} · posdiag {terminal.get('firmware')}"
+        who = f"{safe_text(terminal.get('terminal'))} · posdiag {safe_text(terminal.get('firmware'))}"
         if terminal.get("printer"):
             who += " · " + texts.text("label", "terminal_printer", lang, printer=identity_line(terminal["printer"]))
         lines.append(who)
@@ -107,7 +109,15 @@ def diagnosis_text(diag: dict, terminal: dict | None, lang: str) -> str:
     lines.append(f"{texts.text('label', 'checks', lang)}:")
     for name, check in diag["checks"].items():
         lines.append(_check_line(name, check, lang))
-    return "\n".join(lines)
+    if diag.get("unreadable"):
+        lines.append(f"{texts.word('status', 'unknown', lang)}: {', '.join(diag['unreadable'])}")
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """Lines for the screen: nothing in them can move the cursor, recolour
+    or reorder the technician's terminal (identity.safe_text)."""
+    return "\n".join(safe_text(line) for line in lines)
 
 
 def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
@@ -120,7 +130,7 @@ def history_text(findings: list, counts: dict[str, int], lang: str) -> str:
         f"{texts.text('label', 'by_cause', lang)}: "
         + ", ".join(f"{healthy if k == 'healthy' else k} {v}" for k, v in counts.items())
     )
-    return "\n".join(lines)
+    return _joined(lines)
 
 
 def printer_text(result: dict, lang: str) -> str:
@@ -142,7 +152,7 @@ def printer_text(result: dict, lang: str) -> str:
     lines.append(_check_line("printer", diag["checks"]["printer"], lang))
     if result["recovery_offered"]:
         lines.append(texts.text("label", "recover", lang, port=result["port"]))
-    return "\n".join(lines)
+    return _joined(lines)
 
 
 def info_text(item: dict, lang: str) -> str:
@@ -170,7 +180,7 @@ def info_text(item: dict, lang: str) -> str:
         rows.append((label("printer_counters"), " / ".join(str(v) for v in item["printer_counters"])))
     if item.get("selftests_refused") is not None:  # terminals that rate-limit SELFTEST
         rows.append((label("selftests_refused"), item["selftests_refused"]))
-    return "\n".join(f"{_pad(name, 28)} {value}" for name, value in rows)
+    return "\n".join(f"{_pad(name, 28)} {safe_text(value)}" for name, value in rows)
 
 
 def print_diagnosis(diag: dict, terminal: dict | None, lang: str) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools import texts
-from host_tools.diagnosis import diagnose, record_causes
+from host_tools.diagnosis import diagnose, record_causes, trigger_name
 from host_tools.findings import Finding, analyse
 from host_tools.identity import identity_line, readable
 from host_tools.records import PulledLog, decode_record
@@ -27,6 +27,8 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;
 border-bottom:1px solid #eee}td.n{text-align:right}.fault{color:#a00}.warning{color:#a60}.ok{color:#070}
 .hint{white-space:pre-line;font-family:monospace;border:1px solid #999;display:inline-block;padding:.3rem .6rem}
 """
+# Nothing but the inline style may load or run, whatever a file puts in the page.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _TIMELINE_MAX = 500  # newest records in the timeline; the counts cover all
 
 
@@ -81,6 +83,7 @@ def write_html(path: str, rep: LogReport, lang: str) -> None:
     title = t("title", terminal=term.get("terminal"))
     parts = [
         f"<!doctype html><html lang={'zh-CN' if lang == 'zh' else 'en'}><head><meta charset=utf-8>",
+        f'<meta http-equiv=Content-Security-Policy content="{_CSP}">',
         f"<title>{title}</title><style>{_CSS}</style></head><body>",
         f"<h1>{title}</h1>",
         "<table>",
@@ -148,7 +151,7 @@ def write_html(path: str, rep: LogReport, lang: str) -> None:
     for raw in reversed(log.records[-_TIMELINE_MAX:]):
         rec = decode_record(raw)
         causes = ", ".join(c.cause_id(code) for code in record_causes(rec)) or healthy
-        trigger = texts.word("trigger", r.TRIGGERS[rec.get(r.K_TRIGGER, 0)], lang)
+        trigger = texts.word("trigger", trigger_name(rec), lang)
         parts.append(
             f"<tr><td class=n>{rec[r.K_SEQ]}</td><td>{e(_time(rec, lang))}</td><td>{e(trigger)}</td>"
             f"<td class=n>{rec[r.K_BOOT]}</td><td>{e(causes)}</td></tr>"
