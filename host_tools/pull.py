@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from host_tools.errors import BadDataError, PosdiagError
+from host_tools.errors import BadDataError, NoAnswerError, PosdiagError
 from host_tools.identity import safe_text
 from host_tools.records import PulledLog, decode_record, decode_terminal, split_records
 from host_tools.serial_link import Client
@@ -22,27 +22,47 @@ def terminal_item(client: Client) -> dict:
     return item
 
 
-# Batch sizes: a noisy line loses whole frames, so a batch that needed a retry
-# makes the next one smaller, and clean batches let it grow back.
-_MIN_BATCH = 128
-_GROW_AFTER = 4
+# Batch sizes on a bad line: every byte error costs the whole frame it is
+# in, so a frame of n bytes survives a line with byte error rate e with
+# probability (1 - e)^n, and a failed try costs little (Client.attempt ends
+# it once the damaged frame is heard). The size follows AIMD, as TCP's
+# congestion window does: it halves on every failed try (down to 1 byte,
+# which the terminal answers with a single record: the smallest frame there
+# is) and grows by _GROW_BY bytes on every answer. Halving leaves a size the
+# line cannot carry within a few tries; adding slowly keeps it near the
+# largest size that still gets through, so it settles where the loss rate
+# balances the growth (about 1/e bytes, the size with the best goodput),
+# without estimating e. A pull starts at _FIRST_BATCH (small, to learn the
+# line) and doubles on every answer until its first failed try (TCP's slow
+# start), so a clean line reaches full 1023-byte frames after 3 batches.
+_FIRST_BATCH = 128
+_GROW_BY = 64
 
 
 def records_since(client: Client, since: int) -> Iterator[tuple[int, bytes]]:
     """(seq, record bytes) for every record with seq >= since, oldest first,
-    each once: each batch asks from the seq after the last one received."""
-    size = p.MAX_PAYLOAD
-    clean = 0
+    each once: each batch asks from the seq after the last one received.
+    It keeps trying as long as records keep coming, and gives up (NoAnswerError)
+    once nothing new has arrived for client.patience seconds and at least
+    client.min_tries tries."""
+    size = _FIRST_BATCH
+    slow_start = True
+    tries = 0
+    last_progress = time.monotonic()
     while True:
-        batch = client.pull_batch(since, size)
-        if client.retried:
-            size = max(_MIN_BATCH, size // 2)
-            clean = 0
-        else:
-            clean += 1
-            if clean >= _GROW_AFTER:
-                size = min(p.MAX_PAYLOAD, size * 2)
-                clean = 0
+        batch = client.try_pull(since, size)
+        if batch is None:
+            size = max(1, size // 2)
+            slow_start = False
+            tries += 1
+            stalled = time.monotonic() - last_progress
+            if stalled >= client.patience and tries >= client.min_tries:
+                raise NoAnswerError(
+                    f"no new record from the terminal for {stalled:.0f} s ({tries} tries)",
+                    "check the cable, the port name and the baud rate",
+                )
+            continue
+        size = min(p.MAX_PAYLOAD, size * 2 if slow_start else size + _GROW_BY)
         if not batch:
             return
         progressed = False
@@ -54,6 +74,8 @@ def records_since(client: Client, since: int) -> Iterator[tuple[int, bytes]]:
                 progressed = True
         if not progressed:
             raise BadDataError("the terminal sent no newer record: pull stopped")
+        tries = 0
+        last_progress = time.monotonic()
 
 
 def pull_log(client: Client, since: int = 0, newest_only: bool = False) -> PulledLog:

@@ -69,6 +69,23 @@ def list_ports() -> list[tuple[str, str | None, str]]:
     return out
 
 
+# Waiting for an answer. The first request waits the whole --timeout; after
+# that each try waits what the answers so far took (smoothed round trip plus
+# four times its variation, as TCP does, RFC 6298), at least _MIN_WAIT and at
+# most --timeout, doubled after every try that heard nothing. On a bad line
+# most failed tries are then over in milliseconds instead of a second each.
+_MIN_WAIT = 0.01
+# A damaged frame while waiting is most likely the answer, garbled: once the
+# line has been quiet for a round trip (at least _QUIET_MIN, at most
+# _QUIET_MAX: the rest of a frame split by a byte turned into 0x00 has
+# arrived), the try is over and the next one starts.
+_QUIET_MIN = 0.002
+_QUIET_MAX = 0.02
+# How long a pull keeps trying with nothing new arriving: this many times
+# --timeout (30 s at the default 1 s), and at least `retries + 1` tries.
+PATIENCE = 30
+
+
 class Client:
     """Request/response over an open serial port (any pyserial object)."""
 
@@ -81,43 +98,126 @@ class Client:
         # a retry of the previous session's last one (the terminal replays
         # its cached answer to a retried self-test).
         self._req_id = random.randrange(256)
+        self._unanswered = b""  # kind and payload of the last try that got no answer
+        self._srtt: float | None = None  # smoothed round trip (s); None until an answer came
+        self._rttvar = 0.0
+        self._backoff = 1
         self.retried = 0  # extra attempts the last request needed
+        self.noisy = False  # the last try heard a damaged frame (the line is alive)
+        self.patience = PATIENCE * timeout  # seconds without progress before a pull gives up
+        self.min_tries = retries + 1
+
+    def _wait(self, timeout: float | None) -> float:
+        if timeout is not None:
+            return timeout  # the caller knows the terminal's work takes that long
+        if self._srtt is None:
+            return self._timeout
+        return min(self._timeout, max(_MIN_WAIT, self._srtt + 4 * self._rttvar) * self._backoff)
+
+    def attempt(self, kind: int, payload: bytes = b"", timeout: float | None = None) -> bytes | None:
+        """One try: the response payload after its status byte, or None when
+        no intact answer came. The same kind and payload as the previous
+        unanswered try is a retry: it keeps that request id (the terminal
+        answers a retried SELFTEST, CHALLENGE or authenticated command from
+        its cache instead of running it again). Anything else is a new
+        request with the next id. After a try that got no answer, a lone
+        0x00 goes first: it ends whatever half frame the terminal holds (the
+        last request's 0x00 may have been lost)."""
+        request = bytes([kind]) + payload
+        retry = request == self._unanswered
+        if not retry:
+            self._req_id = (self._req_id + 1) & 0xFF
+        wire = frame.encode(kind, self._req_id, payload)
+        wait = self._wait(timeout)
+        sent = time.monotonic()
+        try:
+            if self._unanswered:
+                wire = bytes([frame.DELIMITER]) + wire
+            # A half frame left in the reader (its 0x00 was lost) would spoil
+            # the next answer: end it, after taking what already arrived.
+            response = self._await(kind | p.RESPONSE, self._req_id, 0.0)
+            if response is None:
+                self._reader.push(frame.DELIMITER)
+                sent = time.monotonic()
+                self._port.write(wire)
+                response = self._await(kind | p.RESPONSE, self._req_id, wait)
+        except (serial.SerialException, OSError) as e:
+            # A USB adapter unplugged, a network serial server gone.
+            raise PortError(
+                f"lost the connection to the terminal: {e}", "reconnect the cable, then run again"
+            ) from None
+        if response is None:
+            self._unanswered = request
+            # Silence may be a slow terminal: wait longer. A damaged frame
+            # is a live but noisy line: keep the short wait.
+            self._backoff = 1 if self.noisy else min(self._backoff * 2, 64)
+            return None
+        self._unanswered = b""
+        self._backoff = 1
+        if not retry and timeout is None:
+            self._sample(time.monotonic() - sent)
+        status = response[0] if response else p.FAILED
+        if status != p.OK:
+            raise RefusedError(status, response[1:])
+        return response[1:]
+
+    def _sample(self, rtt: float) -> None:
+        """Karn's rule: only answers to a first try are timed."""
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
 
     def request(self, kind: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request; return the response payload after its status
-        byte. Each attempt waits `timeout` (default: the client's); a garbled
-        or missing answer is asked again, up to `retries` times, with the
-        same request id so the terminal can tell a retry from a new request."""
-        self._req_id = (self._req_id + 1) & 0xFF
-        wire = frame.encode(kind, self._req_id, payload)
-        for attempt in range(self._retries + 1):
-            self.retried = attempt
-            try:
-                self._port.write(wire)
-                response = self._await(kind | p.RESPONSE, self._req_id, timeout or self._timeout)
-            except (serial.SerialException, OSError) as e:
-                # A USB adapter unplugged, a network serial server gone.
-                raise PortError(
-                    f"lost the connection to the terminal: {e}", "reconnect the cable, then run again"
-                ) from None
-            if response is not None:
-                status = response[0] if response else p.FAILED
-                if status != p.OK:
-                    raise RefusedError(status, response[1:])
-                return response[1:]
-        raise NoAnswerError(
-            f"no answer from the terminal after {self._retries + 1} tries",
-            "check the cable, the port name and the baud rate",
-        )
+        byte. A garbled or missing answer is asked again with the same
+        request id so the terminal can tell a retry from a new request. It
+        gives up after `retries + 1` tries that heard nothing, and not before
+        that many times the timeout has passed; tries that heard a damaged
+        frame (a noisy line, not a dead one) count only against
+        `patience`."""
+        start = time.monotonic()
+        budget = (self._retries + 1) * (timeout or self._timeout)
+        silent = tries = 0
+        while True:
+            self.retried = tries
+            answer = self.attempt(kind, payload, timeout)
+            if answer is not None:
+                return answer
+            tries += 1
+            silent += not self.noisy
+            elapsed = time.monotonic() - start
+            if (silent > self._retries and elapsed >= budget) or elapsed >= max(budget, self.patience):
+                raise NoAnswerError(
+                    f"no answer from the terminal after {tries} tries",
+                    "check the cable, the port name and the baud rate",
+                )
 
     def _await(self, kind: int, req_id: int, timeout: float) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = self._port.read(self._port.in_waiting or 1)
-            for b in data:
-                if self._reader.push(b) and self._reader.kind == kind and self._reader.req_id == req_id:
-                    return bytes(self._reader.payload())
-        return None
+        """The payload of the answer (kind, req_id), or None after timeout,
+        or sooner once a damaged frame came and the line went quiet."""
+        now = time.monotonic()
+        deadline = now + timeout
+        errors = self._reader.errors
+        heard = now
+        quiet = min(_QUIET_MAX, max(_QUIET_MIN, self._srtt or _QUIET_MAX))
+        self.noisy = False
+        while True:
+            waiting = self._port.in_waiting
+            if waiting:
+                heard = time.monotonic()
+                for b in self._port.read(waiting):
+                    if self._reader.push(b) and self._reader.kind == kind and self._reader.req_id == req_id:
+                        return bytes(self._reader.payload())
+                if self._reader.errors != errors:
+                    self.noisy = True
+                if time.monotonic() < deadline:
+                    continue  # more may be there (a socket:// port says 1 for any number)
+            now = time.monotonic()
+            if now >= deadline or (self.noisy and now - heard >= quiet):
+                return None
+            time.sleep(min(0.001, deadline - now))
 
     def authorised(self, kind: int, args: bytes, key: bytes, timeout: float | None = None) -> bytes:
         """An authenticated command: a fresh challenge, then the command with
@@ -178,6 +278,12 @@ class Client:
         """Records from seq `since` on, as many whole records as fit in
         max_bytes (a CBOR sequence); empty when the terminal has no more."""
         return self.request(p.CMD_PULL, struct.pack(p.PULL_ARGS, since, max_bytes))
+
+    def try_pull(self, since: int, max_bytes: int) -> bytes | None:
+        """One try of pull_batch: None when no intact answer came (the
+        caller picks the next size; at least one record comes whatever
+        max_bytes says)."""
+        return self.attempt(p.CMD_PULL, struct.pack(p.PULL_ARGS, since, max_bytes))
 
     def config_get(self) -> dict:
         """The settings a technician may change, the terminal id and whether

@@ -31,6 +31,12 @@ class Damage:
     stall: float = 0.0  # per chunk: the line stops for stall_s
     stall_s: float = 0.3
 
+    @classmethod
+    def byte_errors(cls, rate: float) -> Damage:
+        """A steady byte error rate in both directions: each byte is damaged
+        with probability `rate`, a third each flipped, lost or doubled."""
+        return cls(flip=rate / 3, drop=rate / 3, dup=rate / 3)
+
 
 class FaultyLink:
     """Forwards between the host (self.url) and the terminal (a pty path or a

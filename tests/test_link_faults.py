@@ -81,16 +81,17 @@ def test_noisy_line_delivers_every_record_exactly_once(terminal: tuple[str, SimP
 def test_cable_pulled_mid_transfer_then_resumed(terminal: tuple[str, SimProcess], tmp_path: Path) -> None:
     kind, sim = terminal
     link = FaultyLink(sim.port, Damage(), seed=3)
-    link.unplug_after(to_host_bytes=4000, seconds=3.0)
+    # Longer than a pull keeps trying with nothing new (30 x --timeout: 3 s).
+    link.unplug_after(to_host_bytes=4000, seconds=4.0)
     out = tmp_path / "cut.cbor"
     try:
-        first = pull(link.url, out)
+        first = pull(link.url, out, "0.1")
         assert first.returncode in (3, 4), first.stdout + first.stderr
         line = first.stderr.strip()
         assert line.count("\n") == 0 and "run the same pull again" in line and "Traceback" not in line
         kept = PulledLog.load(str(out)).seqs()
         assert kept and kept == list(range(1, len(kept) + 1))  # a clean prefix, nothing twice
-        time.sleep(3.2)  # plugged back in
+        time.sleep(1.5)  # plugged back in
         runs = pull_until_done(link.url, out)
     finally:
         link.close()
