@@ -58,7 +58,8 @@ def test_html_report_opens_in_chromium(pulled: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     assert posdiag("report", str(pulled), "--html", str(page)).returncode == 0
     text = page.read_text()
-    assert "<script" not in text and "http" not in text  # self-contained
+    assert "<script" not in text and "://" not in text  # self-contained: nothing loaded from elsewhere
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
     assert text.count("<tr><td class=n>") == 301  # the whole timeline
     dom = browse(page.as_uri(), tmp_path, "--dump-dom", "--enable-logging=stderr", "--v=0")
     assert dom.returncode == 0 and "posdiag report · SIM-0001" in dom.stdout
