@@ -30,11 +30,13 @@ def terminal_item(client: Client) -> dict:
 # which the terminal answers with a single record: the smallest frame there
 # is) and grows by _GROW_BY bytes on every answer. Halving leaves a size the
 # line cannot carry within a few tries; adding slowly keeps it near the
-# largest size that still gets through, so it settles where the loss rate
-# balances the growth (about 1/e bytes, the size with the best goodput),
-# without estimating e. A pull starts at _FIRST_BATCH (small, to learn the
-# line) and doubles on every answer until its first failed try (TCP's slow
-# start), so a clean line reaches full 1023-byte frames after 3 batches.
+# largest size that still gets through: it settles where the losses
+# balance the growth, without estimating e (mean frames of about 300, 110
+# and 70 bytes at 0.1, 0.4 and 1 % byte errors, somewhat below the 1/e
+# bytes that would give the best goodput: AIMD errs on the safe side).
+# A pull starts at _FIRST_BATCH (small, to learn the line) and doubles on
+# every answer until its first failed try (TCP's slow start), so a clean
+# line reaches full 1023-byte frames after 3 batches.
 _FIRST_BATCH = 128
 _GROW_BY = 64
 

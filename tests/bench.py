@@ -278,14 +278,15 @@ def bulk_pull(n: int = 10000) -> None:
             # Interrupted half way, then resumed.
             out2 = os.path.join(tmp, "cut.cbor")
             line = FaultyLink(port, Damage())
-            line.unplug_after(to_host_bytes=wire // 2, seconds=1.0)
+            # Unplugged for longer than a pull waits with nothing new (30 x --timeout = 3 s).
+            line.unplug_after(to_host_bytes=wire // 2, seconds=4.0)
             t0 = time.perf_counter()
             cut = subprocess.run(
-                [sys.executable, "-m", "host_tools", "pull", line.url, "-o", out2, "--timeout", "0.2"],
+                [sys.executable, "-m", "host_tools", "pull", line.url, "-o", out2, "--timeout", "0.1"],
                 capture_output=True,
             )
             stopped = time.perf_counter() - t0
-            time.sleep(1.0)
+            time.sleep(max(0.0, 4.2 - stopped))
             kept = len(PulledLog.load(out2).records)
             t0 = time.perf_counter()
             subprocess.run(
@@ -298,6 +299,90 @@ def bulk_pull(n: int = 10000) -> None:
             print(
                 f"  cable pulled at half: first run stopped after {stopped:.2f} s with {kept} records kept; "
                 f"the second run resumed and finished the other {len(whole.records) - kept} in {resumed:.2f} s"
+            )
+    finally:
+        sim.terminate()
+        sim.wait(10)
+
+
+def goodput(n: int = 2000, rates: tuple[float, ...] = (0.0, 0.001, 0.004, 0.01)) -> None:
+    """Payload bytes per second a pull of n records delivers over a pty with
+    a steady byte error rate p (flips, drops and duplicates mixed, both
+    directions), beside the best possible for p and the frames the pull
+    actually used: the clean rate of the same run times the share of
+    payload whose frames survive, sum(payload x (1-p)^(answer + request
+    bytes)) / sum(payload), an answer and its request both having to come
+    through intact. That bound ignores that small frames cost more round
+    trips per byte even on a clean line, so the last columns also measure
+    a clean pull with every batch the mean size the noisy pull used, and
+    the best at that size (that rate times the same share)."""
+    import subprocess
+    import sys
+
+    from host_tools import pull
+    from host_tools.records import split_records
+    from host_tools.serial_link import Client, open_port
+    from tests.faulty_link import Damage, FaultyLink
+
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "sim", "--history", str(n)], stdout=subprocess.PIPE, text=True
+    )
+    request = len(frame.encode(p.CMD_PULL, 0, bytes(p.PULL_ARGS_SIZE))) + 1  # + the 0x00 after a failed try
+    print(f"goodput of a pull of {n + 1} records over a pty with byte errors (same run; seed 10)")
+    print(
+        "  byte errors   goodput B/s   best B/s   share   mean frame B   tries   time s"
+        "   clean at that frame B/s   best at it   share"
+    )
+    clean = 0.0
+
+    def clean_at(size: int) -> float:
+        # Payload bytes per second on a clean line with every batch this size.
+        line = FaultyLink(port, Damage())
+        serial_port = open_port(line.url)
+        client = Client(serial_port, timeout=1.0)
+        since, got, t0 = 0, 0, time.perf_counter()
+        while batch := client.pull_batch(since, size):
+            got += len(batch)
+            since = decode_record(list(split_records(batch))[-1])[record.K_SEQ] + 1
+        took = time.perf_counter() - t0
+        serial_port.close()
+        line.close()
+        return got / took
+
+    try:
+        port = sim.stdout.readline().strip()
+        for rate in rates:
+            line = FaultyLink(port, Damage.byte_errors(rate), seed=10)
+            serial_port = open_port(line.url)
+            client = Client(serial_port, timeout=1.0)
+            frames: list[tuple[int, int]] = []  # (payload, answer bytes on the wire)
+            tries = [0]
+            plain = client.try_pull
+
+            def counted(since: int, max_bytes: int, plain=plain, frames=frames, tries=tries) -> bytes | None:  # noqa: ANN001
+                tries[0] += 1
+                batch = plain(since, max_bytes)
+                if batch:
+                    wire = len(frame.encode(p.CMD_PULL | p.RESPONSE, 0, bytes([p.OK]) + batch))
+                    frames.append((len(batch), wire))
+                return batch
+
+            client.try_pull = counted  # type: ignore[method-assign]
+            t0 = time.perf_counter()
+            got = sum(len(raw) for _, raw in pull.records_since(client, 0))
+            took = time.perf_counter() - t0
+            serial_port.close()
+            line.close()
+            rate_bps = got / took
+            if rate == 0:
+                clean = rate_bps
+            share = sum(b * (1 - rate) ** (w + request) for b, w in frames) / sum(b for b, _ in frames)
+            best = clean * share
+            mean = sum(w for _, w in frames) / len(frames)
+            same = clean_at(max(1, round(sum(b for b, _ in frames) / len(frames))))
+            print(
+                f"  {rate:10.1%} {rate_bps:13,.0f} {best:10,.0f} {rate_bps / best:7.0%} {mean:14.0f} "
+                f"{tries[0]:7} {took:8.1f} {same:25,.0f} {same * share:12,.0f} {rate_bps / (same * share):7.0%}"
             )
     finally:
         sim.terminate()
@@ -318,6 +403,8 @@ def main() -> None:
     selftest_times()
     print()
     bulk_pull()
+    print()
+    goodput()
 
 
 if __name__ == "__main__":
