@@ -464,6 +464,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_receipts(args: argparse.Namespace) -> int:
     from host_tools import ereceipt
+    from host_tools.identity import safe_text
     from host_tools.pull import terminal_item
     from host_tools.receipts import collect
 
@@ -481,7 +482,8 @@ def cmd_receipts(args: argparse.Namespace) -> int:
     print(f"{len(saved)} pending receipts saved in {args.out} and acknowledged")
     for path in saved:
         url = json.loads(path.read_text()).get("url")
-        print(f"  {path.with_suffix('')}.json/.txt/.cbor" + (f"  e-receipt: {url}" if url else ""))
+        # The link came from the terminal: shown as data, never as control codes.
+        print(f"  {path.with_suffix('')}.json/.txt/.cbor" + (f"  e-receipt: {safe_text(url)}" if url else ""))
     return 0
 
 

@@ -60,15 +60,16 @@ def _check_line(name: str, check: dict | None, lang: str) -> str:
     return f"  {shown} " + "; ".join([flags, *_measurements(check, lang)])
 
 
-def _causes_lines(causes: list, lang: str) -> list[str]:
-    """The top cause with its hint, evidence and steps; the others named."""
+def _causes_lines(causes: list, lang: str, healthy: str = "healthy") -> list[str]:
+    """The top cause with its hint, evidence and steps; the others named.
+    healthy: the label to show when there is no cause."""
 
     def label(key: str) -> str:
         return texts.text("label", key, lang)
 
     lines: list[str] = []
     if not causes:
-        lines.append(label("healthy"))
+        lines.append(label(healthy))
     else:
         top = causes[0]
         lines.append(_top(top, lang))
@@ -148,7 +149,7 @@ def printer_text(result: dict, lang: str) -> str:
         feeds, head, cuts = (v if v is not None else "-" for v in counters)
         lines.append(texts.text("label", "printer_counters", lang, feeds=feeds, head=head, cuts=cuts))
     diag = result["diagnosis"]
-    lines += _causes_lines(diag["causes"], lang)
+    lines += _causes_lines(diag["causes"], lang, "printer_healthy")  # paper and host are not checked
     lines.append(_check_line("printer", diag["checks"]["printer"], lang))
     if result["recovery_offered"]:
         lines.append(texts.text("label", "recover", lang, port=result["port"]))

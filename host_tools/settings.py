@@ -19,7 +19,7 @@ def accepted(name: str) -> str:
     if isinstance(default, list):
         return 'a list of text, e.g. ["TM-T88V"]'
     if isinstance(default, int):
-        low, high = config._RANGES.get(name, (None, None))  # the firmware's own ranges
+        low, high = config.RANGES.get(name, (None, None))  # the firmware's own ranges
         return f"a whole number from {low} to {high}" if low is not None else "a whole number"
     return "text"
 

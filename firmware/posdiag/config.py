@@ -80,7 +80,7 @@ CHANGEABLE = ("lang", "budget_ms", "schedule_s", "printer_timeout_ms",
               "printer_supported", "head_overheat_dc", "supply_low_mv",
               "supply_high_mv", "supply_spread_mv", "host", "host_port",
               "host_timeout_ms", "host_slow_ms", "receipt_url", "receipt_ttl_s")
-_RANGES = {
+RANGES = {
     "budget_ms": (100, 10000),
     "schedule_s": (0, 31 * 86400),
     "printer_timeout_ms": (10, 2000),
@@ -106,8 +106,8 @@ def valid(key, value):
             if not isinstance(v, str):
                 return False
         return True
-    if key in _RANGES and isinstance(value, int):
-        low, high = _RANGES[key]
+    if key in RANGES and isinstance(value, int):
+        low, high = RANGES[key]
         return low <= value <= high
     return True
 
