@@ -134,27 +134,29 @@ def _opt_uint(v: object) -> bool:
 
 
 def _valid_check(check: int, v: object) -> bool:
-    """One element of the checks array in either of its forms (record.cddl)."""
-    if check == 1:  # paper: always its flags
-        return _uint(v)
-    if check == 3:  # head: temperature (may be negative) or [flags, temp / null]
-        return _int(v) or (isinstance(v, list) and len(v) == 2 and _uint(v[0]) and (v[1] is None or _int(v[1])))
-    if _uint(v):
-        return True
-    if not isinstance(v, list):
-        return False
-    if check == 0:
+    """One element of the checks array in either of its forms (record.cddl).
+    Written out without helpers: it runs five times per record of a long log."""
+    if type(v) is int:
+        # The bare form: a healthy measurement, paper's flags; head's may be negative.
+        return (-_UINT_MAX if check == 3 else 0) <= v <= _UINT_MAX
+    if type(v) is not list or not v or type(v[0]) is not int or not 0 <= v[0] <= _UINT_MAX:
+        return False  # the array form starts with the flags
+    n = len(v)
+    if check == 0:  # printer: [flags, raw status bytes, ms, ? baud index]
         return (
-            len(v) in (3, 4)
-            and _uint(v[0])
-            and isinstance(v[1], bytes)
+            (n == 3 or (n == 4 and type(v[3]) is int and 0 <= v[3] <= _UINT_MAX))
+            and type(v[1]) is bytes
             and len(v[1]) <= 4
-            and _uint(v[2])
-            and (len(v) == 3 or _uint(v[3]))
+            and type(v[2]) is int
+            and 0 <= v[2] <= _UINT_MAX
         )
-    if check == 2:
-        return len(v) == 3 and _uint(v[0]) and _opt_uint(v[1]) and _opt_uint(v[2])
-    return len(v) == 3 and all(_uint(x) for x in v)  # power
+    if check == 2:  # host: [flags, connect ms / null, echo ms / null]
+        return n == 3 and _opt_uint(v[1]) and _opt_uint(v[2])
+    if check == 3:  # head: [flags, deci-degrees / null]
+        return n == 2 and (v[1] is None or (type(v[1]) is int and -_UINT_MAX <= v[1] <= _UINT_MAX))
+    if check == 4:  # power: [flags, mean mV, spread mV]
+        return n == 3 and _uint(v[1]) and _uint(v[2])
+    return False  # paper is never an array
 
 
 # Largest Unix time a date can be shown for (9999-12-31).
@@ -182,36 +184,85 @@ def _is_record(value: object) -> bool:
     )
 
 
+_KNOWN = _REQUIRED | set(_OPTIONAL)
+_CHECKS = ("printer", "paper", "host", "head", "power")
+
+
+def _checks_valid(checks: object) -> bool:
+    """Five checks, each null or valid (_valid_check)."""
+    if type(checks) is not list or len(checks) != len(_CHECKS):
+        return False
+    i = 0
+    for v in checks:
+        # null and the bare healthy form inline; arrays through _valid_check
+        if type(v) is int:
+            if not (-_UINT_MAX if i == 3 else 0) <= v <= _UINT_MAX:
+                return False
+        elif v is not None and not _valid_check(i, v):
+            return False
+        i += 1
+    return True
+
+
+_INT_KEYS = (r.K_VERSION, r.K_SEQ, r.K_BOOT, r.K_UPTIME, r.K_TRIGGER, r.K_RECEIPT)
+
+
+def _all_valid(value: dict) -> bool:
+    """True for the usual record: every key known and every value of its
+    form, checked in one pass (the hot path of a long log; clean_record's
+    field-by-field path names what is wrong when this says no)."""
+    for key, v in value.items():
+        if key in _INT_KEYS:
+            if type(v) is not int or not 0 <= v <= _UINT_MAX:
+                return False
+        elif key == r.K_CHECKS:
+            if not _checks_valid(v):
+                return False
+        elif key == r.K_TIME:
+            if type(v) is not int or not 0 <= v <= _TIME_MAX:
+                return False
+        elif key in _OPTIONAL:
+            if not _OPTIONAL[key][1](v):
+                return False
+        else:
+            return False  # a key newer than this host: the careful path drops it
+    return True
+
+
 def clean_record(value: dict) -> dict:
     """The record with every field checked: a wrong type or an impossible
     value is left out (boot and uptime: None; a check: None, not run) and
-    named in rec[UNREADABLE]. Keys newer than this host are ignored."""
+    named in rec[UNREADABLE]. Keys newer than this host are ignored. value
+    is a freshly decoded map: it is checked in place (the hot path)."""
+    if _all_valid(value):
+        value[UNREADABLE] = []
+        return value
     unreadable: list[str] = []
-    rec: dict = {r.K_VERSION: r.FORMAT_VERSION, r.K_SEQ: value[r.K_SEQ]}
+    if not value.keys() <= _KNOWN:
+        value = {k: v for k, v in value.items() if k in _KNOWN}
     for key, name in ((r.K_BOOT, "boot"), (r.K_UPTIME, "uptime")):
-        rec[key] = value[key] if _uint(value[key]) else None
-        if rec[key] is None:
+        if not _uint(value[key]):
+            value[key] = None
             unreadable.append(name)
     for key, (name, ok) in _OPTIONAL.items():
-        if key in value:
-            if ok(value[key]):
-                rec[key] = value[key]
-            else:
-                unreadable.append(name)
+        if key in value and not ok(value[key]):
+            del value[key]
+            unreadable.append(name)
     checks = value[r.K_CHECKS]
-    if not isinstance(checks, list):
-        unreadable.append("checks")
-        checks = []
-    out = []
-    for i, check in enumerate(("printer", "paper", "host", "head", "power")):
-        v = checks[i] if i < len(checks) else None
-        if v is not None and not _valid_check(i, v):
-            unreadable.append(f"checks.{check}")
-            v = None
-        out.append(v)
-    rec[r.K_CHECKS] = out
-    rec[UNREADABLE] = unreadable
-    return rec
+    if not _checks_valid(checks):
+        if not isinstance(checks, list):
+            unreadable.append("checks")
+            checks = []
+        out = []
+        for i, check in enumerate(_CHECKS):
+            v = checks[i] if i < len(checks) else None
+            if v is not None and not _valid_check(i, v):
+                unreadable.append(f"checks.{check}")
+                v = None
+            out.append(v)
+        value[r.K_CHECKS] = out
+    value[UNREADABLE] = unreadable
+    return value
 
 
 def record_at(buf: bytes, pos: int, end: int) -> tuple[dict, int] | str:
@@ -228,14 +279,25 @@ def record_at(buf: bytes, pos: int, end: int) -> tuple[dict, int] | str:
 
 
 def decode_record(raw: bytes) -> dict:
-    """One record's bytes (as a LogFile or a pull cut them) to its checked
-    map (clean_record)."""
-    got = record_at(raw, 0, len(raw))
-    if isinstance(got, str):
-        raise BadDataError(f"record: {got}")
-    if got[1] != len(raw):
-        raise BadDataError("record: bytes after the record")
-    return clean_record(got[0])
+    """One record's bytes, exactly as a LogFile or a pull cut them with the
+    strict decoder (record_at), to its checked map (clean_record). The hot
+    path of a long log, hence cbor2's C decoder here: the bytes are already
+    known to be one well-formed record of at most MAX_RECORD bytes, and
+    clean_record checks the type of every field it keeps, so whatever cbor2
+    makes of a tag (a date, a big integer) is left out as unreadable."""
+    if len(raw) > r.MAX_RECORD:
+        raise BadDataError("record: longer than any record")
+    try:
+        value = cbor2.loads(raw)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, EOFError, RecursionError) as e:
+        raise BadDataError(f"record: malformed CBOR ({e})") from None
+    if type(value) is dict and len(value) >= len(_REQUIRED) and _all_valid(value) and value.keys() >= _REQUIRED:
+        if value[r.K_VERSION] == r.FORMAT_VERSION:
+            value[UNREADABLE] = []  # the usual record: every field as it should be
+            return value
+    if not _is_record(value):
+        raise BadDataError("record: not a posdiag record")
+    return clean_record(value)
 
 
 def split_records(data: bytes, keep: list[bytes] | None = None) -> list[bytes]:
