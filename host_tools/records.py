@@ -204,7 +204,9 @@ def _checks_valid(checks: object) -> bool:
     return True
 
 
-_INT_KEYS = (r.K_VERSION, r.K_SEQ, r.K_BOOT, r.K_UPTIME, r.K_TRIGGER, r.K_RECEIPT)
+# The largest value of each integer field of a record.
+_INT_FIELDS = {r.K_VERSION: _UINT_MAX, r.K_SEQ: _UINT_MAX, r.K_BOOT: _UINT_MAX, r.K_UPTIME: _UINT_MAX,
+               r.K_TIME: _TIME_MAX, r.K_TRIGGER: _UINT_MAX, r.K_RECEIPT: _UINT_MAX}
 
 
 def _all_valid(value: dict) -> bool:
@@ -212,14 +214,12 @@ def _all_valid(value: dict) -> bool:
     form, checked in one pass (the hot path of a long log; clean_record's
     field-by-field path names what is wrong when this says no)."""
     for key, v in value.items():
-        if key in _INT_KEYS:
-            if type(v) is not int or not 0 <= v <= _UINT_MAX:
+        high = _INT_FIELDS.get(key)
+        if high is not None:
+            if type(v) is not int or not 0 <= v <= high:
                 return False
         elif key == r.K_CHECKS:
             if not _checks_valid(v):
-                return False
-        elif key == r.K_TIME:
-            if type(v) is not int or not 0 <= v <= _TIME_MAX:
                 return False
         elif key in _OPTIONAL:
             if not _OPTIONAL[key][1](v):
