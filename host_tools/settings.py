@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 
 from host_tools.errors import BadDataError, UsageError
-from posdiag import config
+from posdiag import catalog, config
 
 
 def accepted(name: str) -> str:
     """What name accepts, in words."""
     if name == "lang":
-        return '"zh" or "en"'
+        return " or ".join(f'"{lang}"' for lang in catalog.LANGS)
     default = config.DEFAULTS[name]
     if isinstance(default, list):
         return 'a list of text, e.g. ["TM-T88V"]'
