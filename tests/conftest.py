@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #   pty          real pseudo-terminals, TCP servers, posdiag in its own process
 #   micropython  the firmware on MicroPython's ports (WebAssembly, unix)
 #   browser      pages in headless Chromium
+#   fuzz         fuzzers with a fixed seed and budget, files of many megabytes
 #   lint         compilers and linters over the source tree
-TIERS = ("unit", "pty", "micropython", "browser", "lint")
+TIERS = ("unit", "pty", "micropython", "browser", "fuzz", "lint")
 # A test file's tier when all of its tests share one.
 _FILE_TIERS = {
     "test_lint.py": "lint",
@@ -35,6 +36,10 @@ _FILE_TIERS = {
     "test_checks.py": "pty",
     "test_terminal.py": "pty",
     "test_link.py": "pty",
+    "test_serve.py": "pty",
+    "test_careless_hands.py": "pty",
+    "test_bad_cable.py": "pty",
+    "test_fuzz_files.py": "fuzz",
 }
 # Fixtures that bring up real lines, servers or processes.
 _PTY_FIXTURES = {"start_sim", "make_sim", "sim", "client", "rig", "make_terminal", "make_printer", "served", "pulled"}
@@ -47,6 +52,8 @@ def _tier(item: pytest.Item) -> str:
             return tier  # marked by hand in the test file
     if "chromium" in item.name or "browser" in item.name:
         return "browser"  # the page opened as a customer's phone or a ticket reader would
+    if "memory" in item.name or "junk" in item.name:
+        return "fuzz"  # megabytes of input to show memory stays flat
     callspec = getattr(item, "callspec", None)
     if callspec is not None and any(str(v) in _MICROPYTHON_IDS for v in callspec.params.values()):
         return "micropython"
