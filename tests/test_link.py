@@ -20,6 +20,7 @@ from host_tools.serial_link import Client, open_port
 from host_tools.sim.runner import SimulatedTerminal
 from posdiag import frame
 from posdiag import protocol as p
+from tests.wire import WirePort
 
 
 @pytest.fixture
@@ -152,25 +153,6 @@ def test_the_largest_settings_text_passes_and_one_byte_more_is_refused_before_se
     assert client.config_get()["receipt_url"] == largest["receipt_url"]
 
 
-class _WirePort:
-    """The diagnostics port as bytes in and bytes out (a UART's FIFOs)."""
-
-    def __init__(self, incoming: bytes) -> None:
-        self.incoming = bytearray(incoming)
-        self.sent = bytearray()
-
-    def any(self) -> int:
-        return len(self.incoming)
-
-    def read(self, n: int) -> bytes | None:
-        data, self.incoming = bytes(self.incoming[:n]), self.incoming[n:]
-        return data or None
-
-    def write(self, data: bytes) -> int:
-        self.sent += data
-        return len(data)
-
-
 @pytest.fixture(scope="module")
 def quiet_terminal(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     from host_tools.sim import parts
@@ -197,7 +179,7 @@ def quiet_terminal(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 def test_terminal_side_survives_any_bytes(quiet_terminal, data: bytes) -> None:  # noqa: ANN001
     from posdiag.link import LinkServer
 
-    port = _WirePort(data)
+    port = WirePort(data)
     link = LinkServer(port, quiet_terminal)
     size = len(link._reader._buf)
     link.poll()

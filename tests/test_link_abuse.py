@@ -25,6 +25,7 @@ from posdiag import protocol as p
 from posdiag.hal import FileStorage, Parts
 from posdiag.link import LinkServer
 from posdiag.terminal import Terminal
+from tests.wire import WirePort
 
 from .conftest import SimProcess, posdiag_cmd
 
@@ -96,25 +97,6 @@ def test_hammered_selftests_keep_the_old_evidence(served: Client, validate: Call
 
 
 # -- the link with virtual parts and a clock that moves when told ---------------
-class _Wire:
-    """The diagnostics port as bytes in and bytes out (a UART's FIFOs)."""
-
-    def __init__(self) -> None:
-        self.incoming = bytearray()
-        self.sent = bytearray()
-
-    def any(self) -> int:
-        return len(self.incoming)
-
-    def read(self, n: int) -> bytes | None:
-        data, self.incoming = bytes(self.incoming[:n]), self.incoming[n:]
-        return data or None
-
-    def write(self, data: bytes) -> int:
-        self.sent += data
-        return len(data)
-
-
 class Bench:
     """A Terminal and its LinkServer on virtual parts; ask() sends one
     request and returns the answer's payload (status first)."""
@@ -131,7 +113,7 @@ class Bench:
         )
         self.terminal = Terminal(config.load({"tech_key": DEMO_KEY, **cfg}), hw)
         self.terminal.boot()
-        self.wire = _Wire()
+        self.wire = WirePort()
         self.link = LinkServer(self.wire, self.terminal)
         self.nonce = b""
 
