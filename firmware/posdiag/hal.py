@@ -17,8 +17,11 @@
 #   echo=b"", expect=b"") -> (host flags, connect ms | None, echo ms | None)
 # Display: show(text) with two lines separated by "\n"; optionally
 #   show_qr(data) to draw a QR code of the text data (the e-receipt)
-# Storage: open(name, mode), remove(name), rename(old, new), listdir(),
-#   size(name); names are flat (no folders)
+# Storage: open(name, mode) with mode "rb", "wb", "ab" or "r+b" (seek(pos)
+#   and write over bytes in place), remove(name), listdir(), size(name);
+#   names are flat (no folders). No rename: posdiag/flashfile.py and
+#   posdiag/log.py keep their guarantees without one (FAT has no atomic
+#   rename).
 import os
 
 
@@ -82,11 +85,17 @@ class FileStorage:
     def remove(self, name):
         os.remove(self._path(name))
 
-    def rename(self, old, new):
-        os.rename(self._path(old), self._path(new))
-
     def listdir(self):
-        return os.listdir(self._root)
+        # Listed as bytes: a directory entry a power cut left damaged on FAT
+        # (a directory cluster linked before it was cleared) is skipped
+        # instead of failing the whole listing with UnicodeError.
+        out = []
+        for name in os.listdir(self._root.encode()):
+            try:
+                out.append(name.decode())
+            except UnicodeError:
+                pass
+        return out
 
     def size(self, name):
         return os.stat(self._path(name))[6]

@@ -86,3 +86,48 @@ class FileBlockDevice(RamBlockDevice):
 
     def close(self):
         self._file.close()
+
+
+EIO = 5
+
+
+class PowerCutBlockDevice(RamBlockDevice):
+    """A RamBlockDevice that counts its program and erase operations
+    (writeblocks, ioctl erase: ops) and loses power during the cut_at-th one
+    (1 is the first; None: never): that operation is lost (half=False) or
+    only the first half of its bytes is programmed (half=True), and it and
+    every later program or erase raise OSError(EIO), as a dead device.
+    Reads go on working, so the image (data) can be inspected; a "reboot"
+    is a new device made from it. Run a scenario once with cut_at=None to
+    count its operations, then once for every cut_at up to that count."""
+
+    def __init__(self, block_size=512, block_count=256, data=None,
+                 cut_at=None, half=False):
+        RamBlockDevice.__init__(self, block_size, block_count, data)
+        self.cut_at = cut_at
+        self.half = half
+        self.ops = 0
+        self.dead = False
+
+    def readblocks(self, block, buf, offset=0):
+        if not self.dead:
+            RamBlockDevice.readblocks(self, block, buf, offset)
+            return
+        # After the cut a file left open may be closed by the garbage
+        # collector's finaliser, where the heap is locked: copy without
+        # allocating.
+        start = block * self.block_size + offset
+        data = self.data
+        for i in range(len(buf)):
+            buf[i] = data[start + i]
+
+    def _program(self, start, buf):
+        if self.dead:
+            raise OSError(EIO)
+        self.ops += 1
+        if self.cut_at is not None and self.ops >= self.cut_at:
+            self.dead = True
+            if self.half:
+                RamBlockDevice._program(self, start, buf[:len(buf) // 2])
+            raise OSError(EIO)
+        RamBlockDevice._program(self, start, buf)
