@@ -16,6 +16,7 @@ import os
 import sys
 
 from blockdev import PowerCutBlockDevice
+
 from posdiag.counters import Counters
 from posdiag.hal import FileStorage
 from posdiag.log import Log

