@@ -57,12 +57,10 @@ deploy: install
 	$(VENV)/bin/mpremote connect $(PORT) fs cp -r firmware/posdiag :/lib/
 	$(VENV)/bin/mpremote connect $(PORT) fs cp firmware/main.py :main.py
 
-# mip's package.json lists every firmware module: run after adding one.
+# mip's package.json files: firmware/package.json (every module) and one per
+# package beside its manifest (firmware/posdiag-*/): run after adding a module.
 package-json:
-	$(PY) -c 'import json, pathlib; fw = pathlib.Path("firmware"); \
-	  files = sorted(p.relative_to(fw).as_posix() for p in (fw / "posdiag").glob("*.py")); \
-	  ver = (fw / "posdiag" / "__init__.py").read_text().split("\"")[1]; \
-	  (fw / "package.json").write_text(json.dumps({"urls": [[f, f] for f in files], "deps": [], "version": ver}, indent=2) + "\n")'
+	$(PY) -c 'from tests.bench import write_package_json; write_package_json()'
 
 clean:
 	rm -rf $(VENV) $(MPRUNTIME)/node_modules build

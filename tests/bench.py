@@ -7,7 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cbor2
 
@@ -138,62 +143,410 @@ def wire_overhead(n: int = 10000) -> None:
     print(f"  SMP-style base64 lines    {smp:9} B  {smp / payload:.4f} per payload byte")
 
 
-def mpy_sizes() -> None:
-    """Bytes of .mpy per firmware module (mpy-cross), and the self-test core:
-    what a terminal needs to test and log, without the link or the board."""
-    import subprocess
-    import sys
-    import tempfile
-    from pathlib import Path
+# -- packages (firmware/posdiag-*/manifest.py) -----------------------------
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+PACKAGES = ("posdiag-core", "posdiag-link", "posdiag-receipt", "posdiag-board")
+# The goals of issue 11.
+GOAL_ALL_MPY = 16384  # all of firmware/ as .mpy
+GOAL_CORE_MPY = 12288  # the self-test core (posdiag-core)
+GOAL_HEAP_32 = 40 * 1024  # live after importing core + link, plus the largest step (32-bit, .mpy)
+GOAL_LATER_SELFTEST = 4096  # what every self-test after the boot may allocate
+# The unix port is 64-bit: objects about 1.8x a 32-bit board's.
+GOAL_HEAP_64 = int(GOAL_HEAP_32 * 1.8)
 
-    firmware = Path(__file__).resolve().parent.parent / "firmware" / "posdiag"
+
+def read_manifest(path: Path) -> tuple[list[str], list[str]]:
+    """(files relative to firmware/, packages required) of a MicroPython
+    manifest, run with stand-ins for the build tool's functions (the subset
+    posdiag's manifests use: metadata, add_library, require, package)."""
+    files: list[str] = []
+    requires: list[str] = []
+
+    def package(name: str, files_: tuple | None = None, base_path: str = ".", opt: int | None = None, **kw) -> None:  # noqa: ANN003
+        folder = (path.parent / base_path / name).resolve()
+        names = kw.get("files", files_)
+        names = sorted(p.name for p in folder.glob("*.py")) if names is None else names
+        files.extend((folder / n).relative_to(FIRMWARE).as_posix() for n in names)
+
+    def require(name: str, **_: object) -> None:
+        requires.append(name)
+
+    scope = {"metadata": lambda **_: None, "add_library": lambda *a, **k: None, "require": require, "package": package}
+    exec(compile(path.read_text(), str(path), "exec"), scope)  # noqa: S102 - the repository's own manifests
+    return files, requires
+
+
+def package_modules() -> dict[str, list[str]]:
+    """Each package's own modules (posdiag/x.py), by package name."""
+    return {name: read_manifest(FIRMWARE / name / "manifest.py")[0] for name in PACKAGES}
+
+
+def write_package_json() -> None:
+    """`make package-json`: mip's package.json for the whole firmware
+    (firmware/package.json) and for each package beside its manifest. mip
+    resolves a relative URL against the package.json's own folder but not a
+    relative dependency, so "deps" stay empty: the core is installed with
+    each optional package (docs/firmware.md, Packages)."""
+    version = (FIRMWARE / "posdiag" / "__init__.py").read_text().split('"')[1]
+    every = sorted(p.relative_to(FIRMWARE).as_posix() for p in (FIRMWARE / "posdiag").glob("*.py"))
+
+    def write(path: Path, urls: list[list[str]]) -> None:
+        path.write_text(json.dumps({"urls": urls, "deps": [], "version": version}, indent=2) + "\n")
+
+    write(FIRMWARE / "package.json", [[f, f] for f in every])
+    for name, files in package_modules().items():
+        write(FIRMWARE / name / "package.json", [[f, "../" + f] for f in sorted(files)])
+
+
+def compile_mpy(dest: Path, sources: dict[str, Path] | None = None) -> dict[str, int]:
+    """mpy-cross every firmware module (and sources: dotted name -> .py file)
+    into dest as a board's /lib holds them; bytes of .mpy by dotted name."""
+    todo = {f"posdiag.{p.stem}": p for p in sorted((FIRMWARE / "posdiag").glob("*.py"))}
+    todo.update(sources or {})
     sizes = {}
+    for name, src in todo.items():
+        out = dest.joinpath(*name.split(".")).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for pkg in out.relative_to(dest).parents:
+            if pkg != Path(".") and not any((dest / pkg).glob("__init__.*")) and pkg.name != "posdiag":
+                (dest / pkg / "__init__.py").touch()
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True)
+        sizes[name] = out.stat().st_size
+    return sizes
+
+
+def mpy_sizes() -> None:
+    """Bytes of .mpy per package and per module (mpy-cross, default
+    optimisation), against the goals: all of firmware/ and the self-test
+    core (posdiag-core: what a terminal needs to test, log and show)."""
+    import tempfile
+    from importlib.metadata import version
+
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted(firmware.glob("*.py")):
-            out = Path(tmp) / (src.stem + ".mpy")
-            subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True)
-            sizes[src.stem] = out.stat().st_size
-    # The core: test, rank, record and log (terminal.py imports receipt,
-    # counters and auth, so they count); not the link, board or defaults.
-    not_core = {"board", "link", "frame", "protocol", "config"}
-    core = sum(v for k, v in sizes.items() if k not in not_core)
-    print(f"firmware .mpy: {sum(sizes.values())} B in all (goal <= 16384), self-test core {core} B (goal <= 12288)")
-    print("  " + ", ".join(f"{k} {v}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])))
+        sizes = {k.split(".", 1)[1]: v for k, v in compile_mpy(Path(tmp)).items()}
+    total = sum(sizes.values())
+    print(f".mpy bytes (mpy-cross {version('mpy-cross')}, default optimisation)")
+    print(f"  all firmware       {total:6} B   goal <= {GOAL_ALL_MPY}  {_met(total <= GOAL_ALL_MPY)}")
+    for name, files in package_modules().items():
+        mods = sorted((Path(f).stem for f in files), key=lambda m: -sizes[m])
+        size = sum(sizes[m] for m in mods)
+        goal = f"goal <= {GOAL_CORE_MPY}  {_met(size <= GOAL_CORE_MPY)}" if name == "posdiag-core" else ""
+        print(f"  {name:17}  {size:6} B   {goal}")
+        print("      " + ", ".join(f"{m} {sizes[m]}" for m in mods))
 
 
-def heap_on_micropython() -> None:
-    """Bytes the firmware allocates on the MicroPython runtime: boot self-test
-    (identity and counters included) and a later self-test. This port frees
-    nothing within a run, so these bound the heap peak from above."""
-    from host_tools import mpruntime
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
-    script = """
+
+# -- heap -------------------------------------------------------------------
+# One script for every runtime: import, boot self-test, a link exchange
+# (INFO, PULL, CONFIG_SET and RECEIPT each after the key's CHALLENGE), a
+# failed print (journal + e-receipt), a scheduled self-test and a later one,
+# on the simulator's virtual parts. It prints {stage: bytes}: on the unix
+# port the live heap each stage added (gc.collect() first); on the
+# WebAssembly port, which collects only between runs, every byte each stage
+# allocated. ROOT (a fresh folder), LINK and RECEIPTS (the packages there)
+# are set before it.
+HEAP_SCRIPT = r"""
 import gc
-from host_tools.sim import faults, parts
+import json
+
+try:
+    from gc import mem_alloc
+except ImportError:   # CPython: the steps, no figures
+    def mem_alloc():
+        return 0
+
+
+def mem():
+    gc.collect()
+    return mem_alloc()
+
+
+from host_tools.sim import parts as sim   # the bench's own parts: before the baseline
+
+KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+RECEIPT = {
+    "txn_id": "T-20261125-0042", "time": "2026-11-25T10:15:00+08:00",
+    "merchant": {"name": "Corner Tea Shop", "id": "M-000777", "address": "1 Main Street, Shanghai"},
+    "terminal_id": "SIM-0001",
+    "items": [{"name": "Oolong tea 250 g", "qty": 1, "amount": 8800},
+              {"name": "Tea cup", "qty": 2, "amount": 2400}],
+    "tax": 1456, "total": 13600, "currency": "CNY",
+    "card": {"brand": "UnionPay", "pan": "6222021234567890128"}, "auth_code": "A1B2C3",
+}
+seen = {}
+t = None
+
+
+class Wire:
+    # The diagnostics port: bytes in, bytes out.
+    def __init__(self):
+        self.incoming = b""
+        self.sent = bytearray()
+
+    def any(self):
+        return len(self.incoming)
+
+    def read(self, n):
+        data = self.incoming[:n]
+        self.incoming = self.incoming[n:]
+        return data or None
+
+    def write(self, data):
+        self.sent.extend(data)
+        return len(data)
+
+
+def entropy(k):
+    drawn[0] += 1
+    return bytes((drawn[0] * 7 + i) & 0xFF for i in range(k))
+
+
+def step(name, fn, *args):
+    base = mem()
+    out = fn(*args)
+    seen[name] = mem() - base
+    # Short of heap, a self-test still writes its record, naming the
+    # MemoryError: that is no pass.
+    assert t is None or t.error is None, (name, t.error)
+    return out
+
+
+def ask(name, kind, payload=b""):
+    # One request through the link: the answer after its status byte (OK).
+    ids[0] += 1
+    wire.incoming = frame.encode(kind, ids[0], payload)
+    wire.sent = bytearray()
+    step(name, link.poll)
+    for b in wire.sent:
+        if reader.push(b):
+            answer = bytes(reader.payload())
+            assert answer[0] == 0, (name, answer[0])
+            return answer[1:]
+    raise AssertionError(name + ": no answer")
+
+
+drawn = [0]
+ids = [0]
+wire = Wire()
+base = mem()
+#: import core
 from posdiag import config
 from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.terminal import Terminal
-s = faults.scenario([])
-hw = Parts(parts.StepClock(), FileStorage("/tmp/bench"), parts.MemoryDisplay(),
-    printer=parts.MemoryPort(parts.EscPosEmulator(s.printer), 9600),
-    paper_end=Sensor(parts.VirtualPin(0)), near_end=Sensor(parts.VirtualPin(0)),
-    cover=Sensor(parts.VirtualPin(0)), head_adc=parts.VirtualAdc(*s.head),
-    supply_adc=parts.VirtualAdc(*s.supply), probe=parts.VirtualHost("echo"))
-gc.collect()
-a = gc.mem_alloc()
-t = Terminal(config.load({"printer_supported": ["POSDIAG-EMU-80"]}), hw)
-b = gc.mem_alloc()
-t.boot()
-c = gc.mem_alloc()
-t.run_selftest(2)
-d = gc.mem_alloc()
-print(b - a, c - b, d - c)
+seen["import core"] = mem() - base
+#: import link
+if LINK:
+    base = mem()
+    from posdiag import auth, frame
+    from posdiag.link import LinkServer
+    seen["import link"] = mem() - base
+#: import receipt
+if RECEIPTS:
+    base = mem()
+    from posdiag import ereceipt, receipt
+    seen["import receipt"] = mem() - base
+#: parts
+clock = sim.StepClock()
+hw = Parts(clock, FileStorage(ROOT), sim.MemoryDisplay(),
+           printer=sim.MemoryPort(sim.EscPosEmulator(sim.PrinterState()), 9600),
+           paper_end=Sensor(sim.VirtualPin(0)), near_end=Sensor(sim.VirtualPin(0)),
+           cover=Sensor(sim.VirtualPin(0)), head_adc=sim.VirtualAdc(25950),
+           supply_adc=sim.VirtualAdc(43330, 43290, 43370, 43310),
+           probe=sim.VirtualHost("echo"), entropy=entropy)
+cfg = config.load({"tech_key": KEY, "printer_supported": ["POSDIAG-EMU-80"]})
+if LINK:
+    reader = frame.Reader()
+    key = bytes.fromhex(KEY)
+#: setup terminal
+t = step("setup terminal", Terminal, cfg, hw)
+#: setup link
+if LINK:
+    link = step("setup link", LinkServer, wire, t)
+#: boot self-test
+step("boot self-test", t.boot)
+#: INFO
+if LINK:
+    ask("INFO", 1)
+#: PULL
+if LINK:
+    ask("PULL", 2, b"\x01\x00\x00\x00\xff\x03")
+#: CHALLENGE
+if LINK:
+    nonce = ask("CHALLENGE", 5)
+#: CONFIG_SET
+if LINK:
+    ask("CONFIG_SET", 8, auth.answer(key, nonce, 8, b'{"host_slow_ms": 400}'))
+#: failed print
+seq = step("failed print", t.failed_print, RECEIPT)
+assert (seq is not None) == RECEIPTS
+#: RECEIPT
+if LINK and RECEIPTS:
+    nonce = ask("CHALLENGE again", 5)
+    ask("RECEIPT", 10, auth.answer(key, nonce, 10, bytes((seq, 0, 0, 0, 0, 0))))
+#: scheduled self-test
+clock.now_ms += cfg["schedule_s"] * 1000
+assert step("scheduled self-test", t.tick) is not None
+#: later self-test
+step("later self-test", t.run_selftest, 2)
+#: end
+assert not LINK or link.failures == 0
+print(json.dumps(seen))
 """
-    made, boot, later = (int(v) for v in mpruntime.run_micropython(script, modules=mpruntime.SIM_MODULES).split())
-    print(
-        f"heap allocated on MicroPython: terminal setup {made} B, boot self-test {boot} B, "
-        f"later self-test {later} B (goal: peak <= 8192)"
+UNIX_MICROPYTHON = Path(sys.executable).parent / "micropython"
+SIM_PARTS = FIRMWARE.parent / "host_tools" / "sim" / "parts.py"
+
+
+def unix_path(tmp: Path, mpy: bool) -> str:
+    """MICROPYPATH for the unix port: the firmware as .py (its source
+    folder) or compiled to .mpy in tmp, and the simulator's parts."""
+    lib = tmp / ("mpy" if mpy else "lib")
+    if not lib.exists():
+        if mpy:
+            compile_mpy(lib, {"host_tools.sim.parts": SIM_PARTS})
+        else:
+            dest = lib / "host_tools" / "sim" / "parts.py"
+            dest.parent.mkdir(parents=True)
+            shutil.copy(SIM_PARTS, dest)
+            (lib / "host_tools" / "__init__.py").touch()
+            (lib / "host_tools" / "sim" / "__init__.py").touch()
+    return str(lib) if mpy else f"{FIRMWARE}:{lib}"
+
+
+def run_heap_script(
+    heapsize: int | None, path: str, tmp: Path, link: bool = True, receipts: bool = True
+) -> dict | None:
+    """The steps on the unix port under -X heapsize (None: the port's
+    default), modules from MICROPYPATH path: {stage: bytes}, or None when
+    they ran out of heap."""
+    flash = tmp / "flash"
+    shutil.rmtree(flash, ignore_errors=True)
+    script = tmp / "heap.py"
+    script.write_text(f"ROOT = {str(flash)!r}\nLINK = {link}\nRECEIPTS = {receipts}\n" + HEAP_SCRIPT)
+    cmd = [str(UNIX_MICROPYTHON), *(["-X", f"heapsize={heapsize}"] if heapsize else []), str(script)]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "MICROPYPATH": path}, timeout=60, check=False
     )
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    if heapsize is not None:
+        # A MemoryError, or what the firmware made of one (a self-test's
+        # record naming it, a link answer FAILED): the steps pass uncapped.
+        return None
+    raise RuntimeError(f"the heap steps failed: {(proc.stdout + proc.stderr)[-2000:]}")
+
+
+def smallest_heap(path: str, tmp: Path, low: int = 8, high: int = 512) -> int:
+    """The smallest -X heapsize in KiB under which every step passes on the
+    unix port, by bisection."""
+    run_heap_script(None, path, tmp)  # raises unless the steps pass at all
+    if run_heap_script(high * 1024, path, tmp) is None:
+        raise RuntimeError(f"the heap steps need more than {high} KiB")
+    while high - low > 1:
+        mid = (low + high) // 2
+        if run_heap_script(mid * 1024, path, tmp) is None:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def heap_on_wasm(mpy: bool) -> tuple[dict, dict]:
+    """({stage: bytes allocated}, {stage: live heap before it}) on the
+    WebAssembly port (32-bit: what a board's heap sees). The script runs a
+    stage (#: name) per top-level run: this port collects garbage only
+    between runs, so the live heap is read between them. As .mpy the
+    modules are mpy-cross's output, put first on sys.path."""
+    import tempfile
+
+    from host_tools import mpruntime
+
+    reason = mpruntime.missing()
+    if reason:
+        raise RuntimeError(reason)
+    head = "ROOT = '/tmp/heap'\nLINK = True\nRECEIPTS = True\nLIVE = {}\n"
+    head += "def _live(name):\n    LIVE[name] = __import__('gc').mem_alloc()\n"
+    chunks = [["", head], *([c.split("\n", 1)[0], c.split("\n", 1)[1]] for c in HEAP_SCRIPT.split("\n#: "))]
+    chunks[1][0] = "prelude"
+    chunks.append(["", "print(json.dumps(LIVE))\n"])
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        if mpy:
+            compile_mpy(Path(tmp))
+            files = {p.relative_to(tmp).as_posix(): str(p) for p in sorted(Path(tmp).rglob("*.mpy"))}
+        driver = f"""
+import {{ boot }} from {json.dumps((Path(mpruntime.__file__).parent / "run.mjs").as_uri())};
+import fs from "node:fs";
+const put = (s) => (b) => s.write(Buffer.from(b));
+const mp = await boot({{ modules: [[{json.dumps(str(SIM_PARTS))}, "host_tools.sim.parts"]],
+                         stdout: put(process.stdout), stderr: put(process.stderr) }});
+const files = {json.dumps(files)};
+for (const [name, file] of Object.entries(files)) {{
+  mp.FS.mkdirTree("/mpy/" + name.split("/").slice(0, -1).join("/"));
+  mp.FS.writeFile("/mpy/" + name, fs.readFileSync(file));
+}}
+if (Object.keys(files).length) mp.runPython("import sys\\nsys.path.insert(0, '/mpy')\\n");
+for (const [name, source] of {json.dumps(chunks)}) {{
+  if (name) mp.runPython("_live(" + JSON.stringify(name) + ")");
+  mp.runPython(source);
+}}
+"""
+        proc = subprocess.run(
+            ["node", "--input-type=module", "-e", driver], capture_output=True, text=True, timeout=120, check=False
+        )
+    if proc.returncode:
+        raise RuntimeError(f"the heap steps failed on the WebAssembly port: {proc.stderr[-2000:]}")
+    lines = proc.stdout.strip().splitlines()
+    return json.loads(lines[-2]), json.loads(lines[-1])
+
+
+def wasm_summary(allocated: dict, live: dict) -> dict:
+    """The goal's figures from heap_on_wasm."""
+    steps = {k: v for k, v in allocated.items() if not k.startswith("import")}
+    core_link = live["import receipt"] - live["import core"]
+    biggest = max(steps, key=lambda k: steps[k])
+    set_up = live["boot self-test"] - live["setup terminal"]
+    return {
+        "core": live["import link"] - live["import core"],
+        "link": live["import receipt"] - live["import link"],
+        "receipt": live["parts"] - live["import receipt"],
+        "core_link": core_link,
+        "set_up": set_up,
+        "biggest": biggest,
+        "goal": core_link + steps[biggest],
+        "goal_set_up": core_link + set_up + steps[biggest],
+        "later": max(steps["scheduled self-test"], steps["later self-test"]),
+        "steps": steps,
+    }
+
+
+def heap_figures() -> None:
+    """The heap the firmware needs on each runtime, beside the goals."""
+    import tempfile
+
+    print("heap: import, boot self-test, INFO, PULL, CONFIG_SET and RECEIPT with the key, failed print, schedule")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mpy in (False, True):
+            need = smallest_heap(unix_path(Path(tmp), mpy), Path(tmp))
+            goal = f"   goal <= {GOAL_HEAP_64 // 1024} KiB  {_met(need * 1024 <= GOAL_HEAP_64)}" if mpy else ""
+            print(f"  unix port (64-bit) as {'.mpy' if mpy else '.py '}: smallest -X heapsize {need} KiB{goal}")
+    for mpy in (True, False):
+        got = wasm_summary(*heap_on_wasm(mpy))
+        print(f"  WebAssembly port (32-bit) as {'.mpy' if mpy else '.py'}")
+        print(
+            f"    live after import: core {got['core']} B, link {got['link']} B, receipt {got['receipt']} B; "
+            f"Terminal and LinkServer set up {got['set_up']} B"
+        )
+        print("    allocated by each step: " + ", ".join(f"{k} {v}" for k, v in got["steps"].items()))
+        line = f"    core + link {got['core_link']} B + largest step ({got['biggest']}) = {got['goal']} B"
+        if mpy:
+            line += f"   goal <= {GOAL_HEAP_32}  {_met(got['goal'] <= GOAL_HEAP_32)}"
+        print(line + f"; with the set-up objects {got['goal_set_up']} B")
+        later = got["later"]
+        met = _met(later <= GOAL_LATER_SELFTEST)
+        print(f"    a later self-test allocates {later} B   goal <= {GOAL_LATER_SELFTEST}  {met}")
 
 
 def selftest_times(runs: int = 5) -> None:
@@ -398,7 +751,7 @@ def main() -> None:
     print()
     mpy_sizes()
     print()
-    heap_on_micropython()
+    heap_figures()
     print()
     selftest_times()
     print()

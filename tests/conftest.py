@@ -29,6 +29,7 @@ _FILE_TIERS = {
     "test_micropython.py": "micropython",
     "test_selftest_runtimes.py": "micropython",
     "test_internal_error.py": "micropython",
+    "test_heap.py": "micropython",
     "test_flash_powercut.py": "micropython",
     "test_e2e.py": "pty",
     "test_link_faults.py": "pty",

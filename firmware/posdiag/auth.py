@@ -19,6 +19,18 @@ NONCE_LEN = 16
 MAC_LEN = 32
 NONCE_TTL_S = 60
 _MAX_BACKOFF_MS = 64000
+MIN_KEY = 16   # bytes: a shorter key is no protection
+
+
+def key(text):
+    """The key from the board's settings (tech_key): hex text of at least
+    MIN_KEY bytes. Anything else leaves the terminal without a key (nothing
+    that needs one is allowed) rather than failing to start."""
+    try:
+        k = bytes.fromhex(text) if text else b""
+    except ValueError:
+        return b""
+    return k if len(k) >= MIN_KEY else b""
 
 
 def hmac_sha256(key, msg):

@@ -7,9 +7,8 @@ import time
 import machine
 import micropython
 
-from posdiag import catalog, config
+from posdiag import config
 from posdiag.hal import FileStorage, Parts, Sensor
-from posdiag.link import LinkServer
 from posdiag.netprobe import TcpProbe
 from posdiag.terminal import Terminal
 
@@ -66,19 +65,19 @@ def _adc(cfg, key):
 
 
 def reset_cause():
-    """This boot's reset cause as a catalog.RESET_* code. Ports that know
-    brownouts expose machine.BROWNOUT_RESET; the others report them as
-    power-on."""
+    """This boot's reset cause as a catalog.RESET_* code: 0 power-on, 1
+    brownout, 2 watchdog, 3 soft, 4 other. Ports that know brownouts expose
+    machine.BROWNOUT_RESET; the others report them as power-on."""
     cause = machine.reset_cause()
     if cause == getattr(machine, "BROWNOUT_RESET", -1):
-        return catalog.RESET_BROWNOUT
+        return 1
     if cause == machine.WDT_RESET:
-        return catalog.RESET_WATCHDOG
+        return 2
     if cause == machine.SOFT_RESET:
-        return catalog.RESET_SOFT
+        return 3
     if cause == machine.PWRON_RESET:
-        return catalog.RESET_POWER_ON
-    return catalog.RESET_OTHER
+        return 0
+    return 4
 
 
 def _uart(cfg, prefix):
@@ -108,20 +107,27 @@ def build(cfg=None, display=None):
         entropy=os.urandom,
     )
     terminal = Terminal(cfg, parts)
+    try:   # the link package, when the board's manifest has it
+        from posdiag.link import LinkServer
+    except ImportError:
+        return terminal, None
     return terminal, LinkServer(_uart(cfg, "diag"), terminal)
 
 
 def run():
-    """Boot self-test, then serve the diagnostics link and the schedule."""
+    """Boot self-test, then serve the diagnostics link (when the board has
+    the link package) and the schedule."""
     terminal, link = build()
-    # The link's binary frames may hold 0x03: on a port whose diagnostics
-    # UART is also the REPL's, that byte must not interrupt the firmware.
-    micropython.kbd_intr(-1)
+    if link is not None:
+        # The link's binary frames may hold 0x03: on a port whose diagnostics
+        # UART is also the REPL's, that byte must not interrupt the firmware.
+        micropython.kbd_intr(-1)
     terminal.boot()   # never raises: a failing part is recorded, not fatal
     while True:
         busy = 0
         try:
-            busy = link.poll()
+            if link is not None:
+                busy = link.poll()
             if not busy:
                 # Also keeps the uptime sum ahead of tick wrap, and looks the
                 # settlement host's name up when due (may block ~10 s,

@@ -1,9 +1,10 @@
 # The terminal's side of the diagnostics link: reads request frames from the
 # diagnostics port, answers them. Requests are few bytes; the reader's fixed
-# buffer bounds memory whatever arrives on the wire.
+# buffer bounds memory whatever arrives on the wire. The link package
+# (link, frame, protocol, auth): a board without it builds no LinkServer.
 import struct
 
-from posdiag import cbor, frame, record
+from posdiag import auth, cbor, frame, record
 from posdiag import protocol as p
 
 
@@ -11,6 +12,11 @@ class LinkServer:
     def __init__(self, port, terminal):
         self._port = port
         self._terminal = terminal
+        if terminal.guard is None:
+            # The technician key belongs to the link: the terminal reports
+            # the guard's wrong answers in its item (Terminal.info).
+            terminal.guard = auth.Guard(auth.key(terminal.cfg["tech_key"]),
+                                        terminal.clock, terminal.parts.entropy)
         self._reader = frame.Reader(p.REQUEST_MAX)
         # The last answer to a command that must not run twice, kept so a
         # retried request (the very same bytes: the host lost the answer)

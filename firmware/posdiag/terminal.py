@@ -1,21 +1,40 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
-# in as hal.Parts; it owns no hardware.
-from posdiag import (VERSION, catalog, checks, config, ereceipt, printer, printerid, rank, receipt,
-                     record)
-from posdiag.auth import Guard
+# in as hal.Parts; it owns no hardware. The core only: the receipt package
+# (receipt, ereceipt) is imported when a print fails, and the link package
+# (link, auth) wraps a Terminal from outside, so a board without either
+# imports neither (docs/firmware.md, Packages).
+from posdiag import VERSION, catalog, checks, config, printer, printerid, rank, record
 from posdiag.counters import Counters
 from posdiag.hostaddr import HostAddr
 from posdiag.log import Log
 
-_MIN_KEY = 16   # bytes: a shorter key is no protection
+try:
+    from micropython import const
+except ImportError:   # CPython: the simulator and the tests
+    const = int  # type: ignore[assignment]
+
+# catalog.CHECK_*: a record's checks array is indexed by these.
+_PRINTER = const(0)
+_PAPER = const(1)
+_HOST = const(2)
+_HEAD = const(3)
+_POWER = const(4)
+# record.TRIGGER_*
+_BOOT = const(0)
+_FAILED_PRINT = const(1)
+_SCHEDULE = const(3)
 # Below this much time left, a check is skipped (null in the record) rather
 # than started: the boot must not wait for it.
-_MIN_CHECK_MS = 20
+_MIN_CHECK_MS = const(20)
+_MAX_RECEIPT = const(4096)   # receipt.MAX_RECEIPT: the journal's largest entry
+# A host flagged with any of these is not known to answer (catalog.H_DNS,
+# H_REFUSED, H_TIMEOUT, H_REJECTS, H_UNRESOLVED).
+_HOST_DOWN = const(0x57)
+_P_UNSUPPORTED = const(0x1000)   # catalog.P_UNSUPPORTED
 # Cheapest first: power and head are a few ADC reads, the printer and the
 # host may take their timeouts; paper cross-checks the printer's answer.
-_CHECK_ORDER = (catalog.CHECK_POWER, catalog.CHECK_HEAD, catalog.CHECK_PRINTER,
-                catalog.CHECK_PAPER, catalog.CHECK_HOST)
+_CHECK_ORDER = (_POWER, _HEAD, _PRINTER, _PAPER, _HOST)
 
 
 def _identity_wait(reply_ms, timeout_ms):
@@ -26,34 +45,21 @@ def _identity_wait(reply_ms, timeout_ms):
     return max(3 * reply_ms + 20, timeout_ms // 2)
 
 
-
-
-def _technician_key(text):
-    """The key from the board's settings: hex text of at least 16 bytes.
-    Anything else leaves the terminal without a key (nothing that needs one
-    is allowed) rather than failing to start."""
-    try:
-        key = bytes.fromhex(text) if text else b""
-    except ValueError:
-        return b""
-    return key if len(key) >= _MIN_KEY else b""
-
-
 class Terminal:
     def __init__(self, cfg, parts):
         self.cfg = cfg
         self.parts = parts
         self.clock = parts.clock
-        self.log = Log(parts.storage, cfg["log_segments"],
-                       cfg["log_segment_records"], "d")
-        self.journal = Log(parts.storage, cfg["journal_segments"],
-                           cfg["journal_segment_records"], "r",
-                           receipt.MAX_RECEIPT)
-        self.counters = Counters(parts.storage)
-        self.hostaddr = HostAddr(parts.storage, parts.probe)
-        config.apply_kept(cfg, parts.storage)   # changes made over the link
-        self.guard = Guard(_technician_key(cfg["tech_key"]), parts.clock,
-                           parts.entropy)
+        st = parts.storage
+        self.log = Log(st, cfg["log_segments"], cfg["log_segment_records"], "d")
+        # The pending-receipt journal: filled by failed_print when the
+        # receipt package is installed, empty (and cheap) when it is not.
+        self.journal = Log(st, cfg["journal_segments"],
+                           cfg["journal_segment_records"], "r", _MAX_RECEIPT)
+        self.counters = Counters(st)
+        self.hostaddr = HostAddr(st, parts.probe)
+        config.apply_kept(cfg, st)   # changes made over the link
+        self.guard = None   # the link's auth.Guard, set by link.LinkServer
         self.printer_identity = None
         self.printer_counters = None
         self._asked_printer = False   # GS I and GS g 2 asked this boot
@@ -61,7 +67,7 @@ class Terminal:
         self._reply_ms = 0   # what one status reply took then
         self._owed = [0, 0, 0]  # status replies still owed by the last check (printer.py)
         self.error = None   # the last self-test's [stage, catalog.ERRORS code]
-        self.last_results = [None] * len(catalog.CHECK_NAMES)
+        self.last_results = [None] * 5
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
 
@@ -75,7 +81,7 @@ class Terminal:
             self.log.note_boot()
         except Exception:  # noqa: BLE001 - the self-test records the flash failing
             pass
-        return self.run_selftest(record.TRIGGER_BOOT)
+        return self.run_selftest(_BOOT)
 
     def failed_print(self, receipt_fields):
         """The POS application's call after a print failed. The receipt goes
@@ -83,17 +89,24 @@ class Terminal:
         receipt.ReceiptError, nothing stored), with a link token; then the
         self-test runs, its record names the journal entry, and the screen
         offers the customer the e-receipt as a QR code. Returns the journal
-        seq."""
+        seq. Without the receipt package nothing is kept (card data could
+        not be masked) and no e-receipt offered: the self-test runs, its
+        record names no entry, and None is returned."""
+        try:
+            from posdiag import ereceipt, receipt
+        except ImportError:
+            self.run_selftest(_FAILED_PRINT)
+            return None
         fields = receipt.sanitize(receipt_fields)
         entropy = self.parts.entropy
         token = ereceipt.new_token(entropy) if entropy is not None else None
         now = self.clock.unix_time()
         expires = now + self.cfg["receipt_ttl_s"] if now is not None else None
         data = ereceipt.entry(fields, token, expires, self.cfg["receipt_url"])
-        if len(data) > receipt.MAX_RECEIPT:
+        if len(data) > _MAX_RECEIPT:
             raise receipt.ReceiptError("receipt too large to keep")
-        seq, _ = self.journal.append(lambda _seq: data)
-        self.run_selftest(record.TRIGGER_FAILED_PRINT, receipt_seq=seq)
+        seq = self.journal.append(lambda _seq: data)[0]
+        self.run_selftest(_FAILED_PRINT, seq)
         try:
             self.offer_ereceipt(fields, token)
         except Exception:  # noqa: BLE001 - the receipt is kept: a screen fault must not lose the seq
@@ -103,18 +116,17 @@ class Terminal:
     def offer_ereceipt(self, fields, token):
         """Show the e-receipt QR: the link when the settlement host answered
         (the receipt can be fetched), else the receipt itself as text."""
-        host = self.last_results[catalog.CHECK_HOST]
+        from posdiag import ereceipt
+
+        host = self.last_results[_HOST]
         # A host not looked up yet is not known to answer: the offline QR
         # works either way.
-        reachable = host is not None and not host[0] & (
-            catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS
-            | catalog.H_UNRESOLVED)
-        if reachable and token is not None:
+        if host is not None and not host[0] & _HOST_DOWN and token is not None:
             qr = ereceipt.link(self.cfg["receipt_url"], token)
         else:
             qr = ereceipt.offline_text(fields)
         display = self.parts.display
-        display.show(catalog.E_RECEIPT_HINT[1 if self.cfg["lang"] == "en" else 0])
+        display.show(catalog.E_RECEIPT_HINT[self.cfg["lang"] == "en"])
         if hasattr(display, "show_qr"):
             display.show_qr(qr)
         return qr
@@ -126,25 +138,27 @@ class Terminal:
     def tick(self):
         """Called from the board's loop: the scheduled self-test, if due.
         Reading the uptime here also keeps the board clock's sum current."""
+        cfg = self.cfg
         now = self.clock.uptime_s()
         if self._printer_answered and not self._asked_printer:
             # Identity not asked within the self-test's budget (a slow
             # printer): ask now, with the full timeout for each answer.
             try:
-                self._learn_printer(max(self.cfg["printer_timeout_ms"],
+                self._learn_printer(max(cfg["printer_timeout_ms"],
                                         _identity_wait(self._reply_ms, 0)))
             except Exception:  # noqa: BLE001 - the next boot asks again
                 pass
-        if self._next_scheduled is None or now < self._next_scheduled:
+        due = self._next_scheduled
+        if due is None or now < due:
             # Idle: the one moment a name lookup (it may block ~10 s) may run.
             try:
-                self.hostaddr.idle(self.cfg["host"], self.cfg["host_port"], now)
+                self.hostaddr.idle(cfg["host"], cfg["host_port"], now)
             except Exception:  # noqa: BLE001 - a resolver's odd answer must not stop the loop
                 pass
             return None
-        period = self.cfg["schedule_s"]
+        period = cfg["schedule_s"]
         self._next_scheduled = now + period if period else None
-        return self.run_selftest(record.TRIGGER_SCHEDULE)
+        return self.run_selftest(_SCHEDULE)
 
     # -- the self-test -------------------------------------------------------
     def run_checks(self, trigger, budget_ms):
@@ -160,7 +174,7 @@ class Terminal:
             return budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
 
         self.error = None
-        results = [None] * len(catalog.CHECK_NAMES)
+        results = [None] * 5
         for check in _CHECK_ORDER:
             try:
                 results[check] = self._run_check(check, trigger, left, results)
@@ -173,28 +187,34 @@ class Terminal:
         cfg = self.cfg
         parts = self.parts
         clock = self.clock
-        if check == catalog.CHECK_POWER:
-            if parts.supply_adc is None:
+        if check == _POWER:
+            adc = parts.supply_adc
+            if adc is None:
                 return None
-            cause = parts.reset_cause if trigger == record.TRIGGER_BOOT else None
             return checks.check_power(
-                parts.supply_adc, clock, cfg["supply_scale_num"],
-                cfg["supply_scale_den"], cfg["supply_low_mv"],
-                cfg["supply_high_mv"], cfg["supply_spread_mv"], cause)
-        if check == catalog.CHECK_HEAD:
-            if parts.head_adc is None:
+                adc, clock, cfg["supply_scale_num"], cfg["supply_scale_den"],
+                cfg["supply_low_mv"], cfg["supply_high_mv"], cfg["supply_spread_mv"],
+                parts.reset_cause if trigger == _BOOT else None)
+        if check == _HEAD:
+            adc = parts.head_adc
+            if adc is None:
                 return None
             return checks.check_head(
-                parts.head_adc, clock, cfg["head_table"], cfg["head_open_above"],
+                adc, clock, cfg["head_table"], cfg["head_open_above"],
                 cfg["head_short_below"], cfg["head_overheat_dc"])
-        if check == catalog.CHECK_PRINTER:
+        if check == _PRINTER:
             return self._check_printer(left)
-        if check == catalog.CHECK_PAPER:
-            found = results[catalog.CHECK_PRINTER]
+        if check == _PAPER:
+            found = results[_PRINTER]
             return checks.check_paper(parts.paper_end, parts.near_end,
                                       parts.cover, clock,
                                       None if found is None else found[0])
-        return self._check_host(left)
+        if parts.probe is None or left() <= _MIN_CHECK_MS:
+            return None
+        return checks.check_host(
+            parts.probe, self.hostaddr, cfg["host"], cfg["host_port"],
+            min(cfg["host_timeout_ms"], left() - _MIN_CHECK_MS // 2),
+            cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
 
     def _check_printer(self, left):
         cfg = self.cfg
@@ -219,21 +239,11 @@ class Terminal:
                     try:
                         self._learn_printer(wait, True)
                     except Exception as e:  # noqa: BLE001 - keep the status replies
-                        self.error = self.error or [catalog.CHECK_PRINTER, record.error_code(e)]
+                        self.error = self.error or [_PRINTER, record.error_code(e)]
             if printerid.unsupported(self.printer_identity,
                                      cfg["printer_supported"]):
-                result[0] |= catalog.P_UNSUPPORTED
+                result[0] |= _P_UNSUPPORTED
         return result
-
-    def _check_host(self, left):
-        cfg = self.cfg
-        parts = self.parts
-        if parts.probe is not None and left() > _MIN_CHECK_MS:
-            return checks.check_host(
-                parts.probe, self.hostaddr, cfg["host"], cfg["host_port"],
-                min(cfg["host_timeout_ms"], left() - _MIN_CHECK_MS // 2),
-                cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
-        return None
 
     def _learn_printer(self, wait, quick=False):
         # Identity and counters once per boot: a printer that does not
@@ -242,8 +252,9 @@ class Terminal:
         # idle.
         self._asked_printer = True
         port = self.parts.printer
-        self.printer_identity = printerid.identify(port, self.clock, wait, quick)
-        self.printer_counters = printerid.read_counters(port, self.clock, wait, quick)
+        clock = self.clock
+        self.printer_identity = printerid.identify(port, clock, wait, quick)
+        self.printer_counters = printerid.read_counters(port, clock, wait, quick)
         if quick and (self.printer_identity is None or self.printer_counters is None):
             self._asked_printer = False
 
@@ -262,8 +273,7 @@ class Terminal:
         except Exception as e:  # noqa: BLE001 - recorded below
             error = [record.STAGE_RECORD, record.error_code(e)]
             try:   # the failure itself, at least
-                data = self._log_record(trigger, [None] * len(results),
-                                        receipt_seq, error)
+                data = self._log_record(trigger, [None] * 5, receipt_seq, error)
             except Exception:  # noqa: BLE001 - the flash itself fails
                 pass
         self.error = error
@@ -284,7 +294,7 @@ class Terminal:
         now = clock.unix_time()
         boot = self.log.boot
         counters = None
-        if trigger == record.TRIGGER_SCHEDULE:
+        if trigger == _SCHEDULE:
             self.counters.save()
             counters = list(self.counters.values)
 
@@ -296,8 +306,9 @@ class Terminal:
         return self.log.append(encode)[1]
 
     def show_hint(self):
-        top = self.last_causes[0] if self.last_causes else None
-        self.parts.display.show(catalog.hint(top, self.cfg["lang"]))
+        causes = self.last_causes
+        self.parts.display.show(catalog.hint(causes[0] if causes else None,
+                                             self.cfg["lang"]))
 
     # -- settings a technician changes over the link (config.py) ----------
     def settings_json(self):
@@ -322,21 +333,23 @@ class Terminal:
 
     def info(self):
         """The terminal item: what never changes between records."""
-        oldest, newest = self.log.bounds()
+        log = self.log
+        oldest, newest = log.bounds()
         pending = 0
         for _ in self.journal.records():
             pending += 1
+        guard = self.guard
         return {
             "posdiag": record.FORMAT_VERSION,
             "terminal": self.cfg["terminal_id"],
             "firmware": VERSION,
             "printer": self.printer_identity,
-            "boot": self.log.boot,
+            "boot": log.boot,
             "oldest": oldest,
             "newest": newest,
-            "drops": self.log.drops,
-            "torn": self.log.torn,
-            "auth_failures": self.guard.failures,
+            "drops": log.drops,
+            "torn": log.torn,
+            "auth_failures": guard.failures if guard else 0,
             "receipts": pending,
             "counters": list(self.counters.values),
             "printer_counters": self.printer_counters,
