@@ -1,7 +1,8 @@
 # Power cuts at block level on the file systems boards use, run on the
 # MicroPython unix port (tests/test_flash_powercut.py starts it):
 #
-#     MICROPYPATH=firmware:host_tools/sim micropython tests/flash_scenario.py lfs|fat
+#     MICROPYPATH=firmware:host_tools/sim micropython tests/flash_scenario.py \
+#         lfs|fat [BLOCK_SIZE [ROUNDS [N]]]
 #
 # The firmware's own log (the diagnostics log "d" and the receipt journal "r"),
 # wear counters and boot count run a fixed scenario on os.VfsLfs2 or
@@ -17,14 +18,15 @@ import sys
 
 from blockdev import PowerCutBlockDevice
 
+from posdiag import flashfile
 from posdiag.counters import Counters
 from posdiag.hal import FileStorage
 from posdiag.log import Log
 
 MOUNT = "/flash"
 ROOT = MOUNT + "/posdiag"
-BLOCK_SIZE = 512
-BLOCK_COUNT = 128
+BLOCK_SIZE = 512              # as on STM32; ESP8266 and ESP32 use 4096
+FLASH_SIZE = 64 * 1024       # at least 64 blocks (FAT needs more than 16)
 D_ARGS = (3, 3, "d")            # 3 segments of 3: rotation drops soon
 R_ARGS = (3, 2, "r", 600)       # the journal: 3 segments of 2 receipts
 ROUNDS = 4
@@ -60,6 +62,7 @@ class Model:
         self.drops = {"d": 0, "r": 0}
         self.boot = 0
         self.counters = [0, 0, 0]
+        self.settings = None   # settings.json, as config.change writes it
         self.pending = None   # the operation in flight when the power went
 
 
@@ -114,6 +117,14 @@ def scenario(storage, dev, m):
         m.counters = values
         m.pending = None
 
+    def settings(k):
+        data = json.dumps({"budget_ms": 700 + k}).encode()
+        m.pending = ("settings", data)
+        flashfile.write_atomic(storage, "settings.json", data)
+        alive()
+        m.settings = data
+        m.pending = None
+
     for k in range(ROUNDS):
         # Each round starts with a reboot without a power cut.
         m.pending = ("open",)
@@ -129,6 +140,7 @@ def scenario(storage, dev, m):
         ack(r, live[len(live) // 2])     # overwritten in place
         ack(r, live[0])                  # the oldest: its segment may go
         count(c, 80, 1, 100)
+        settings(k)
         for _ in range(8):
             append(d, d_rec)             # rotations that drop records
         for _ in range(4):
@@ -140,10 +152,10 @@ def scenario(storage, dev, m):
         count(c, 160, 2, 300)
 
 
-def files_bytes():
+def files_bytes(storage):
     out = []
-    for name in os.listdir(ROOT):
-        f = open(ROOT + "/" + name, "rb")
+    for name in storage.listdir():
+        f = storage.open(name, "rb")
         out.append(f.read())
         f.close()
     return out
@@ -154,7 +166,7 @@ def check(storage, m):
     bad = []
     p = m.pending
     d, r, c = Log(storage, *D_ARGS), Log(storage, *R_ARGS), Counters(storage)
-    image = files_bytes()
+    image = files_bytes(storage)
     highest = {}
     for log in (d, r):
         name = log._name
@@ -209,6 +221,12 @@ def check(storage, m):
     if c.values != m.counters and not (
             p and p[0] == "counters" and c.values == p[1]):
         bad.append("counters %s, expected %s" % (c.values, m.counters))
+    try:
+        kept = flashfile.read(storage, "settings.json")
+    except OSError:
+        kept = None
+    if kept != m.settings and not (p and p[0] == "settings" and kept == p[1]):
+        bad.append("settings.json %r, expected %r" % (kept, m.settings))
     # Life goes on: new seqs above every seq that reached flash, and a
     # second reboot (no cut) reads the same.
     before = {}
@@ -284,8 +302,14 @@ def run(fs, base, cut_at, half):
 
 
 def main():
+    global BLOCK_SIZE, BLOCK_COUNT, ROUNDS
     fs = sys.argv[1]
-    only = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    if len(sys.argv) > 2:
+        BLOCK_SIZE = int(sys.argv[2])
+    BLOCK_COUNT = max(FLASH_SIZE // BLOCK_SIZE, 64)
+    if len(sys.argv) > 3:
+        ROUNDS = int(sys.argv[3])
+    only = int(sys.argv[4]) if len(sys.argv) > 4 else None
     base = fresh_image(fs)
     total, bad = run(fs, base, None, False)
     failures = []
@@ -301,7 +325,7 @@ def main():
             if bad and len(failures) < 30:
                 failures.append({"n": n, "mode": mode, "problems": bad})
             gc.collect()
-    print(json.dumps({"fs": fs, "ops": total, "cuts": cuts,
+    print(json.dumps({"fs": fs, "block_size": BLOCK_SIZE, "ops": total, "cuts": cuts,
                       "failed": len(failures), "failures": failures}))
 
 

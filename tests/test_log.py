@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from posdiag.hal import FileStorage
-from posdiag.log import Log
+from posdiag.log import Log, _frame
 
 
 class PowerCut(Exception):
@@ -120,8 +120,12 @@ def test_power_cut_at_every_byte_of_an_append(tmp_path: Path, existing: int) -> 
         log._st.budget = cut  # type: ignore[attr-defined]  # power fails after `cut` units
         with pytest.raises(PowerCut):
             log.append(rec)
+        # Did any byte of the new entry reach its segment (a torn tail)?
+        segs = sorted(work.glob("d*.seg"))
+        torn = bool(segs) and segs[-1].stat().st_size % len(_frame(1, rec(1))) != 0
         # Reboot: reopen on healthy flash.
         after = Log(FileStorage(str(work)), 2, 3)
+        assert after.torn == int(torn), cut
         kept = list(after.records())
         kept_seqs = [s for s, _ in kept]
         # Every record is one that was written whole: never a torn one.
@@ -133,6 +137,8 @@ def test_power_cut_at_every_byte_of_an_append(tmp_path: Path, existing: int) -> 
         drops_before = after.drops
         new_seq, _ = after.append(rec)
         assert new_seq > max(kept_seqs + [existing]), f"cut {cut}: seq {new_seq} reused"
+        if torn:  # a seq handed out is never handed out again, even when its record was torn
+            assert new_seq == existing + 2, f"cut {cut}: torn seq {existing + 1} handed out again"
         now = [s for s, _ in after.records()]
         assert now[-1] == new_seq and now == sorted(set(now))
         assert after.drops - drops_before == len(set(kept_seqs) - set(now))
