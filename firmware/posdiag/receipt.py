@@ -103,6 +103,12 @@ def mask_numbers(text):
     """text with every card number in it masked. A number is digits of any
     script, its groups joined by any run of separators (digits.is_separator):
     "4111 1111-1111.1111", fullwidth digits, a zero-width space between."""
+    count = 0
+    for ch in text:
+        if digits.value(ch) >= 0:
+            count += 1
+    if count < 13:
+        return text   # too few digits for a card number: nothing to build
     # char index: 1 show as ASCII, 2 mask
     marks = {}  # type: dict[int, int]
     places = []       # char indexes of the digits of the current run
@@ -251,25 +257,24 @@ def _word_after(s, i, word):
 # -- field names ----------------------------------------------------------------
 def _words(name):
     """Lower-case words of a field name: cardCvv -> card cvv, PINBlock -> pin
-    block, track2Equivalent -> track2 equivalent, pin_block -> pin block."""
+    block, track2Equivalent -> track2 equivalent, pin_block -> pin block.
+    Each word is one slice of name: nothing is built a character at a time."""
     words = []
-    word = ""
+    start = 0         # where the current word starts
     prev = 0          # 1 lower, 2 upper, 3 digit
-    chars = list(name)
-    for i in range(len(chars)):
-        ch = chars[i]
+    n = len(name)
+    i = 0
+    for ch in name:
         kind = 1 if "a" <= ch <= "z" else 2 if "A" <= ch <= "Z" else 3 if "0" <= ch <= "9" else 0
-        nxt = chars[i + 1] if i + 1 < len(chars) else ""
-        if kind == 0 or (kind == 2 and (prev in (1, 3) or (
-                prev == 2 and "a" <= nxt <= "z"))):
-            if word:
-                words.append(word)
-            word = ""
-        if kind:
-            word += ch.lower()
+        if kind == 0 or (kind == 2 and (prev == 1 or prev == 3 or (
+                prev == 2 and i + 1 < n and "a" <= name[i + 1] <= "z"))):
+            if i > start:
+                words.append(name[start:i].lower())
+            start = i if kind else i + 1
         prev = kind
-    if word:
-        words.append(word)
+        i += 1
+    if n > start:
+        words.append(name[start:].lower())
     return words
 
 
@@ -336,13 +341,19 @@ def _paired(text):
     return "".join(out)
 
 
-def _text(value, name):
+def _text(value, what, name=None):
+    # what: the text's place in an error message ("card.pan", "field "),
+    # then the field name when it is one: built only for the error.
     s = _shape(value)
     if _has_track(s):
-        raise ReceiptError("refused: track data in " + name)
+        raise ReceiptError("refused: track data in " + _place(what, name))
     if _has_cvv(s, value):
-        raise ReceiptError("refused: a card security code in " + name)
+        raise ReceiptError("refused: a card security code in " + _place(what, name))
     return mask_numbers(value)
+
+
+def _place(what, name):
+    return what if name is None else what + _quoted(name)
 
 
 def _key(k):
@@ -378,7 +389,7 @@ def _clean(value, name, depth):
     if isinstance(value, (list, tuple)):
         return [_clean(v, name, depth + 1) for v in value]
     if isinstance(value, str):
-        return _text(_paired(value), "field " + _quoted(name))
+        return _text(_paired(value), "field ", name)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
