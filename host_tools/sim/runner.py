@@ -447,6 +447,22 @@ def flash_files(state_dir: str) -> dict[str, bytes]:
         return {name: Path(folder, name).read_bytes() for name in sorted(os.listdir(folder))}
 
 
+def _prepare_tty(path: str) -> None:
+    """Open the --printer device here first: the same errors as on CPython
+    (OSError, before anything starts), and CLOCAL set, so that the
+    micropython process's open(), which cannot ask for O_NONBLOCK, does not
+    wait for a carrier the printer never raises."""
+    import termios
+
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        attrs = termios.tcgetattr(fd)
+        attrs[2] |= termios.CLOCAL
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    finally:
+        os.close(fd)
+
+
 class MicroPythonTerminal(SimulatedTerminal):
     """The same virtual world, the firmware on the MicroPython unix port
     (host_tools/sim/mp_terminal.py in a `micropython` process): it opens the
@@ -460,8 +476,10 @@ class MicroPythonTerminal(SimulatedTerminal):
         if reason:
             raise ValueError(reason)
         printer = kwargs.get("printer_url")
-        if isinstance(printer, str) and not printer.startswith("/"):
-            raise ValueError("the MicroPython runtime opens printers by device path, not URL")
+        if isinstance(printer, str):
+            if not printer.startswith("/"):
+                raise ValueError("the MicroPython runtime opens printers by device path, not URL")
+            _prepare_tty(printer)
         self._past: str | None = None
         # The settings (failed prints may hold card numbers the firmware has
         # not masked yet) and the history's files: a private folder outside
