@@ -35,7 +35,7 @@ def test_every_module_is_in_exactly_one_package() -> None:
     packages = bench.package_modules()
     every = sorted(p.relative_to(FIRMWARE).as_posix() for p in (FIRMWARE / "posdiag").glob("*.py"))
     listed = [f for files in packages.values() for f in files]
-    assert sorted(listed) == every, "a module missing from the manifests, or in two"
+    assert sorted(listed + list(bench.HOST_SIDE)) == every, "a module missing from the manifests, or in two"
     # firmware/manifest.py freezes the whole folder: every package at once.
     assert bench.read_manifest(FIRMWARE / "manifest.py")[0] == every
 
@@ -103,6 +103,43 @@ def test_the_terminal_constants_match_the_catalog() -> None:
     from posdiag import receipt
 
     assert terminal._MAX_RECEIPT == receipt.MAX_RECEIPT
+
+
+@pytest.mark.unit
+def test_the_link_constants_match_the_protocol() -> None:
+    """link.py folds protocol.py's codes into const() so the terminal does
+    not load protocol.py: the same values, or the host and terminal differ."""
+    from posdiag import escpos, link, record
+    from posdiag import protocol as p
+
+    for name, value in vars(p).items():
+        if name.startswith("CMD_"):
+            assert getattr(link, "_" + name[4:]) == value, name
+    for name in ("RESPONSE", "OK", "UNKNOWN_COMMAND", "BAD_REQUEST", "FAILED", "AUTH_FAILED", "LOCKED", "NOT_FOUND"):
+        assert getattr(link, "_" + name) == getattr(p, name), name
+    assert link._RATE_LIMITED == p.RATE_LIMITED
+    assert link._AUTHENTICATED == sum(1 << k for k in p.AUTHENTICATED)
+    assert link._NOT_REPEATABLE == sum(1 << k for k in p.NOT_REPEATABLE)
+    assert max(p.NOT_REPEATABLE) < 16  # link._is reads kinds as bits of a small int
+    assert (link._MAX_PAYLOAD, link._REQUEST_MAX, link._RECEIPT_CHUNK) == (
+        p.MAX_PAYLOAD,
+        p.REQUEST_MAX,
+        p.RECEIPT_CHUNK,
+    )
+    assert (link._SELFTEST_BURST, link._SELFTEST_EVERY_S) == (p.SELFTEST_BURST, p.SELFTEST_EVERY_S)
+    assert link._TRIGGER_REQUEST == record.TRIGGER_REQUEST
+    # The layouts link.py spells out: sizes and formats.
+    assert (p.PULL_ARGS, p.RECEIPT_ARGS, p.ACK_ARGS, p.RATE_LIMITED_ANSWER, p.RECEIPT_ANSWER, p.RECOVER_ARGS) == (
+        "<IH",
+        "<IH",
+        "<I",
+        "<H",
+        "<H",
+        "<B",
+    )
+    assert p.RECOVER_MODES == (escpos.RECOVER_REPRINT, escpos.RECOVER_CLEAR) == (1, 2)
+    source = (FIRMWARE / "posdiag" / "link.py").read_text()
+    assert "protocol" not in [a.name for n in ast.parse(source).body if isinstance(n, ast.ImportFrom) for a in n.names]
 
 
 @pytest.fixture(scope="module")
