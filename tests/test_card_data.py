@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import random
 import re
 import subprocess
@@ -29,7 +30,7 @@ import cbor2
 import pytest
 
 from host_tools import mpruntime
-from host_tools.sim.runner import DEMO_KEY, flash_files
+from host_tools.sim.runner import DEMO_KEY, FLASH_IMAGE, flash_files
 from posdiag import digits
 from posdiag.receipt import ReceiptError, sanitize
 
@@ -807,6 +808,26 @@ def test_end_to_end_sim_then_receipts(runtime: str, start_sim, tmp_path: Path) -
     flash = "\n".join(data.decode("utf-8", "replace") for data in files.values())
     for case in kept:
         assert case["receipt"]["txn_id"] not in flash
+
+
+@pytest.mark.micropython  # the simulator's micropython process, its ptys and echo server
+def test_the_micropython_terminal_keeps_no_unmasked_settings(tmp_path: Path) -> None:
+    """The failed prints reach the micropython process unmasked, in a
+    settings file outside --state that the process removes once read."""
+    from host_tools.sim.runner import make_terminal
+
+    receipt = json.loads((DATA / "receipt-tea.json").read_text(encoding="utf-8"))
+    pan = receipt["card"]["pan"]
+    terminal = make_terminal("micropython", out=lambda _line: None, failed_prints=[receipt], state_dir=str(tmp_path))
+    try:
+        terminal.boot()
+        private = terminal._private  # type: ignore[attr-defined]
+        assert os.listdir(private) == [] and not str(private).startswith(str(tmp_path))
+        image = (tmp_path / FLASH_IMAGE).read_bytes()
+        assert pan.encode() not in image and (pan[:6] + "*" * (len(pan) - 10) + pan[-4:]).encode() in image
+    finally:
+        terminal.close()
+    assert not os.path.exists(private)
 
 
 def test_a_refused_receipt_leaves_the_sim_running(start_sim, tmp_path: Path) -> None:  # noqa: ANN001
