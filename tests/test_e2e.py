@@ -121,6 +121,7 @@ def test_sequence_persists_across_reboots(start_sim: Callable[..., SimProcess], 
     assert os.path.exists(os.path.join(state, FLASH_IMAGE)) == (runtime == "micropython")
 
 
+@pytest.mark.micropython
 def test_history_is_the_same_records_on_both_runtimes(start_sim: Callable[..., SimProcess], tmp_path: Path) -> None:
     """--history on MicroPython: past.py writes it on CPython, the firmware's
     process copies the files into its littlefs image before it boots."""
