@@ -81,8 +81,9 @@ def test_the_core_imports_no_optional_package_at_module_level() -> None:
 
 @pytest.mark.unit
 def test_the_terminal_constants_match_the_catalog() -> None:
-    """terminal.py folds the check ids, triggers and flags it uses into
-    const(): the same values as catalog.py and record.py."""
+    """terminal.py, hostaddr.py and netprobe.py fold the check ids, triggers
+    and flags they use into const(): the same values as catalog.py and
+    record.py."""
     from posdiag import catalog, record, terminal
 
     assert (terminal._PRINTER, terminal._PAPER, terminal._HOST, terminal._HEAD, terminal._POWER) == (
@@ -97,10 +98,12 @@ def test_the_terminal_constants_match_the_catalog() -> None:
         record.TRIGGER_FAILED_PRINT,
         record.TRIGGER_SCHEDULE,
     )
-    down = catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS | catalog.H_UNRESOLVED
-    assert terminal._HOST_DOWN == down
     assert terminal._P_UNSUPPORTED == catalog.P_UNSUPPORTED
-    from posdiag import receipt
+    from posdiag import hostaddr, netprobe, receipt
+
+    assert (hostaddr._H_DNS, hostaddr._H_UNRESOLVED) == (catalog.H_DNS, catalog.H_UNRESOLVED)
+    for name in ("H_REFUSED", "H_TIMEOUT", "H_REJECTS", "H_ECHO_TIMEOUT", "H_UNRESOLVED"):
+        assert getattr(netprobe, "_" + name) == getattr(catalog, name), name
 
     assert terminal._MAX_RECEIPT == receipt.MAX_RECEIPT
 

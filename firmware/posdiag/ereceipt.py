@@ -2,13 +2,55 @@
 # code: a link to the receipt when the settlement host is reachable (a
 # capability URL: 128 random bits, valid until it expires), or, with the
 # network down, the receipt itself as short text a phone camera reads offline
-# (docs/e-receipt.md). The receipt fields are receipt.sanitize()d already.
-from posdiag import cbor, receipt
+# (docs/e-receipt.md). The receipt package's half of Terminal.failed_print
+# is here too: the core imports this module only when a print fails.
+from posdiag import catalog, cbor, receipt
 
 TOKEN_BYTES = 16    # 128 bits: unguessable, so the URL itself is the key
 _HEX = "0123456789abcdef"
 # ISO 4217 currencies with no minor unit; the rest print two decimals.
 _NO_DECIMALS = ("JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF")
+
+
+def failed_print(terminal, receipt_fields):
+    """Terminal.failed_print with the receipt package: the receipt masked
+    (receipt.sanitize; ReceiptError stores nothing) and kept in the journal
+    with a link token, then the self-test naming it, then the e-receipt
+    offered. The journal seq."""
+    cfg = terminal.cfg
+    fields = receipt.sanitize(receipt_fields)
+    entropy = terminal.parts.entropy
+    token = new_token(entropy) if entropy is not None else None
+    now = terminal.clock.unix_time()
+    expires = now + cfg["receipt_ttl_s"] if now is not None else None
+    data = entry(fields, token, expires, cfg["receipt_url"])
+    if len(data) > receipt.MAX_RECEIPT:
+        raise receipt.ReceiptError("receipt too large to keep")
+    seq = terminal.journal.append(lambda _seq: data)[0]
+    terminal.run_selftest(1, seq)   # record.TRIGGER_FAILED_PRINT
+    try:
+        offer(terminal, fields, token)
+    except Exception:  # noqa: BLE001 - the receipt is kept: a screen fault must not lose the seq
+        pass
+    return seq
+
+
+def offer(terminal, fields, token):
+    """Show the e-receipt QR: the link when the settlement host answered
+    (the receipt can be fetched), else the receipt itself as text."""
+    host = terminal.last_results[catalog.CHECK_HOST]
+    # A host not looked up yet is not known to answer: the offline QR
+    # works either way.
+    down = catalog.H_DNS | catalog.H_REFUSED | catalog.H_TIMEOUT | catalog.H_REJECTS | catalog.H_UNRESOLVED
+    if host is not None and not host[0] & down and token is not None:
+        qr = link(terminal.cfg["receipt_url"], token)
+    else:
+        qr = offline_text(fields)
+    display = terminal.parts.display
+    display.show(catalog.E_RECEIPT_HINT[terminal.cfg["lang"] == "en"])
+    if hasattr(display, "show_qr"):
+        display.show_qr(qr)
+    return qr
 
 
 def new_token(entropy):

@@ -4,12 +4,17 @@
 # address the last idle lookup found, or reports that there is none.
 import json
 
-from posdiag import catalog as c
 from posdiag import flashfile
 
-_FILE = "hostaddr.json"
-_REFRESH_S = 3600   # look the name up again hourly: the host may move
-_RETRY_S = 60       # after a failed lookup; doubles up to _REFRESH_S
+try:
+    from micropython import const
+except ImportError:   # CPython: the simulator and the tests
+    const = int  # type: ignore[assignment]
+
+_REFRESH_S = const(3600)   # look the name up again hourly: the host may move
+_RETRY_S = const(60)       # after a failed lookup; doubles up to _REFRESH_S
+_H_DNS = const(0x1)         # catalog.H_DNS
+_H_UNRESOLVED = const(0x40)  # catalog.H_UNRESOLVED
 
 
 class HostAddr:
@@ -33,7 +38,7 @@ class HostAddr:
 
     def _load(self):
         try:
-            kept = json.loads(flashfile.read(self._st, _FILE))
+            kept = json.loads(flashfile.read(self._st, "hostaddr.json"))
             if (isinstance(kept, list) and len(kept) == 3
                     and isinstance(kept[0], str) and isinstance(kept[1], int)
                     and isinstance(kept[2], str)
@@ -61,8 +66,8 @@ class HostAddr:
         if ip is not None:
             return ip, 0
         if self._failed and host == self._host and port == self._port:
-            return None, c.H_DNS
-        return None, c.H_UNRESOLVED
+            return None, _H_DNS
+        return None, _H_UNRESOLVED
 
     def connect_failed(self):
         """The kept address did not answer: the host may have moved, so look
@@ -103,7 +108,7 @@ class HostAddr:
         if ip != self._kept_ip(host, port):
             self._kept = [host, port, ip]
             try:   # flash is written only when the address changes
-                flashfile.write_atomic(self._st, _FILE,
+                flashfile.write_atomic(self._st, "hostaddr.json",
                                        json.dumps(self._kept).encode())
             except OSError:
                 pass   # kept in RAM: a full flash must not stop the loop

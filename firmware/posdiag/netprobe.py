@@ -8,8 +8,17 @@
 import errno
 import struct
 
-from posdiag import catalog as c
+try:
+    from micropython import const
+except ImportError:   # CPython: the simulator and the tests
+    const = int  # type: ignore[assignment]
 
+# catalog.H_*: the host check's flags
+_H_REFUSED = const(0x2)
+_H_TIMEOUT = const(0x4)
+_H_REJECTS = const(0x10)
+_H_ECHO_TIMEOUT = const(0x20)
+_H_UNRESOLVED = const(0x40)
 _TIMEOUT_ERRNOS = (errno.ETIMEDOUT, errno.EAGAIN)
 
 
@@ -101,7 +110,7 @@ class TcpProbe:
         IP address ip. A name is not looked up here (H_UNRESOLVED)."""
         target = self._target(ip, port)
         if target is None:
-            return c.H_UNRESOLVED, None, None
+            return _H_UNRESOLVED, None, None
         sock_mod = self._socket
         clock = self._clock
         s = sock_mod.socket(target[0], sock_mod.SOCK_STREAM)
@@ -111,7 +120,7 @@ class TcpProbe:
                 s.settimeout(timeout_ms / 1000)
                 s.connect(target[1])
             except OSError as e:
-                return (c.H_TIMEOUT if _is_timeout(e) else c.H_REFUSED), None, None
+                return (_H_TIMEOUT if _is_timeout(e) else _H_REFUSED), None, None
             rtt = clock.ticks_diff(clock.ticks_ms(), start)
             if not echo:
                 return 0, rtt, None
@@ -130,7 +139,7 @@ class TcpProbe:
             while len(reply) < len(expect):
                 left = timeout_ms - clock.ticks_diff(clock.ticks_ms(), probe_start)
                 if left <= 0:
-                    return c.H_ECHO_TIMEOUT, rtt, None
+                    return _H_ECHO_TIMEOUT, rtt, None
                 s.settimeout(left / 1000)
                 chunk = s.recv(len(expect) - len(reply))
                 if not chunk:
@@ -138,9 +147,9 @@ class TcpProbe:
                 reply += chunk
         except OSError as e:
             if _is_timeout(e):
-                return c.H_ECHO_TIMEOUT, rtt, None
-            return c.H_REJECTS, rtt, None
+                return _H_ECHO_TIMEOUT, rtt, None
+            return _H_REJECTS, rtt, None
         took = clock.ticks_diff(clock.ticks_ms(), start)
         if reply != expect:
-            return c.H_REJECTS, rtt, took
+            return _H_REJECTS, rtt, took
         return 0, rtt, took

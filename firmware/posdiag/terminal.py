@@ -1,7 +1,7 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
 # in as hal.Parts; it owns no hardware. The core only: the receipt package
-# (receipt, ereceipt) is imported when a print fails, and the link package
+# (ereceipt, receipt) is imported when a print fails, and the link package
 # (link, auth) wraps a Terminal from outside, so a board without either
 # imports neither (docs/firmware.md, Packages).
 from posdiag import VERSION, catalog, checks, config, printer, printerid, rank, record
@@ -28,9 +28,6 @@ _SCHEDULE = const(3)
 # than started: the boot must not wait for it.
 _MIN_CHECK_MS = const(20)
 _MAX_RECEIPT = const(4096)   # receipt.MAX_RECEIPT: the journal's largest entry
-# A host flagged with any of these is not known to answer (catalog.H_DNS,
-# H_REFUSED, H_TIMEOUT, H_REJECTS, H_UNRESOLVED).
-_HOST_DOWN = const(0x57)
 _P_UNSUPPORTED = const(0x1000)   # catalog.P_UNSUPPORTED
 # Cheapest first: power and head are a few ADC reads, the printer and the
 # host may take their timeouts; paper cross-checks the printer's answer.
@@ -89,47 +86,15 @@ class Terminal:
         receipt.ReceiptError, nothing stored), with a link token; then the
         self-test runs, its record names the journal entry, and the screen
         offers the customer the e-receipt as a QR code. Returns the journal
-        seq. Without the receipt package nothing is kept (card data could
-        not be masked) and no e-receipt offered: the self-test runs, its
-        record names no entry, and None is returned."""
+        seq (ereceipt.failed_print). Without the receipt package nothing is
+        kept (card data could not be masked) and no e-receipt offered: the
+        self-test runs, its record names no entry, and None is returned."""
         try:
-            from posdiag import ereceipt, receipt
+            from posdiag import ereceipt
         except ImportError:
             self.run_selftest(_FAILED_PRINT)
             return None
-        fields = receipt.sanitize(receipt_fields)
-        entropy = self.parts.entropy
-        token = ereceipt.new_token(entropy) if entropy is not None else None
-        now = self.clock.unix_time()
-        expires = now + self.cfg["receipt_ttl_s"] if now is not None else None
-        data = ereceipt.entry(fields, token, expires, self.cfg["receipt_url"])
-        if len(data) > _MAX_RECEIPT:
-            raise receipt.ReceiptError("receipt too large to keep")
-        seq = self.journal.append(lambda _seq: data)[0]
-        self.run_selftest(_FAILED_PRINT, seq)
-        try:
-            self.offer_ereceipt(fields, token)
-        except Exception:  # noqa: BLE001 - the receipt is kept: a screen fault must not lose the seq
-            pass
-        return seq
-
-    def offer_ereceipt(self, fields, token):
-        """Show the e-receipt QR: the link when the settlement host answered
-        (the receipt can be fetched), else the receipt itself as text."""
-        from posdiag import ereceipt
-
-        host = self.last_results[_HOST]
-        # A host not looked up yet is not known to answer: the offline QR
-        # works either way.
-        if host is not None and not host[0] & _HOST_DOWN and token is not None:
-            qr = ereceipt.link(self.cfg["receipt_url"], token)
-        else:
-            qr = ereceipt.offline_text(fields)
-        display = self.parts.display
-        display.show(catalog.E_RECEIPT_HINT[self.cfg["lang"] == "en"])
-        if hasattr(display, "show_qr"):
-            display.show_qr(qr)
-        return qr
+        return ereceipt.failed_print(self, receipt_fields)
 
     def note_print(self, paper_mm=0, cuts=0, energized=0):
         """The POS application's call after a print: wear counters."""
