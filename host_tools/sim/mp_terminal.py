@@ -71,7 +71,7 @@ def mount(image, blocks=MIN_BLOCKS):
     try:
         vfs = os.VfsLfs2(dev)
     except OSError as e:
-        raise ValueError("flash image %s is not a littlefs file system (%s)" % (image, e)) from None
+        raise ValueError("flash image %s is not a littlefs file system (error %s)" % (image, e)) from None
     os.mount(vfs, MOUNT)
     return dev
 
@@ -188,7 +188,7 @@ def main(argv):
     except KeyboardInterrupt:
         return 0
     except Exception as e:  # noqa: BLE001 - one line for the simulator, then the details
-        print("posdiag sim (MicroPython): %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        print("%s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.print_exception(e, sys.stderr)
         return 1
     return 0

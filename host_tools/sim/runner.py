@@ -429,7 +429,8 @@ def export_flash(image: str, folder: str) -> None:
     )
     out, err = proc.communicate(timeout=60)
     if proc.returncode != 0:
-        raise ValueError((err or out).strip().splitlines()[0] if (err or out).strip() else f"exit {proc.returncode}")
+        said = (err or out).strip()
+        raise ValueError(f"cannot read the flash image {image}: {said.splitlines()[0] if said else proc.returncode}")
 
 
 def flash_files(state_dir: str) -> dict[str, bytes]:
