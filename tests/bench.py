@@ -281,7 +281,7 @@ RECEIPT = {
     "tax": 1456, "total": 13600, "currency": "CNY",
     "card": {"brand": "UnionPay", "pan": "6222021234567890128"}, "auth_code": "A1B2C3",
 }
-seen = {}
+seen = []   # [stage, bytes] in order
 t = None
 
 
@@ -312,7 +312,7 @@ def entropy(k):
 def step(name, fn, *args):
     base = mem()
     out = fn(*args)
-    seen[name] = mem() - base
+    seen.append([name, mem() - base])
     # Short of heap, a self-test still writes its record, naming the
     # MemoryError: that is no pass.
     assert t is None or t.error is None, (name, t.error)
@@ -341,18 +341,18 @@ base = mem()
 from posdiag import config
 from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.terminal import Terminal
-seen["import core"] = mem() - base
+seen.append(["import core", mem() - base])
 #: import link
 if LINK:
     base = mem()
     from posdiag import auth, frame
     from posdiag.link import LinkServer
-    seen["import link"] = mem() - base
+    seen.append(["import link", mem() - base])
 #: import receipt
 if RECEIPTS:
     base = mem()
     from posdiag import ereceipt, receipt
-    seen["import receipt"] = mem() - base
+    seen.append(["import receipt", mem() - base])
 #: parts
 clock = sim.StepClock()
 hw = Parts(clock, FileStorage(ROOT), sim.MemoryDisplay(),
@@ -435,7 +435,7 @@ def run_heap_script(
         cmd, capture_output=True, text=True, env={**os.environ, "MICROPYPATH": path}, timeout=60, check=False
     )
     if proc.returncode == 0:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
     if heapsize is not None:
         # A MemoryError, or what the firmware made of one (a self-test's
         # record naming it, a link answer FAILED): the steps pass uncapped.
@@ -504,7 +504,7 @@ for (const [name, source] of {json.dumps(chunks)}) {{
     if proc.returncode:
         raise RuntimeError(f"the heap steps failed on the WebAssembly port: {proc.stderr[-2000:]}")
     lines = proc.stdout.strip().splitlines()
-    return json.loads(lines[-2]), json.loads(lines[-1])
+    return dict(json.loads(lines[-2])), json.loads(lines[-1])
 
 
 def wasm_summary(allocated: dict, live: dict) -> dict:
@@ -512,16 +512,13 @@ def wasm_summary(allocated: dict, live: dict) -> dict:
     steps = {k: v for k, v in allocated.items() if not k.startswith("import")}
     core_link = live["import receipt"] - live["import core"]
     biggest = max(steps, key=lambda k: steps[k])
-    set_up = live["boot self-test"] - live["setup terminal"]
     return {
         "core": live["import link"] - live["import core"],
         "link": live["import receipt"] - live["import link"],
         "receipt": live["parts"] - live["import receipt"],
         "core_link": core_link,
-        "set_up": set_up,
         "biggest": biggest,
         "goal": core_link + steps[biggest],
-        "goal_set_up": core_link + set_up + steps[biggest],
         "later": max(steps["scheduled self-test"], steps["later self-test"]),
         "steps": steps,
     }
@@ -534,21 +531,22 @@ def heap_figures() -> None:
     print("heap: import, boot self-test, INFO, PULL, CONFIG_SET and RECEIPT with the key, failed print, schedule")
     with tempfile.TemporaryDirectory() as tmp:
         for mpy in (False, True):
-            need = smallest_heap(unix_path(Path(tmp), mpy), Path(tmp))
+            path = unix_path(Path(tmp), mpy)
+            need = smallest_heap(path, Path(tmp))
             goal = f"   goal <= {GOAL_HEAP_64 // 1024} KiB  {_met(need * 1024 <= GOAL_HEAP_64)}" if mpy else ""
             print(f"  unix port (64-bit) as {'.mpy' if mpy else '.py '}: smallest -X heapsize {need} KiB{goal}")
+            if mpy:
+                seen = run_heap_script(None, path, Path(tmp)) or {}
+                print("    live heap each stage added: " + ", ".join(f"{k} {v}" for k, v in seen.items()))
     for mpy in (True, False):
         got = wasm_summary(*heap_on_wasm(mpy))
         print(f"  WebAssembly port (32-bit) as {'.mpy' if mpy else '.py'}")
-        print(
-            f"    live after import: core {got['core']} B, link {got['link']} B, receipt {got['receipt']} B; "
-            f"Terminal and LinkServer set up {got['set_up']} B"
-        )
+        print(f"    live after import: core {got['core']} B, link {got['link']} B, receipt {got['receipt']} B")
         print("    allocated by each step: " + ", ".join(f"{k} {v}" for k, v in got["steps"].items()))
         line = f"    core + link {got['core_link']} B + largest step ({got['biggest']}) = {got['goal']} B"
         if mpy:
             line += f"   goal <= {GOAL_HEAP_32}  {_met(got['goal'] <= GOAL_HEAP_32)}"
-        print(line + f"; with the set-up objects {got['goal_set_up']} B")
+        print(line)
         later = got["later"]
         met = _met(later <= GOAL_LATER_SELFTEST)
         print(f"    a later self-test allocates {later} B   goal <= {GOAL_LATER_SELFTEST}  {met}")
