@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cbor2
 import pytest
 
 from tests import bench
@@ -143,6 +144,79 @@ def test_the_link_constants_match_the_protocol() -> None:
     assert p.RECOVER_MODES == (escpos.RECOVER_REPRINT, escpos.RECOVER_CLEAR) == (1, 2)
     source = (FIRMWARE / "posdiag" / "link.py").read_text()
     assert "protocol" not in [a.name for n in ast.parse(source).body if isinstance(n, ast.ImportFrom) for a in n.names]
+
+
+def _fake_machine() -> object:
+    class Pin:
+        IN = 0
+
+        def __init__(self, n: int, mode: int = 0) -> None:
+            self.n = n
+
+        def value(self) -> int:
+            return 0
+
+    class UART:
+        def __init__(self, uart_id: int, **kw: object) -> None:
+            self.kw = kw
+
+        def any(self) -> int:
+            return 0
+
+    class Machine:
+        PWRON_RESET, WDT_RESET, SOFT_RESET = 1, 3, 5
+
+    machine = Machine()
+    machine.Pin = Pin  # type: ignore[attr-defined]
+    machine.UART = UART  # type: ignore[attr-defined]
+    machine.ADC = lambda pin: None  # type: ignore[attr-defined]
+    machine.reset_cause = lambda: 1  # type: ignore[attr-defined]
+    return machine
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("with_link", [True, False])
+def test_the_board_builds_the_link_only_when_the_package_is_there(
+    with_link: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import time
+    import types
+
+    monkeypatch.setitem(sys.modules, "machine", _fake_machine())
+    monkeypatch.setitem(sys.modules, "micropython", types.SimpleNamespace(kbd_intr=lambda c: None))
+    monkeypatch.setattr(time, "ticks_ms", lambda: 0, raising=False)
+    monkeypatch.setattr(time, "ticks_diff", lambda a, b: a - b, raising=False)
+    if not with_link:
+        monkeypatch.setitem(sys.modules, "posdiag.link", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "posdiag.board", raising=False)
+    from posdiag import board, config
+
+    terminal, link = board.build(config.load({"storage_root": str(tmp_path)}))
+    assert (link is not None) == with_link
+    assert (terminal.guard is not None) == with_link  # the key comes with the link
+    assert terminal.info()["auth_failures"] == 0
+
+
+@pytest.mark.unit
+def test_without_the_receipt_package_a_failed_print_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from host_tools.sim import parts
+    from posdiag import config, record
+    from posdiag.hal import FileStorage, Parts
+    from posdiag.terminal import Terminal
+
+    monkeypatch.setitem(sys.modules, "posdiag.ereceipt", None)  # as if not installed
+    display = parts.MemoryDisplay()
+    t = Terminal(config.load(), Parts(parts.StepClock(), FileStorage(str(tmp_path)), display))
+    assert t.failed_print({"total": 100, "card": {"pan": "6222021234567890128"}}) is None
+    [(_, rec)] = list(t.log.records())
+    rec = cbor2.loads(rec)
+    assert rec[record.K_TRIGGER] == record.TRIGGER_FAILED_PRINT and record.K_RECEIPT not in rec
+    assert list(t.journal.records()) == [] and display.qr == ""
 
 
 @pytest.fixture(scope="module")
