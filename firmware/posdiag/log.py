@@ -185,13 +185,15 @@ class Log:
         entry can carry the sequence number this log hands out."""
         seq = self.next_seq
         self.next_seq = seq + 1
-        if (not self._segments or self._in_newest >= self._per_segment
-                or self._newest_torn):
-            saved = self._rotate(seq)
-        else:
-            saved = False
-        if not saved:
+        new = (not self._segments or self._in_newest >= self._per_segment
+               or self._newest_torn)
+        if not (new and self._drop_oldest(seq)):
             self._save_state()
+        if new:
+            # A new segment for seq; its file is made by the write below.
+            self._segments.append(seq)
+            self._in_newest = 0
+            self._newest_torn = False
         payload = record_for_seq(seq)
         if not 0 < len(payload) <= self.max_entry or payload[0] == _GONE:
             raise ValueError("log: entry size out of range")
@@ -203,10 +205,10 @@ class Log:
         self._in_newest += 1
         return seq, payload
 
-    def _rotate(self, first_seq):
-        # Start a segment for first_seq (its file is made by the append),
-        # dropping the oldest ones while the log is full. True when the
-        # state was saved (with next_seq already moved on).
+    def _drop_oldest(self, first_seq):
+        # Make room for a segment starting at first_seq: while the log is
+        # full, count and remove its oldest segment. True when the state
+        # was saved (with next_seq already moved on).
         segs = self._segments
         saved = False
         while len(segs) >= self._max_segments:
@@ -219,9 +221,6 @@ class Log:
             self._save_state()   # count the drop before it happens
             saved = True
             self._remove(segs.pop(0))
-        segs.append(first_seq)
-        self._in_newest = 0
-        self._newest_torn = False
         return saved
 
     def clear(self):
