@@ -1,5 +1,7 @@
 """The firmware's hardware seam on a POSIX host: ttys for UARTs. Used only by
-the simulator (host_tools/uart.py has the portable clock and pyserial port)."""
+the simulator on CPython (host_tools/uart.py has the portable clock and
+pyserial port; on the MicroPython unix port, which has no os.read or fcntl,
+the simulator's tty port is host_tools/sim/mp_tty.py)."""
 
 from __future__ import annotations
 
