@@ -380,7 +380,7 @@ FLASH_BLOCK = 4096  # host_tools/sim/mp_terminal.py: BLOCK_SIZE
 # The firmware and the simulator's modules, as the micropython process
 # imports them: the folders holding the packages posdiag and host_tools.
 _MP_PATH = os.pathsep.join(
-    str(Path(m.__file__ or "").resolve().parent.parent) for m in (posdiag_package, host_tools_package)
+    dict.fromkeys(str(Path(m.__file__ or "").resolve().parent.parent) for m in (posdiag_package, host_tools_package))
 )
 
 
