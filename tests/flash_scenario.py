@@ -268,14 +268,50 @@ def fresh_image(fs):
     return bytes(dev.data)
 
 
+def checked(fs, image, m):
+    """Problems found after a reboot from image."""
+    dev = PowerCutBlockDevice(BLOCK_SIZE, BLOCK_COUNT, image)
+    try:
+        mount(fs, dev)
+    except OSError as e:
+        return ["mount after the cut failed: %r" % (e,)]
+    try:
+        return check(FileStorage(ROOT), m)
+    except Exception as e:   # noqa: BLE001 (report, go on with the next cut)
+        sys.print_exception(e)
+        return ["check raised %r" % (e,)]
+    finally:
+        umount()
+
+
+def reopen(fs, image, cut_at, half):
+    """The device after opening the logs and counters on image (the repair
+    a boot does), cut at cut_at (None: no cut)."""
+    dev = PowerCutBlockDevice(BLOCK_SIZE, BLOCK_COUNT, image, cut_at, half)
+    mount(fs, dev)
+    try:
+        storage = FileStorage(ROOT)
+        Log(storage, *D_ARGS)
+        Log(storage, *R_ARGS)
+        Counters(storage)
+    except OSError:
+        if not dev.dead:
+            raise
+    finally:
+        umount()
+    return dev
+
+
 def run(fs, base, cut_at, half):
-    """(ops counted, problems) of one run cut at cut_at (None: no cut)."""
+    """(ops counted, second cuts tried, problems) of one run cut at cut_at
+    (None: no cut). After the cut, the repair at the next open is cut too,
+    at each of its operations, before the reboot that is checked."""
     dev = PowerCutBlockDevice(BLOCK_SIZE, BLOCK_COUNT, base, cut_at, half)
     m = Model()
     try:
         mount(fs, dev)
     except OSError as e:
-        return dev.ops, ["mount before the scenario failed: %r" % (e,)]
+        return dev.ops, 0, ["mount before the scenario failed: %r" % (e,)]
     try:
         storage = FileStorage(ROOT)
         scenario(storage, dev, m)
@@ -286,19 +322,21 @@ def run(fs, base, cut_at, half):
     umount()
     ops = dev.ops
     if cut_at is not None and not dev.dead:
-        return ops, []   # the scenario ended before the cut point
-    after = PowerCutBlockDevice(BLOCK_SIZE, BLOCK_COUNT, dev.data)
+        return ops, 0, []   # the scenario ended before the cut point
+    image = bytes(dev.data)
+    bad = checked(fs, image, m)
+    if cut_at is None or bad:
+        return ops, 0, bad
     try:
-        mount(fs, after)
+        repair = reopen(fs, image, None, half).ops
     except OSError as e:
-        return ops, ["mount after the cut failed: %r" % (e,)]
-    try:
-        return ops, check(FileStorage(ROOT), m)
-    except Exception as e:   # noqa: BLE001 (report, go on with the next cut)
-        sys.print_exception(e)
-        return ops, ["check raised %r" % (e,)]
-    finally:
-        umount()
+        return ops, 0, ["opening after the cut failed: %r" % (e,)]
+    for k in range(1, repair + 1):
+        again = reopen(fs, image, k, half)
+        for problem in checked(fs, bytes(again.data), m):
+            bad.append("second cut at op %d of %d of the repair: %s"
+                       % (k, repair, problem))
+    return ops, repair, bad
 
 
 def main():
@@ -311,21 +349,24 @@ def main():
         ROUNDS = int(sys.argv[3])
     only = int(sys.argv[4]) if len(sys.argv) > 4 else None
     base = fresh_image(fs)
-    total, bad = run(fs, base, None, False)
+    total, _, bad = run(fs, base, None, False)
     failures = []
     if bad:
         failures.append({"n": None, "mode": "none", "problems": bad})
     cuts = {"lost": 0, "half": 0}
+    second = {"lost": 0, "half": 0}
     for mode in ("lost", "half"):
         for n in range(1, total + 1):
             if only is not None and n != only:
                 continue
-            _, bad = run(fs, base, n, mode == "half")
+            _, repair, bad = run(fs, base, n, mode == "half")
             cuts[mode] += 1
+            second[mode] += repair
             if bad and len(failures) < 30:
                 failures.append({"n": n, "mode": mode, "problems": bad})
             gc.collect()
-    print(json.dumps({"fs": fs, "block_size": BLOCK_SIZE, "ops": total, "cuts": cuts,
+    print(json.dumps({"fs": fs, "block_size": BLOCK_SIZE, "ops": total,
+                      "cuts": cuts, "second_cuts": second,
                       "failed": len(failures), "failures": failures}))
 
 
