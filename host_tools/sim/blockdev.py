@@ -73,9 +73,9 @@ class FileBlockDevice(RamBlockDevice):
                              % (path, len(data), block_size * block_count))
         RamBlockDevice.__init__(self, block_size, block_count, data)
         if data is None:
-            f = open(path, "wb")
-            f.write(self.data)
-            f.close()
+            new = open(path, "wb")
+            new.write(self.data)
+            new.close()
         self._file = open(path, "r+b")
 
     def _program(self, start, buf):
