@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
+from host_tools import catalog_names as names
 from host_tools import knowledge, texts
 from host_tools.errors import BadDataError
 from host_tools.records import UNREADABLE, decode_record
@@ -15,10 +16,6 @@ from posdiag import rank
 from posdiag import record as r
 from posdiag.catalog import BAUD_RATES
 from posdiag.record import check_flags
-
-
-def _flag_names(flags: int, names: tuple[str, ...]) -> list[str]:
-    return [name for bit, name in enumerate(names) if flags >> bit & 1]
 
 
 def _full(value: object, check: str, size: tuple[int, ...]) -> list:
@@ -39,7 +36,7 @@ def _check_printer(value: object) -> dict:
     if found and isinstance(found[0], int) and 0 <= found[0] < len(BAUD_RATES):
         baud = BAUD_RATES[found[0]]
     return {
-        "flags": _flag_names(flags, c.PRINTER_FLAGS),
+        "flags": names.flag_names(c.CHECK_PRINTER, flags),
         "raw": raw.hex() if isinstance(raw, bytes) else None,
         "reply_ms": ms,
         "baud_found": baud,
@@ -49,26 +46,26 @@ def _check_printer(value: object) -> dict:
 def _check_paper(value: object) -> dict:
     if not isinstance(value, int):
         raise BadDataError(f"paper check has an unexpected form: {value!r}")
-    return {"flags": _flag_names(value, c.PAPER_FLAGS)}
+    return {"flags": names.flag_names(c.CHECK_PAPER, value)}
 
 
 def _check_host(value: object) -> dict:
     if isinstance(value, int):
         return {"flags": [], "rtt_ms": value, "echo_ms": None}
     flags, rtt, echo = _full(value, "host", (3,))
-    return {"flags": _flag_names(flags, c.HOST_FLAGS), "rtt_ms": rtt, "echo_ms": echo}
+    return {"flags": names.flag_names(c.CHECK_HOST, flags), "rtt_ms": rtt, "echo_ms": echo}
 
 
 def _check_head(value: object) -> dict:
     flags, temp = _full(value, "head", (2,))
-    return {"flags": _flag_names(flags, c.HEAD_FLAGS), "temp_dc": temp}
+    return {"flags": names.flag_names(c.CHECK_HEAD, flags), "temp_dc": temp}
 
 
 def _check_power(value: object) -> dict:
     if isinstance(value, int):
         return {"flags": [], "mean_mv": value, "spread_mv": None}
     flags, mean, spread = _full(value, "power", (3,))
-    return {"flags": _flag_names(flags, c.POWER_FLAGS), "mean_mv": mean, "spread_mv": spread}
+    return {"flags": names.flag_names(c.CHECK_POWER, flags), "mean_mv": mean, "spread_mv": spread}
 
 
 _DESCRIBE = (_check_printer, _check_paper, _check_host, _check_head, _check_power)
@@ -87,7 +84,7 @@ def describe_checks(checks: object, unreadable: tuple[str, ...] | list[str] = ()
     if not isinstance(checks, list):
         raise BadDataError("record checks are not an array")
     out: dict[str, dict | None] = {}
-    for check, name in enumerate(c.CHECK_NAMES):
+    for check, name in enumerate(names.CHECKS):
         value = checks[check] if check < len(checks) else None
         if f"checks.{name}" in unreadable or "checks" in unreadable:
             out[name] = {"flags": [], "status": "unknown"}
@@ -96,7 +93,7 @@ def describe_checks(checks: object, unreadable: tuple[str, ...] | list[str] = ()
             out[name] = None
             continue
         described = _DESCRIBE[check](value)
-        described["status"] = _status(check_flags(checks, check), c.WARNING_FLAGS[check])
+        described["status"] = _status(check_flags(checks, check), names.WARNING_FLAGS[check])
         out[name] = described
     return out
 
@@ -105,8 +102,9 @@ def describe_checks(checks: object, unreadable: tuple[str, ...] | list[str] = ()
 def _ranked(flags: tuple[int, ...], failed: bool) -> tuple[int, ...]:
     # The ranking depends only on the five checks' flags and whether the
     # self-test failed inside: logs repeat the same few combinations, so
-    # each is ranked once.
-    return tuple(rank.from_flags(flags, failed))
+    # each is ranked once, by the firmware's own rank.causes on checks that
+    # are their flags alone (record.check_flags reads [flags] like the full form).
+    return tuple(rank.causes([[f] for f in flags], failed))
 
 
 def ranked_causes(checks: list, failed: bool = False) -> tuple[int, ...]:
@@ -114,7 +112,7 @@ def ranked_causes(checks: list, failed: bool = False) -> tuple[int, ...]:
     failed: the record says the self-test failed inside (key 9)."""
     if not isinstance(checks, list):
         return ()
-    # rank.flags_of, inlined: this runs once per record of a long log.
+    # record.check_flags of each check, inlined: this runs once per record of a long log.
     flags = [0, 0, 0, 0, 0]
     for i, v in enumerate(checks[:5]):
         if type(v) is list:
@@ -130,11 +128,11 @@ def record_causes(rec: dict) -> tuple[int, ...]:
 
 
 # Stages of a self-test that failed inside (record key 9).
-STAGES = (*c.CHECK_NAMES, "record")
+STAGES = (*names.CHECKS, "record")
 
 
 def _error(value: object) -> dict | None:
-    """Record key 9, [stage, catalog.ERRORS code], as the JSON shows it."""
+    """Record key 9, [stage, catalog.ERROR_CLASSES code], as the JSON shows it."""
     if value is None:
         return None
     if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
@@ -142,17 +140,17 @@ def _error(value: object) -> dict | None:
     stage, code = value
     return {
         "stage": STAGES[stage] if 0 <= stage < len(STAGES) else f"unknown stage {stage}",
-        "name": c.ERRORS[code] if 0 <= code < len(c.ERRORS) else f"unknown error {code}",
+        "name": names.ERRORS[code] if 0 <= code < len(names.ERRORS) else f"unknown error {code}",
     }
 
 
 def cause_entry(code: int, lang: str) -> dict:
     """The static part of a cause (shared between records: do not mutate)."""
-    ident, category, severity, _, _ = c.CAUSES[code]
+    ident, category, severity = names.CAUSES[code]
     return {
         "id": ident,
-        "category": c.CATEGORIES[category],
-        "severity": c.SEVERITIES[severity],
+        "category": category,
+        "severity": severity,
         "hint": {"zh": c.hint(code, "zh"), "en": c.hint(code, "en")},
         "steps": list(knowledge.steps(ident, lang)),
         "e_receipt": ident in knowledge.E_RECEIPT,

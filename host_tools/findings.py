@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from host_tools import catalog_names as names
 from host_tools import texts
 from host_tools.diagnosis import record_causes
 from host_tools.records import decode_record
@@ -44,7 +45,7 @@ def _text(key: str, **values: object) -> dict[str, str]:
 
 
 def _category(cause_id: str) -> str:
-    return c.CATEGORIES[c.CAUSES[c.cause_code(cause_id)][1]]
+    return names.CAUSES[names.cause_code(cause_id)].category
 
 
 def _runs(records: list[tuple[int, dict, tuple[int, ...]]]) -> list[Finding]:

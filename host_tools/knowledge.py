@@ -1,12 +1,12 @@
-"""What the host knows of each cause in ``posdiag.catalog.CAUSES`` beyond the
+"""What the host knows of each cause (``catalog_names.CAUSES``) beyond the
 catalogue: the readings of a record that support it, and whether the customer
 is offered an e-receipt. The technician's steps are text, kept per language in
 ``host_tools/lang/`` (``texts.steps``)."""
 
 from __future__ import annotations
 
+from host_tools.catalog_names import CAUSES
 from host_tools.texts import steps
-from posdiag import catalog as c
 
 __all__ = ["EVIDENCE", "E_RECEIPT", "READINGS", "steps"]
 
@@ -55,5 +55,5 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
 # Causes for which the customer is offered an e-receipt: every cause that stops the paper
 # receipt (fault severity), and the receipt policy.
 E_RECEIPT: frozenset[str] = frozenset(
-    ident for ident, category, severity, _, _ in c.CAUSES if severity == c.FAULT or category == c.POLICY
+    ident for ident, category, severity in CAUSES.values() if severity == "fault" or category == "policy"
 )

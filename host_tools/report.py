@@ -12,12 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools import catalog_names as names
 from host_tools import texts
 from host_tools.diagnosis import diagnose, record_causes, trigger_name
 from host_tools.findings import Finding, analyse
 from host_tools.identity import identity_line, readable
 from host_tools.records import PulledLog, decode_record
-from posdiag import catalog as c
 from posdiag import record as r
 
 _CSS = """
@@ -55,7 +55,7 @@ def report_of(log: PulledLog, lang: str, policy: str | None = None, roll_m: floa
     counts: Counter[str] = Counter()
     for raw in log.records:
         ranked = record_causes(decode_record(raw))
-        counts[c.cause_id(ranked[0]) if ranked else "healthy"] += 1
+        counts[names.cause_id(ranked[0]) if ranked else "healthy"] += 1
     return LogReport(log, diagnose(log.records[-1], lang, policy), analyse(log.records, log.terminal, roll_m), counts)
 
 
@@ -150,7 +150,7 @@ def write_html(path: str, rep: LogReport, lang: str) -> None:
     )
     for raw in reversed(log.records[-_TIMELINE_MAX:]):
         rec = decode_record(raw)
-        causes = ", ".join(c.cause_id(code) for code in record_causes(rec)) or healthy
+        causes = ", ".join(names.cause_id(code) for code in record_causes(rec)) or healthy
         trigger = texts.word("trigger", trigger_name(rec), lang)
         parts.append(
             f"<tr><td class=n>{rec[r.K_SEQ]}</td><td>{e(_time(rec, lang))}</td><td>{e(trigger)}</td>"

@@ -110,9 +110,9 @@ def result(answers: dict[str, bool], ask: Callable[[str], bool] | None, lang: st
     """What `posdiag troubleshoot` reports (docs/json-output.md): the
     answers, why in lang, and the cause found as a diagnosis's cause entry
     (no evidence: no sensor saw it). MissingAnswer as walk()."""
+    from host_tools.catalog_names import cause_code
     from host_tools.diagnosis import cause_entry
-    from posdiag import catalog
 
     cause, why, _ = walk(answers, ask)
-    causes = [dict(cause_entry(catalog.cause_code(cause), lang), evidence=[])] if cause else []
+    causes = [dict(cause_entry(cause_code(cause), lang), evidence=[])] if cause else []
     return {"answers": answers, "why": why[lang], "causes": causes}

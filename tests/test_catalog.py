@@ -1,10 +1,13 @@
 """The shared catalogue: every cause id of the fault catalogue, hints that
-fit the terminal's 2 x 16 display."""
+fit the terminal's 2 x 16 display, and the host's names of the firmware's
+codes (host_tools/catalog_names.py): exactly one name for every code, no name
+without a code."""
 
 from __future__ import annotations
 
 import pytest
 
+from host_tools import catalog_names as names
 from host_tools.textwidth import width
 from posdiag import catalog as c
 
@@ -32,17 +35,88 @@ POSDIAG_IDS = {"internal-error"}
 
 
 def test_every_catalogue_id_is_present_once() -> None:
-    ids = [cause[0] for cause in c.CAUSES]
+    ids = names.CAUSE_IDS
     assert set(ids) == CATALOGUE_IDS | POSDIAG_IDS and len(ids) == len(set(ids))
 
 
-def test_codes_match_table_positions() -> None:
-    for code, cause in enumerate(c.CAUSES):
-        assert c.cause_code(cause[0]) == code and c.cause_id(code) == cause[0]
-    assert sorted(c.RANK) == list(range(len(c.CAUSES)))
+def firmware_constants(prefix: str = "", *, exclude: tuple[str, ...] = ()) -> dict[str, int]:
+    """The firmware catalogue's public integer constants whose name starts
+    with prefix."""
+    return {
+        name: value
+        for name, value in vars(c).items()
+        if name.isupper() and name.startswith(prefix) and type(value) is int and not name.startswith(exclude)
+    }
 
 
-ALL_HINTS = [(c.cause_id(code), lang, c.hint(code, lang)) for code in range(len(c.CAUSES)) for lang in c.LANGS]
+# Integer constants of the catalogue that are not cause codes, by prefix.
+NOT_CAUSES = ("CHECK_", "P_", "S_", "H_", "T_", "V_", "RESET_", "OFFLINE_EXPLAINED_BY")
+
+
+def test_every_cause_code_has_one_host_name_and_no_name_is_orphaned() -> None:
+    codes = firmware_constants(exclude=NOT_CAUSES)
+    assert sorted(codes.values()) == list(range(len(codes))), "cause codes are 0..n-1, each once"
+    assert set(names.CAUSES) == set(codes.values())
+    assert len(c.HINTS) == 2 * len(names.CAUSES), "a zh and an en hint for every code"
+    assert sorted(c.RANK) == list(range(len(names.CAUSES))), "every code ranked once"
+    for cause in names.CAUSES.values():
+        assert cause.category in names.CATEGORIES and cause.severity in names.SEVERITIES, cause
+    assert {cause.category for cause in names.CAUSES.values()} == set(names.CATEGORIES)
+    assert {cause.severity for cause in names.CAUSES.values()} == set(names.SEVERITIES)
+
+
+def test_cause_ids_match_codes() -> None:
+    for code, ident in enumerate(names.CAUSE_IDS):
+        assert names.cause_code(ident) == code and names.cause_id(code) == ident == names.CAUSES[code].id
+    # The firmware's constant names are the ids, spelled as Python names.
+    for name, code in firmware_constants(exclude=NOT_CAUSES).items():
+        assert names.cause_id(code) == name.lower().replace("_", "-")
+
+
+# The firmware's prefix of each check's flag constants.
+FLAG_PREFIXES = {
+    c.CHECK_PRINTER: "P_",
+    c.CHECK_PAPER: "S_",
+    c.CHECK_HOST: "H_",
+    c.CHECK_HEAD: "T_",
+    c.CHECK_POWER: "V_",
+}
+
+
+@pytest.mark.parametrize("check", sorted(FLAG_PREFIXES))
+def test_every_flag_bit_has_one_host_name_and_no_name_is_orphaned(check: int) -> None:
+    bits = firmware_constants(FLAG_PREFIXES[check])
+    table = names.FLAGS[check]
+    assert sorted(bits.values()) == [1 << i for i in range(len(bits))], "one bit each, from bit 0 up"
+    assert list(table) == sorted(bits.values()), "a name for every flag, in bit order, no other"
+    assert len(set(table.values())) == len(table), "names unique within a check"
+    assert names.WARNING_FLAGS[check] & ~sum(table) == 0, "warnings are flags of the check"
+    assert names.flag_names(check, sum(table)) == list(table.values())
+
+
+def test_checks_are_named_by_their_index() -> None:
+    checks = firmware_constants("CHECK_")
+    assert sorted(checks.values()) == list(range(len(names.CHECKS)))
+    for name, check in checks.items():
+        assert names.CHECKS[check] == name.removeprefix("CHECK_").lower()
+    assert set(names.FLAGS) == set(names.WARNING_FLAGS) == set(range(len(names.CHECKS)))
+
+
+# Record key 9 stores these codes: the list only ever grows at its end.
+ERROR_NAMES = (
+    "Exception", "OSError", "ValueError", "TypeError", "IndexError", "KeyError", "AttributeError",
+    "ZeroDivisionError", "MemoryError", "RuntimeError", "NotImplementedError", "OverflowError",
+    "UnicodeError", "AssertionError", "EOFError", "ImportError", "NameError", "StopIteration",
+    "LookupError", "ArithmeticError", "SyntaxError", "KeyboardInterrupt", "SystemExit",
+)  # fmt: skip
+
+
+def test_error_codes_keep_their_stored_names() -> None:
+    assert names.ERRORS == ERROR_NAMES
+    assert all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in c.ERROR_CLASSES)
+
+
+ALL_HINTS = [(names.cause_id(code), lang, c.hint(code, lang)) for code in names.CAUSES for lang in c.LANGS]
 ALL_HINTS += [("healthy", lang, c.hint(None, lang)) for lang in c.LANGS]
 
 
@@ -74,4 +148,4 @@ def test_width_counts_cjk_as_two() -> None:
 
 def test_unknown_id_is_an_error() -> None:
     with pytest.raises(ValueError):
-        c.cause_code("toaster")
+        names.cause_code("toaster")

@@ -12,12 +12,12 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from host_tools.catalog_names import CAUSES, cause_code
 from host_tools.errors import EXIT_USAGE
 from host_tools.records import PulledLog
 from host_tools.sim.faults import FAULTS
 from host_tools.sim.runner import DEMO_KEY, FLASH_IMAGE
 from host_tools.sim.settlement import EchoServer, closed_port
-from posdiag import catalog as c
 
 from .conftest import SimProcess, posdiag_cmd
 
@@ -70,7 +70,7 @@ def test_injected_fault_is_the_top_cause(
         validate(raw)
     top = diag["causes"][0]
     assert top["id"] == fault
-    assert top["category"] == c.CATEGORIES[c.CAUSES[c.cause_code(fault)][1]]
+    assert top["category"] == CAUSES[cause_code(fault)].category
     assert top["steps"] and top["hint"]["zh"] and top["hint"]["en"]
     assert diag["bytes"] <= 64
 

@@ -20,6 +20,7 @@ import functools
 import cbor2
 import pytest
 
+from host_tools.catalog_names import CHECKS, ERRORS
 from host_tools.diagnosis import diagnose
 from posdiag import catalog as c
 from posdiag import protocol as p
@@ -67,7 +68,7 @@ INJECTED = [
     _spec("host", c.CHECK_HOST, LONG_NAME, lang="zh"),
 ]
 SIZE = [
-    _spec("size-" + c.CHECK_NAMES[i], i, LONG_NAME, mode="write", faults=ALL_FAILING) for i in range(len(c.CHECK_NAMES))
+    _spec("size-" + CHECKS[i], i, LONG_NAME, mode="write", faults=ALL_FAILING) for i in range(len(CHECKS))
 ]
 SPECS = [
     _spec("healthy"),
@@ -282,7 +283,7 @@ def builtin_name(exc: str) -> str:
 
 
 def expected_error(spec: dict) -> list:
-    return [spec["check"], c.ERRORS.index(builtin_name(spec["exc"]))]
+    return [spec["check"], ERRORS.index(builtin_name(spec["exc"]))]
 
 
 def answer(out: dict, key: str) -> tuple[int, bytes]:
@@ -326,7 +327,7 @@ def test_each_failing_check_is_recorded_and_the_others_still_count(spec: dict, r
     for key in TRIGGERED:
         checks = checks_of(bytes.fromhex(out[key]))
         assert checks[spec["check"]] is None, "a check that raised is unknown, not healthy"
-        others = [i for i in range(len(c.CHECK_NAMES)) if i != spec["check"]]
+        others = [i for i in range(len(CHECKS)) if i != spec["check"]]
         want = checks_of(bytes.fromhex(healthy[key]))
         assert [checks[i] for i in others] == [want[i] for i in others], key
 
@@ -398,8 +399,8 @@ def test_an_exception_after_the_checks_is_stage_record(runtime: str, validate) -
         validate(data)
         rec = cbor2.loads(data)
         # The checks' results could not be encoded: none is kept, the failure is.
-        assert rec[r.K_ERROR] == [r.STAGE_RECORD, c.ERRORS.index("TypeError")]
-        assert rec[r.K_CHECKS] == [None] * len(c.CHECK_NAMES)
+        assert rec[r.K_ERROR] == [r.STAGE_RECORD, ERRORS.index("TypeError")]
+        assert rec[r.K_CHECKS] == [None] * len(CHECKS)
     assert out["boot_screen"] == c.hint(c.INTERNAL_ERROR, "zh")
 
 
@@ -409,9 +410,9 @@ def test_an_exception_after_the_checks_is_stage_record(runtime: str, validate) -
 @pytest.mark.parametrize("name", [*(s["name"] for s in INJECTED), "record-stage", *(s["name"] for s in SIZE)])
 def test_the_host_diagnoses_internal_error_first(name: str, validate) -> None:  # noqa: ANN001
     spec = SPECS[NAMES.index(name)]
-    stage, code = expected_error(spec) if spec["check"] is not None else [r.STAGE_RECORD, c.ERRORS.index("TypeError")]
-    stage_name = (*c.CHECK_NAMES, "record")[stage]
-    cls = c.ERRORS[code]
+    stage, code = expected_error(spec) if spec["check"] is not None else [r.STAGE_RECORD, ERRORS.index("TypeError")]
+    stage_name = (*CHECKS, "record")[stage]
+    cls = ERRORS[code]
     for data in records(run("cpython")[name]):
         validate(data)
         diagnosis = diagnose(data)
@@ -425,7 +426,7 @@ def test_the_host_diagnoses_internal_error_first(name: str, validate) -> None:  
 
 def test_a_drivers_own_class_is_recorded_as_its_built_in_base() -> None:
     for data in records(run("cpython")["host"]):
-        assert c.ERRORS[cbor2.loads(data)[r.K_ERROR][1]] == "RuntimeError"
+        assert ERRORS[cbor2.loads(data)[r.K_ERROR][1]] == "RuntimeError"
 
 
 def test_healthy_records_have_no_error() -> None:

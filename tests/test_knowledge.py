@@ -8,10 +8,9 @@ import re
 import pytest
 
 from host_tools import knowledge, texts
+from host_tools.catalog_names import CAUSE_IDS, CAUSES
 from host_tools.diagnosis import describe_checks
-from posdiag import catalog
 
-CAUSE_IDS: tuple[str, ...] = tuple(cause[0] for cause in catalog.CAUSES)
 # Every reading a diagnosis shows: "check.field" for each field the JSON
 # output has for a record where every check found something.
 _ALL_FAILING = [[0x1FFF, b"\x7e\x7e\x7e\x7e", 300, 1], 15, [0x3F, 12, 900], [1, 700], [0x1F, 19000, 4000]]
@@ -89,8 +88,8 @@ def test_e_receipt() -> None:
 
 
 def test_e_receipt_never_for_a_warning_except_policy() -> None:
-    for ident, _category, severity, _zh, _en in catalog.CAUSES:
-        if severity == catalog.WARNING and ident != "receipt-policy":
+    for ident, _category, severity in CAUSES.values():
+        if severity == "warning" and ident != "receipt-policy":
             assert ident not in knowledge.E_RECEIPT, ident
 
 
@@ -148,5 +147,5 @@ def test_e_receipt_is_derived_and_matches_the_old_hand_kept_list() -> None:
         "internal-error",
     }
     assert knowledge.E_RECEIPT == hand_kept
-    derived = {i for i, cat, sev, _, _ in catalog.CAUSES if sev == catalog.FAULT or cat == catalog.POLICY}
+    derived = {i for i, cat, sev in CAUSES.values() if sev == "fault" or cat == "policy"}
     assert knowledge.E_RECEIPT == derived

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from host_tools.catalog_names import cause_id
 from posdiag import catalog as c
-from posdiag.rank import causes, top_cause
+from posdiag.rank import causes
 
 OK_PRINTER = [0, b"\x16\x12\x12\x12", 5]
 
 
 def ids(checks: list) -> list[str]:
-    return [c.cause_id(code) for code in causes(checks)]
+    return [cause_id(code) for code in causes(checks)]
 
 
 def test_healthy_has_no_cause() -> None:
     assert causes([OK_PRINTER, 0, 12]) == []
-    assert top_cause([OK_PRINTER, 0, 12]) is None
 
 
 def test_checks_not_run_are_not_faults() -> None:

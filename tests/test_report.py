@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from host_tools.catalog_names import CAUSE_IDS, cause_id
 from host_tools.diagnosis import diagnose, policy_entry, ranked_causes
 from host_tools.findings import analyse
 from host_tools.sim import faults, parts
@@ -104,7 +105,7 @@ def _sensed(fault: str) -> str:
     import cbor2
 
     data = Terminal(config.load({"printer_supported": ["POSDIAG-EMU-80"]}), hw).boot()
-    return c.cause_id(ranked_causes(cbor2.loads(data)[record.K_CHECKS])[0])
+    return cause_id(ranked_causes(cbor2.loads(data)[record.K_CHECKS])[0])
 
 
 def _leaves(node: tuple) -> set[str]:
@@ -122,7 +123,7 @@ def test_every_catalogue_id_is_reached() -> None:
     reached.add(policy_entry("on-request", "en")["id"])  # the receipt policy
     failed = record.encode(record.build(1, 1, 1, None, 0, ok, error=[c.CHECK_HEAD, 1]))
     reached.add(diagnose(failed)["causes"][0]["id"])  # a self-test that failed inside
-    assert reached == {cause[0] for cause in c.CAUSES}
+    assert reached == set(CAUSE_IDS)
 
 
 def test_rich_report_for_a_person_at_a_terminal(pulled: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001

@@ -15,6 +15,7 @@ import cbor2
 import pytest
 
 from host_tools import mpruntime
+from host_tools.catalog_names import cause_code, cause_id
 from host_tools.sim.faults import FAULTS
 from posdiag import catalog as c
 from posdiag import record
@@ -122,8 +123,8 @@ def test_each_fault_is_the_top_cause_on_micropython(fault: str) -> None:
     from posdiag import rank
 
     rec = cbor2.loads(bytes.fromhex(micropython()[fault]["boot"]))
-    assert c.cause_id(rank.causes(rec[record.K_CHECKS])[0]) == fault
-    assert micropython()[fault]["screen"] == c.hint(c.cause_code(fault), "zh")
+    assert cause_id(rank.causes(rec[record.K_CHECKS])[0]) == fault
+    assert micropython()[fault]["screen"] == c.hint(cause_code(fault), "zh")
 
 
 def test_healthy_boot_record_size_and_heap(record_property) -> None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from host_tools import catalog_names as names
 from host_tools import knowledge, texts, troubleshoot
 from host_tools.diagnosis import POLICIES, describe_checks, diagnose
 from host_tools.findings import analyse
@@ -26,7 +27,7 @@ HOST = Path(texts.__file__).resolve().parent
 LANG_DIR = HOST / "lang"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 EN = texts.table("en")
-CAUSE_IDS = {cause[0] for cause in c.CAUSES}
+CAUSE_IDS = set(names.CAUSE_IDS)
 _ALL_FAILING = [[0x1FFF, b"\x7e\x7e\x7e\x7e", 300, 1], 15, [0x3F, 12, 900], [1, 700], [0x1F, 19000, 4000]]
 
 
@@ -50,11 +51,11 @@ def _fields(text: str) -> set[str]:
 # What the code and the catalogue name, table by table: the data holds exactly these keys.
 EXPECTED = {
     "steps": CAUSE_IDS,
-    "check": set(c.CHECK_NAMES) | {"error"},
+    "check": set(names.CHECKS) | {"error"},
     "field": {f for check in describe_checks(_ALL_FAILING).values() for f in check if f != "status"}
     | {"stage", "name"},
-    "status": {"ok", *c.SEVERITIES, "unknown"},  # unknown: a form this host cannot read
-    "category": set(c.CATEGORIES),
+    "status": {"ok", *names.SEVERITIES, "unknown"},  # unknown: a form this host cannot read
+    "category": set(names.CATEGORIES),
     "trigger": set(r.TRIGGERS),
     "question": set(troubleshoot.QUESTIONS),
     "why": {leaf[2] for leaf in _leaves(troubleshoot.TREE)},
@@ -157,9 +158,8 @@ ENGLISH_LABELS = re.compile(
 
 
 # Codes shown as they are in every language, like the JSON: cause ids and flag names.
-CODES = re.compile(
-    "|".join(sorted((re.escape(x) for x in CAUSE_IDS | set(sum(c.FLAG_NAMES, ()))), key=len, reverse=True))
-)
+FLAG_NAMES = {name for table in names.FLAGS.values() for name in table.values()}
+CODES = re.compile("|".join(sorted((re.escape(x) for x in CAUSE_IDS | FLAG_NAMES), key=len, reverse=True)))
 
 
 def _zh_lines(text: str) -> str:

@@ -1,19 +1,10 @@
 # The one table of check ids, fault flags and causes, shared by the firmware and
 # the host tool (host_tools imports this module). Integer codes are stable: they
 # are stored in records on flash, so entries are only ever appended.
-
-# Categories: the five causes of the merchant article posdiag started from.
-CATEGORIES = ("device", "operator", "network", "consumables", "policy")
-DEVICE = 0
-OPERATOR = 1
-NETWORK = 2
-CONSUMABLES = 3
-POLICY = 4
-
-# Severity: a fault stops the receipt; a warning does not (yet).
-FAULT = 0
-WARNING = 1
-SEVERITIES = ("fault", "warning")
+# Only what the terminal needs is here: the codes, the rules that rank them and
+# the merchant's hints. Their names (cause ids with category and severity, flag
+# names, warning flags, exception names) are the host's, keyed by these
+# constants: host_tools/catalog_names.py.
 
 # Checks, in the order of the positional checks array of a record.
 CHECK_PRINTER = 0
@@ -21,7 +12,6 @@ CHECK_PAPER = 1
 CHECK_HOST = 2
 CHECK_HEAD = 3
 CHECK_POWER = 4
-CHECK_NAMES = ("printer", "paper", "host", "head", "power")
 
 # Printer check flags: what DLE EOT 1-4 replies (or their absence) said.
 P_NO_REPLY = 0x001
@@ -38,10 +28,6 @@ P_WAIT_RECOVERY = 0x400
 P_MECHANICAL = 0x800
 P_UNSUPPORTED = 0x1000   # model name (GS I 67) not in the supported list
 P_PARTIAL = 0x2000       # answered some status queries, then not the rest
-PRINTER_FLAGS = ("no-reply", "garbled", "offline", "cover-open", "paper-end",
-                 "near-end", "cutter-error", "unrecoverable-error",
-                 "auto-recoverable-error", "feed-button", "waiting-recovery",
-                 "mechanical-error", "unsupported-printer", "partial-reply")
 
 # Printer baud rates, as the printer check stores them: the index into this
 # tuple is a record's baud-found (printer.scan_baud tries them in this order).
@@ -53,7 +39,6 @@ S_PAPER_END = 0x1
 S_NEAR_END = 0x2
 S_COVER = 0x4
 S_DISAGREE = 0x8         # terminal sensor and printer differ on paper end
-PAPER_FLAGS = ("paper-end", "near-end", "cover-open", "disagrees-with-printer")
 
 # Host check flags: reaching the settlement host.
 H_DNS = 0x1
@@ -63,14 +48,11 @@ H_SLOW = 0x8             # connect or echo slower than the limit
 H_REJECTS = 0x10         # connected, but the echo came back wrong or not at all
 H_ECHO_TIMEOUT = 0x20    # connected, echo not answered in time
 H_UNRESOLVED = 0x40      # host name not resolved yet: not tried (no verdict)
-HOST_FLAGS = ("dns-failed", "refused", "timeout", "slow", "rejects",
-              "echo-timeout", "not-resolved-yet")
 
 # Print head check flags: the head thermistor.
 T_OVERHEAT = 0x1
 T_OPEN = 0x2             # reading at the top rail: thermistor or its wire open
 T_SHORT = 0x4            # reading at the bottom rail: shorted
-HEAD_FLAGS = ("overheat", "thermistor-open", "thermistor-short")
 
 # Power check flags: supply voltage samples and the reset cause.
 V_LOW = 0x1
@@ -78,24 +60,24 @@ V_HIGH = 0x2
 V_UNSTABLE = 0x4         # spread between samples above the limit
 V_BROWNOUT = 0x8         # the board last reset on a brownout
 V_WATCHDOG = 0x10        # the board last reset on its watchdog
-POWER_FLAGS = ("low", "high", "unstable", "brownout-reset", "watchdog-reset")
-
-FLAG_NAMES = (PRINTER_FLAGS, PAPER_FLAGS, HOST_FLAGS, HEAD_FLAGS, POWER_FLAGS)
-
-# Flags that warn (receipts still print), per check; every other flag is a fault.
-WARNING_FLAGS = (P_NEAR_END | P_PARTIAL, S_NEAR_END | S_DISAGREE,
-                 H_SLOW | H_ECHO_TIMEOUT | H_UNRESOLVED, 0, V_WATCHDOG)
 
 # Exception classes a self-test that failed inside records (record key 9),
 # by code: MicroPython's built-in classes. An exception is recorded as the
 # most specific of these it is an instance of (a driver's own class as its
 # built-in base), so the record stays small. Stored: only ever appended.
-ERRORS = ("Exception", "OSError", "ValueError", "TypeError", "IndexError",
-          "KeyError", "AttributeError", "ZeroDivisionError", "MemoryError",
-          "RuntimeError", "NotImplementedError", "OverflowError",
-          "UnicodeError", "AssertionError", "EOFError", "ImportError",
-          "NameError", "StopIteration", "LookupError", "ArithmeticError",
-          "SyntaxError", "KeyboardInterrupt", "SystemExit")
+# The classes themselves, not their names: the host names them
+# (catalog_names.ERRORS). A port built without unicode strings has no
+# UnicodeError: its place stays, matching nothing.
+try:
+    _UNICODE_ERROR = UnicodeError
+except NameError:
+    _UNICODE_ERROR = ()  # type: ignore[assignment,misc]
+ERROR_CLASSES = (Exception, OSError, ValueError, TypeError, IndexError,
+                 KeyError, AttributeError, ZeroDivisionError, MemoryError,
+                 RuntimeError, NotImplementedError, OverflowError,
+                 _UNICODE_ERROR, AssertionError, EOFError, ImportError,
+                 NameError, StopIteration, LookupError, ArithmeticError,
+                 SyntaxError, KeyboardInterrupt, SystemExit)
 
 # Reset causes the board reports (hal: reset_cause()).
 RESET_POWER_ON = 0
@@ -104,48 +86,7 @@ RESET_WATCHDOG = 2
 RESET_SOFT = 3
 RESET_OTHER = 4
 
-# Causes: (id, category, severity, merchant hint zh-CN, merchant hint en).
-# Each hint is two lines that fit a 16-column display, a CJK character taking
-# two columns (tests/test_catalog.py measures every one).
-CAUSES = (
-    ("paper-out", CONSUMABLES, FAULT,
-     "打印纸用完\n请装入新纸卷", "Out of paper\nLoad a new roll"),
-    ("paper-near-end", CONSUMABLES, WARNING,
-     "打印纸快用完\n请备好新纸卷", "Paper low\nPrepare new roll"),
-    ("paper-loaded-backwards", OPERATOR, FAULT,
-     "纸卷可能装反\n热敏面朝打印头", "Blank receipt?\nFlip paper roll"),
-    ("cover-open", OPERATOR, FAULT,
-     "打印机盖未合上\n请按下直到卡紧", "Cover is open\nPress it shut"),
-    ("cutter-jam", DEVICE, FAULT,
-     "切刀卡纸\n打开清除碎纸", "Cutter jammed\nClear paper bits"),
-    ("head-overheat", DEVICE, FAULT,
-     "打印头过热\n请稍候再打印", "Print head hot\nWait, then retry"),
-    ("head-fault", DEVICE, FAULT,
-     "打印头故障\n请联系维修", "Print head fault\nCall service"),
-    ("power-unstable", DEVICE, FAULT,
-     "电源电压不稳\n用原装适配器", "Power unstable\nUse orig adapter"),
-    ("printer-no-response", DEVICE, FAULT,
-     "打印机无响应\n检查电源和数据线", "No printer reply\nReseat the cable"),
-    ("link-garbled", OPERATOR, FAULT,
-     "打印机通讯错误\n检查波特率设置", "Printer link bad\nCheck baud rate"),
-    ("link-intermittent", DEVICE, WARNING,
-     "打印机时断时续\n检查数据线接头", "Printer flaky\nCheck cable ends"),
-    ("printer-busy-offline", OPERATOR, FAULT,
-     "打印机暂停中\n松开走纸键稍候", "Printer offline\nRelease FEED key"),
-    ("host-unreachable", NETWORK, FAULT,
-     "无法连接结算主机\n请检查网络", "Host unreachable\nCheck network"),
-    ("host-slow", NETWORK, WARNING,
-     "网络缓慢\n检查信号和网线", "Network slow\nCheck signal/LAN"),
-    ("host-rejects", NETWORK, FAULT,
-     "主机拒绝请求\n检查主机参数", "Host refused\nCheck host setup"),
-    ("software-mismatch", OPERATOR, FAULT,
-     "软件版本不匹配\n请更新软件", "Version mismatch\nUpdate software"),
-    ("receipt-policy", POLICY, WARNING,
-     "按规定不打印纸质\n可发电子小票", "No paper receipt\nOffer e-receipt"),
-    ("internal-error", DEVICE, FAULT,
-     "自检失败\n请联系维修", "Self-test failed\nCall service"),
-)
-
+# Causes, by code (the host's cause ids: catalog_names.CAUSES).
 PAPER_OUT = 0
 PAPER_NEAR_END = 1
 PAPER_LOADED_BACKWARDS = 2
@@ -165,6 +106,30 @@ SOFTWARE_MISMATCH = 15
 RECEIPT_POLICY = 16
 INTERNAL_ERROR = 17   # the self-test itself failed (record key 9 says where)
 
+# The merchant's hint for each cause, by code: zh-CN at 2 * code, en after it.
+# Each hint is two lines that fit a 16-column display, a CJK character taking
+# two columns (tests/test_catalog.py measures every one).
+HINTS = (
+    "打印纸用完\n请装入新纸卷", "Out of paper\nLoad a new roll",
+    "打印纸快用完\n请备好新纸卷", "Paper low\nPrepare new roll",
+    "纸卷可能装反\n热敏面朝打印头", "Blank receipt?\nFlip paper roll",
+    "打印机盖未合上\n请按下直到卡紧", "Cover is open\nPress it shut",
+    "切刀卡纸\n打开清除碎纸", "Cutter jammed\nClear paper bits",
+    "打印头过热\n请稍候再打印", "Print head hot\nWait, then retry",
+    "打印头故障\n请联系维修", "Print head fault\nCall service",
+    "电源电压不稳\n用原装适配器", "Power unstable\nUse orig adapter",
+    "打印机无响应\n检查电源和数据线", "No printer reply\nReseat the cable",
+    "打印机通讯错误\n检查波特率设置", "Printer link bad\nCheck baud rate",
+    "打印机时断时续\n检查数据线接头", "Printer flaky\nCheck cable ends",
+    "打印机暂停中\n松开走纸键稍候", "Printer offline\nRelease FEED key",
+    "无法连接结算主机\n请检查网络", "Host unreachable\nCheck network",
+    "网络缓慢\n检查信号和网线", "Network slow\nCheck signal/LAN",
+    "主机拒绝请求\n检查主机参数", "Host refused\nCheck host setup",
+    "软件版本不匹配\n请更新软件", "Version mismatch\nUpdate software",
+    "按规定不打印纸质\n可发电子小票", "No paper receipt\nOffer e-receipt",
+    "自检失败\n请联系维修", "Self-test failed\nCall service",
+)
+
 # Root-cause order: when several causes show at once, the earlier one explains
 # the later ones (no power explains no reply; a dead cable explains everything
 # the printer cannot say; a cover left open explains paper-end bits). Printer
@@ -178,19 +143,38 @@ RANK = (
     PAPER_NEAR_END, HOST_SLOW, LINK_INTERMITTENT, RECEIPT_POLICY,
 )
 
+# Signals: (check, flag mask, cause): a check result with any bit of the mask
+# set points at the cause. rank.causes applies them, then the rules that make
+# one cause explain another (docs/diagnosis.md).
+SIGNALS = (
+    (CHECK_POWER, V_LOW | V_HIGH | V_UNSTABLE | V_BROWNOUT, POWER_UNSTABLE),
+    (CHECK_PRINTER, P_NO_REPLY, PRINTER_NO_RESPONSE),
+    (CHECK_PRINTER, P_GARBLED, LINK_GARBLED),
+    (CHECK_PRINTER, P_UNRECOVERABLE, HEAD_FAULT),
+    (CHECK_HEAD, T_OPEN | T_SHORT, HEAD_FAULT),
+    (CHECK_PRINTER, P_AUTO_RECOVER, HEAD_OVERHEAT),
+    (CHECK_HEAD, T_OVERHEAT, HEAD_OVERHEAT),
+    (CHECK_PRINTER, P_CUTTER | P_MECHANICAL, CUTTER_JAM),
+    (CHECK_PRINTER, P_COVER, COVER_OPEN),
+    (CHECK_PAPER, S_COVER, COVER_OPEN),
+    (CHECK_PRINTER, P_PAPER_END, PAPER_OUT),
+    (CHECK_PAPER, S_PAPER_END, PAPER_OUT),
+    (CHECK_PRINTER, P_NEAR_END, PAPER_NEAR_END),
+    (CHECK_PAPER, S_NEAR_END, PAPER_NEAR_END),
+    (CHECK_PRINTER, P_FEED | P_WAIT_RECOVERY, PRINTER_BUSY_OFFLINE),
+    (CHECK_HOST, H_DNS | H_REFUSED | H_TIMEOUT, HOST_UNREACHABLE),
+    (CHECK_HOST, H_REJECTS, HOST_REJECTS),
+    (CHECK_HOST, H_SLOW | H_ECHO_TIMEOUT, HOST_SLOW),
+    (CHECK_PRINTER, P_UNSUPPORTED, SOFTWARE_MISMATCH),
+    (CHECK_PRINTER, P_PARTIAL, LINK_INTERMITTENT),
+)
+
+# Causes that make the printer's offline bit a consequence, not a cause, as
+# one mask of cause bits (1 << code).
+OFFLINE_EXPLAINED_BY = ((1 << HEAD_FAULT) | (1 << HEAD_OVERHEAT) | (1 << CUTTER_JAM)
+                        | (1 << COVER_OPEN) | (1 << PAPER_OUT))
+
 LANGS = ("zh", "en")
-
-
-def cause_id(code):
-    return CAUSES[code][0]
-
-
-def cause_code(ident):
-    for code in range(len(CAUSES)):
-        if CAUSES[code][0] == ident:
-            return code
-    raise ValueError("unknown cause id: " + ident)
-
 
 # Shown after a failed print, beside a QR code with the e-receipt.
 E_RECEIPT_HINT = ("可提供电子小票\n请顾客扫码", "E-receipt ready\nScan the QR code")
@@ -204,5 +188,5 @@ def hint(code, lang):
     'zh' or 'en'."""
     en = lang == "en"
     if code is None:
-        return HEALTHY_HINT[1 if en else 0]
-    return CAUSES[code][4 if en else 3]
+        return HEALTHY_HINT[en]
+    return HINTS[2 * code + en]

@@ -14,7 +14,7 @@ K_TRIGGER = 5   # why the self-test ran; absent means boot (the usual case)
 K_CHECKS = 6    # [printer, paper, host, head, power], null: did not run
 K_RECEIPT = 7   # failed-print records: the pending receipt's journal seq
 K_COUNTERS = 8  # scheduled records: [paper fed mm, cuts, head energizing]
-K_ERROR = 9     # the self-test failed inside: [stage, catalog.ERRORS code]
+K_ERROR = 9     # the self-test failed inside: [stage, catalog.ERROR_CLASSES code]
 
 # Stages of K_ERROR: a check index (catalog.CHECK_*), or this.
 STAGE_RECORD = 5   # after the checks: encoding and writing the record
@@ -53,8 +53,8 @@ def build(seq, boot, uptime_s, unix_time, trigger, checks, receipt=None,
     catalog.CHECK_* (None where it did not run):
     printer [flags, raw status bytes, reply ms] (+ baud rate index found),
     paper flags, host [flags, connect ms, echo ms], head [flags, deci-C],
-    power [flags, mean mV, spread mV]. error: [stage, catalog.ERRORS code]
-    when the self-test failed inside (K_ERROR)."""
+    power [flags, mean mV, spread mV]. error: [stage, catalog.ERROR_CLASSES
+    code] when the self-test failed inside (K_ERROR)."""
     rec = {K_VERSION: FORMAT_VERSION, K_SEQ: seq, K_BOOT: boot,
            K_UPTIME: uptime_s}
     if unix_time is not None:
@@ -72,17 +72,14 @@ def build(seq, boot, uptime_s, unix_time, trigger, checks, receipt=None,
 
 
 def error_code(exc):
-    """The catalog.ERRORS code of the most specific built-in class exc is
-    an instance of (0, Exception, for anything else)."""
-    import builtins
-
+    """The catalog.ERROR_CLASSES code of the most specific built-in class exc
+    is an instance of (0, Exception, for anything else)."""
+    classes = catalog.ERROR_CLASSES
     best = 0
-    best_cls = Exception
-    for code in range(1, len(catalog.ERRORS)):
-        cls = getattr(builtins, catalog.ERRORS[code], None)
-        if cls is not None and isinstance(exc, cls) and issubclass(cls, best_cls):
+    for code in range(1, len(classes)):
+        cls = classes[code]
+        if isinstance(exc, cls) and issubclass(cls, classes[best]):
             best = code
-            best_cls = cls
     return best
 
 
