@@ -8,24 +8,20 @@
 
 
 def _head(out, major, n):
+    # The initial byte, then n in the fewest of 1, 2, 4 or 8 bytes (additional
+    # information 24-27), big-endian; below 24, n is in the initial byte.
     major <<= 5
     if n < 24:
         out.append(major | n)
-    elif n < 0x100:
-        out.append(major | 24)
-        out.append(n)
-    elif n < 0x10000:
-        out.append(major | 25)
-        out.append(n >> 8)
-        out.append(n & 0xFF)
-    elif n < 0x100000000:
-        out.append(major | 26)
-        for shift in (24, 16, 8, 0):
-            out.append((n >> shift) & 0xFF)
-    else:
-        out.append(major | 27)
-        for shift in (56, 48, 40, 32, 24, 16, 8, 0):
-            out.append((n >> shift) & 0xFF)
+        return
+    info = 24
+    size = 1
+    while n >> (8 * size):
+        info += 1
+        size *= 2
+    out.append(major | info)
+    for shift in range(8 * size - 8, -8, -8):
+        out.append((n >> shift) & 0xFF)
 
 
 def _ordered_keys(d):

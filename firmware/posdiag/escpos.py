@@ -2,9 +2,6 @@
 # the one-byte replies. Pure logic: no I/O, shared with the host tool.
 from posdiag import catalog as c
 
-DLE = 0x10
-EOT = 0x04
-ENQ = 0x05
 XON = 0x11
 XOFF = 0x13
 
@@ -13,7 +10,6 @@ QUERIES = (b"\x10\x04\x01", b"\x10\x04\x02", b"\x10\x04\x03", b"\x10\x04\x04")
 
 # GS I n: printer identity. n 1-3 answer one byte; 65-68 answer a block
 # 0x5F + ASCII + 0x00.
-GS = 0x1D
 ID_MODEL = 1
 ID_FIRMWARE = 65
 ID_MAKER = 66
@@ -32,25 +28,22 @@ RECOVER_CLEAR = 2
 
 
 def identity_query(n):
-    return bytes((GS, 0x49, n))
+    return bytes((0x1D, 0x49, n))   # GS I n
 
 
 def counter_query(n):
-    return bytes((GS, 0x67, 0x32, 0, n & 0xFF, n >> 8))
+    return bytes((0x1D, 0x67, 0x32, 0, n & 0xFF, n >> 8))   # GS g 2 n (16 bits)
 
 
 def recover_request(mode):
-    return bytes((DLE, ENQ, mode))
-
-# Every status byte has the form 0xx1xx10: bits 0 and 7 clear, 1 and 4 set.
-_FIXED_MASK = 0x93
-_FIXED_VALUE = 0x12
+    return bytes((0x10, 0x05, mode))   # DLE ENQ n
 
 
 def is_status(b):
-    """True when b has the fixed bits of a DLE EOT reply. ASB bytes, XON/XOFF
-    and bytes garbled by a wrong baud rate fail this test."""
-    return (b & _FIXED_MASK) == _FIXED_VALUE
+    """True when b has the fixed bits of a DLE EOT reply, 0xx1xx10 (bits 0
+    and 7 clear, 1 and 4 set). ASB bytes, XON/XOFF and bytes garbled by a
+    wrong baud rate fail this test."""
+    return (b & 0x93) == 0x12
 
 
 # (query n, bit mask, printer flag) for every bit posdiag interprets.

@@ -12,7 +12,6 @@
 # different query goes out.
 from posdiag import catalog as c
 from posdiag import escpos
-from posdiag.catalog import BAUD_RATES  # the rates the scan tries, stored as codes
 
 # After a byte that is not a status, how long the line may stay quiet before
 # the reply counts as garbled: bytes of one reply come back to back.
@@ -55,16 +54,6 @@ def read_byte(port, clock, start, timeout_ms):
         clock.sleep_ms(1)
 
 
-def _is_asb_head(b):
-    # First byte of an Automatic Status Back block: 0xx1xx00.
-    return (b & 0x93) == 0x10
-
-
-def _is_asb_tail(b):
-    # Bytes 2-4 of an ASB block: 0xx0xxxx.
-    return (b & 0x90) == 0
-
-
 def query_status(port, clock, query, timeout_ms):
     """Send one DLE EOT query; return (status byte or -1, noise): noise
     counts bytes that arrived but were neither a status, XON/XOFF nor part
@@ -98,12 +87,14 @@ def query_status(port, clock, query, timeout_ms):
             if echoed < len(query):
                 continue
             echoed = 0
-        elif asb_left and _is_asb_tail(b):
+        elif asb_left and (b & 0x90) == 0:
+            # Bytes 2-4 of an Automatic Status Back block: 0xx0xxxx.
             asb_left -= 1
             continue
         elif escpos.is_status(b):
             return b, noise
-        elif _is_asb_head(b):
+        elif (b & 0x93) == 0x10:
+            # The first byte of an ASB block: 0xx1xx00.
             echoed = 0
             asb_left = 3
             continue
@@ -193,19 +184,21 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
 
 
 def scan_baud(port, clock, timeout_ms, current, budget_ms):
-    """Try the other common rates within budget_ms; return the index in
-    BAUD_RATES of one at which all four status replies come back clean, or
-    None. The port is set back to `current` whatever happens: the setting is
-    the technician's to change, not the self-test's."""
+    """Try the other common rates (catalog.BAUD_RATES, in order) within
+    budget_ms; return the index of one at which all four status replies come
+    back clean (the record stores it), or None. The port is set back to
+    `current` whatever happens: the setting is the technician's to change,
+    not the self-test's."""
     found = None
     start = clock.ticks_ms()
+    rates = c.BAUD_RATES
     try:
-        for i in range(len(BAUD_RATES)):
-            if BAUD_RATES[i] == current:
+        for i in range(len(rates)):
+            if rates[i] == current:
                 continue
             if clock.ticks_diff(clock.ticks_ms(), start) + timeout_ms > budget_ms:
                 break
-            port.init(baudrate=BAUD_RATES[i])
+            port.init(baudrate=rates[i])
             flags, raw = read_statuses(port, clock, timeout_ms, 0)
             if len(raw) == 4 and not flags & c.P_GARBLED:
                 found = i
