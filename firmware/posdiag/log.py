@@ -283,10 +283,10 @@ class Log:
                     f.write(b"\xf6")
                     left = end - start - 1
                     while left:
-                        n = min(left, len(_ZEROS))
-                        f.write(_ZEROS[:n])
-                        crc = crc32(_ZEROS[:n], crc)
-                        left -= n
+                        z = _ZEROS if left >= len(_ZEROS) else _ZEROS[:left]
+                        f.write(z)
+                        crc = crc32(z, crc)
+                        left -= len(z)
                     f.write(struct.pack("<I", crc))
             finally:
                 if f is not None:
