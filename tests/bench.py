@@ -374,6 +374,9 @@ if LINK:
     link = step("setup link", LinkServer, wire, t)
 #: boot self-test
 step("boot self-test", t.boot)
+#: more records
+for _ in range(40):   # a log with more than one PULL answer's worth (1 KB)
+    t.run_selftest(2)
 #: INFO
 if LINK:
     ask("INFO", 1)

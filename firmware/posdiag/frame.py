@@ -13,23 +13,30 @@ OVERHEAD = 6         # kind, request id and CRC-32 around the payload
 MAX_BODY = 1030      # OVERHEAD + 1024 payload (protocol.MAX_PAYLOAD)
 
 
-def cobs_encode(data):
-    out = bytearray()
-    block = bytearray()
+def _cobs_into(out, data):
+    # COBS of data written to out (room for a code byte per 254 data bytes,
+    # plus one): its length. No block is built on its own.
+    code_at = 0   # where the current block's code byte goes
+    w = 1
     for b in data:
         if b:
-            block.append(b)
-            if len(block) == 254:
-                out.append(255)
-                out.extend(block)
-                block = bytearray()
+            out[w] = b
+            w += 1
+            if w - code_at == 255:   # a full block: 254 bytes, no zero
+                out[code_at] = 255
+                code_at = w
+                w += 1
         else:
-            out.append(len(block) + 1)
-            out.extend(block)
-            block = bytearray()
-    out.append(len(block) + 1)
-    out.extend(block)
-    return out
+            out[code_at] = w - code_at
+            code_at = w
+            w += 1
+    out[code_at] = w - code_at
+    return w
+
+
+def cobs_encode(data):
+    out = bytearray(len(data) + len(data) // 254 + 2)
+    return out[:_cobs_into(out, data)]
 
 
 def cobs_decode_in_place(buf, n):
@@ -53,17 +60,23 @@ def cobs_decode_in_place(buf, n):
     return write
 
 
-def encode(kind, req_id, payload=b""):
-    body = bytearray(2 + len(payload) + 4)
+def encode(kind, req_id, payload=b"", status=None):
+    """The wire bytes of a frame. status: a response's status byte, put
+    before the payload (the payload is not copied to prepend it)."""
+    head = 2 if status is None else 3
+    n = head + len(payload)
+    body = bytearray(n + 4)
     body[0] = kind
     body[1] = req_id
-    body[2:2 + len(payload)] = payload
-    crc = crc32(memoryview(body)[:2 + len(payload)])
+    if status is not None:
+        body[2] = status
+    body[head:n] = payload
+    crc = crc32(memoryview(body)[:n])
     for i in range(4):
-        body[2 + len(payload) + i] = (crc >> (8 * i)) & 0xFF
-    out = cobs_encode(body)
-    out.append(DELIMITER)
-    return bytes(out)
+        body[n + i] = (crc >> (8 * i)) & 0xFF
+    # COBS and the delimiter in one buffer (a fresh bytearray is all zeros).
+    out = bytearray(n + 4 + (n + 4) // 254 + 3)
+    return bytes(memoryview(out)[:_cobs_into(out, body) + 1])
 
 
 class Reader:

@@ -115,7 +115,7 @@ class LinkServer:
         if len(payload) >= _MAX_PAYLOAD:  # the host could not take the frame
             self.failures += 1
             status, payload = _FAILED, b""
-        wire = frame.encode(kind | _RESPONSE, req_id, bytes((status,)) + payload)
+        wire = frame.encode(kind | _RESPONSE, req_id, payload, status)
         if once:
             self._last_request = request
             self._last_wire = wire
@@ -212,9 +212,12 @@ class LinkServer:
 
     def _batch(self, since, max_bytes):
         # Whole records only, as many as fit; at least one if any is left.
-        out = bytearray()
+        # Joined once: a growing buffer would be copied at every record.
+        recs = []  # type: list[bytes]
+        size = 0
         for _, rec in self._terminal.log.records(since):
-            if out and len(out) + len(rec) > max_bytes:
+            if recs and size + len(rec) > max_bytes:
                 break
-            out.extend(rec)
-        return bytes(out)
+            recs.append(rec)
+            size += len(rec)
+        return b"".join(recs)
