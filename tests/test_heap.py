@@ -204,12 +204,14 @@ def test_without_the_receipt_package_a_failed_print_keeps_nothing(
 ) -> None:
     import sys
 
+    import posdiag
     from host_tools.sim import parts
     from posdiag import config, record
     from posdiag.hal import FileStorage, Parts
     from posdiag.terminal import Terminal
 
     monkeypatch.setitem(sys.modules, "posdiag.ereceipt", None)  # as if not installed
+    monkeypatch.delattr(posdiag, "ereceipt", raising=False)  # imported by an earlier test
     display = parts.MemoryDisplay()
     t = Terminal(config.load(), Parts(parts.StepClock(), FileStorage(str(tmp_path)), display))
     assert t.failed_print({"total": 100, "card": {"pan": "6222021234567890128"}}) is None
