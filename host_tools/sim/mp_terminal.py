@@ -171,7 +171,7 @@ def run(settings_path):
     while not parent.poll(0):   # stdin readable: closed, the simulator is gone
         if not link.poll():
             terminal.tick()
-            diag.wait(5)
+            diag.wait(20)   # wakes at once when a request arrives
     os.umount(MOUNT)
     dev.close()
 
