@@ -15,7 +15,8 @@
 # "booted" once the boot self-test and the failed prints are done; errors go
 # to stderr. The process ends when its stdin closes (the simulator is gone).
 # export: copies the image's files into DIR (a folder of the host), to read
-# or to replace them (import: SETTINGS' "past", the --history files).
+# them, or for --history to add to them (past.py runs on CPython): SETTINGS'
+# "past" names such a folder, whose files replace the image's before boot.
 # MicroPython code: no annotations.
 import json
 import os
