@@ -67,6 +67,12 @@ class Terminal:
         self.last_results = [None] * 5
         self.last_causes = []
         self._next_scheduled = cfg["schedule_s"] or None
+        # The self-test being run: its start and budget (_left), and what
+        # its record holds besides the seq (_encode). Kept here rather than
+        # in closures, which would allocate a cell for each name.
+        self._start = 0
+        self._budget = 0
+        self._record = ()  # type: tuple
 
     # -- triggers ----------------------------------------------------------
     def boot(self):
@@ -132,23 +138,24 @@ class Terminal:
         None. A check that raised is None too and self.error says which and
         what ([check, catalog.ERRORS code]): one failing part must not hide what
         the others saw, nor stop the boot before the link."""
-        clock = self.clock
-        start = clock.ticks_ms()
-
-        def left():
-            return budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
-
+        self._start = self.clock.ticks_ms()
+        self._budget = budget_ms
         self.error = None
         results = [None] * 5
         for check in _CHECK_ORDER:
             try:
-                results[check] = self._run_check(check, trigger, left, results)
+                results[check] = self._run_check(check, trigger, results)
             except Exception as e:  # noqa: BLE001 - recorded, never raised
                 if self.error is None:
                     self.error = [check, record.error_code(e)]
         return results
 
-    def _run_check(self, check, trigger, left, results):
+    def _left(self):
+        # Milliseconds of the self-test's budget still left.
+        clock = self.clock
+        return self._budget - clock.ticks_diff(clock.ticks_ms(), self._start)
+
+    def _run_check(self, check, trigger, results):
         cfg = self.cfg
         parts = self.parts
         clock = self.clock
@@ -168,29 +175,29 @@ class Terminal:
                 adc, clock, cfg["head_table"], cfg["head_open_above"],
                 cfg["head_short_below"], cfg["head_overheat_dc"])
         if check == _PRINTER:
-            return self._check_printer(left)
+            return self._check_printer()
         if check == _PAPER:
             found = results[_PRINTER]
             return checks.check_paper(parts.paper_end, parts.near_end,
                                       parts.cover, clock,
                                       None if found is None else found[0])
-        if parts.probe is None or left() <= _MIN_CHECK_MS:
+        if parts.probe is None or self._left() <= _MIN_CHECK_MS:
             return None
         return checks.check_host(
             parts.probe, self.hostaddr, cfg["host"], cfg["host_port"],
-            min(cfg["host_timeout_ms"], left() - _MIN_CHECK_MS // 2),
+            min(cfg["host_timeout_ms"], self._left() - _MIN_CHECK_MS // 2),
             cfg["host_slow_ms"], cfg["host_echo"], cfg["host_echo_expect"])
 
-    def _check_printer(self, left):
+    def _check_printer(self):
         cfg = self.cfg
         port = self.parts.printer
-        if port is None or left() <= _MIN_CHECK_MS:
+        if port is None or self._left() <= _MIN_CHECK_MS:
             return None
         # No reply costs two timeouts; the baud scan for a garbled link may
         # use half of what is left, the rest is the host check's.
-        timeout = min(cfg["printer_timeout_ms"], left() // 4)
+        timeout = min(cfg["printer_timeout_ms"], self._left() // 4)
         result = printer.check_printer(port, self.clock, timeout,
-                                       cfg["printer_baud"], left() // 2,
+                                       cfg["printer_baud"], self._left() // 2,
                                        self._owed)
         self._printer_answered = printer.answered(result[0])
         if self._printer_answered:
@@ -200,7 +207,7 @@ class Terminal:
                 # GS g 2 is asked the first of each only) when two waits fit
                 # in half of what is left; in full at the next idle tick.
                 wait = _identity_wait(self._reply_ms, timeout)
-                if 2 * wait <= left() // 2:
+                if 2 * wait <= self._left() // 2:
                     try:
                         self._learn_printer(wait, True)
                     except Exception as e:  # noqa: BLE001 - keep the status replies
@@ -257,18 +264,19 @@ class Terminal:
         clock = self.clock
         uptime = clock.uptime_s()
         now = clock.unix_time()
-        boot = self.log.boot
         counters = None
         if trigger == _SCHEDULE:
             self.counters.save()
             counters = list(self.counters.values)
+        self._record = (self.log.boot, uptime, now, trigger, results,
+                        receipt_seq, counters, error)
+        return self.log.append(self._encode)[1]
 
-        def encode(seq):
-            return record.encode(record.build(seq, boot, uptime, now, trigger,
-                                              results, receipt_seq, counters,
-                                              error))
-
-        return self.log.append(encode)[1]
+    def _encode(self, seq):
+        # The record _log_record describes, once the log gives it its seq.
+        r = self._record
+        return record.encode(record.build(seq, r[0], r[1], r[2], r[3], r[4],
+                                          r[5], r[6], r[7]))
 
     def show_hint(self):
         causes = self.last_causes
