@@ -162,21 +162,20 @@ def read_manifest(path: Path) -> tuple[list[str], list[str]]:
     """(files relative to firmware/, packages required) of a MicroPython
     manifest, run with stand-ins for the build tool's functions (the subset
     posdiag's manifests use: metadata, add_library, require, package)."""
-    files: list[str] = []
+    found: list[str] = []
     requires: list[str] = []
 
-    def package(name: str, files_: tuple | None = None, base_path: str = ".", opt: int | None = None, **kw) -> None:  # noqa: ANN003
+    def package(name: str, files: tuple | None = None, base_path: str = ".", opt: int | None = None) -> None:
         folder = (path.parent / base_path / name).resolve()
-        names = kw.get("files", files_)
-        names = sorted(p.name for p in folder.glob("*.py")) if names is None else names
-        files.extend((folder / n).relative_to(FIRMWARE).as_posix() for n in names)
+        names = sorted(p.name for p in folder.glob("*.py")) if files is None else files
+        found.extend((folder / n).relative_to(FIRMWARE).as_posix() for n in names)
 
     def require(name: str, **_: object) -> None:
         requires.append(name)
 
     scope = {"metadata": lambda **_: None, "add_library": lambda *a, **k: None, "require": require, "package": package}
     exec(compile(path.read_text(), str(path), "exec"), scope)  # noqa: S102 - the repository's own manifests
-    return files, requires
+    return found, requires
 
 
 def package_modules() -> dict[str, list[str]]:
