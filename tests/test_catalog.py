@@ -50,7 +50,7 @@ def firmware_constants(prefix: str = "", *, exclude: tuple[str, ...] = ()) -> di
 
 
 # Integer constants of the catalogue that are not cause codes, by prefix.
-NOT_CAUSES = ("CHECK_", "P_", "S_", "H_", "T_", "V_", "RESET_", "OFFLINE_EXPLAINED_BY")
+NOT_CAUSES = ("CHECK_", "P_", "S_", "H_", "T_", "V_", "RESET_")
 
 
 def test_every_cause_code_has_one_host_name_and_no_name_is_orphaned() -> None:
@@ -114,6 +114,30 @@ ERROR_NAMES = (
 def test_error_codes_keep_their_stored_names() -> None:
     assert names.ERRORS == ERROR_NAMES
     assert all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in c.ERROR_CLASSES)
+
+
+# Firmware modules that fold the catalog codes they use into const() (a
+# private copy, _NAME for catalog.NAME, gone from the .mpy): each copy must be
+# the catalog's value.
+FOLDING = ("checks", "escpos", "printer", "rank")
+CODE_PREFIXES = ("_CHECK_", "_P_", "_S_", "_H_", "_T_", "_V_", "_RESET_")
+
+
+@pytest.mark.parametrize("module", FOLDING)
+def test_codes_folded_into_a_module_are_the_catalogs(module: str) -> None:
+    import importlib
+
+    source = vars(importlib.import_module(f"posdiag.{module}"))
+    cause_codes = firmware_constants(exclude=NOT_CAUSES)
+    folded = {
+        name: value
+        for name, value in source.items()
+        if type(value) is int and (name.startswith(CODE_PREFIXES) or name[1:] in cause_codes)
+    }
+    assert folded, f"{module} folds no catalog code"
+    for name, value in folded.items():
+        assert hasattr(c, name[1:]), f"{module}.{name}: the catalog has no {name[1:]}"
+        assert value == getattr(c, name[1:]), f"{module}.{name} = {value}, catalog.{name[1:]} = {getattr(c, name[1:])}"
 
 
 ALL_HINTS = [(names.cause_id(code), lang, c.hint(code, lang)) for code in names.CAUSES for lang in c.LANGS]

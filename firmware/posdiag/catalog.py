@@ -169,11 +169,6 @@ SIGNALS = (
     (CHECK_PRINTER, P_PARTIAL, LINK_INTERMITTENT),
 )
 
-# Causes that make the printer's offline bit a consequence, not a cause, as
-# one mask of cause bits (1 << code).
-OFFLINE_EXPLAINED_BY = ((1 << HEAD_FAULT) | (1 << HEAD_OVERHEAT) | (1 << CUTTER_JAM)
-                        | (1 << COVER_OPEN) | (1 << PAPER_OUT))
-
 LANGS = ("zh", "en")
 
 # Shown after a failed print, beside a QR code with the e-receipt.

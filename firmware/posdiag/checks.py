@@ -2,7 +2,34 @@
 # the settlement host, the print head's thermistor and the supply voltage.
 # Each reads its hardware through the HAL objects it is handed and returns
 # the check's full form (record.build stores it).
-from posdiag import catalog as c
+try:
+    from micropython import const
+except ImportError:   # CPython: the host tool and the simulator
+    const = int  # type: ignore[assignment]
+
+# The catalog's codes this module uses, folded into the bytecode
+# (tests/test_catalog.py checks each is catalog.<name without _>).
+_P_NO_REPLY = const(0x1)
+_P_GARBLED = const(0x2)
+_P_COVER = const(0x8)
+_P_PAPER_END = const(0x10)
+_S_PAPER_END = const(0x1)
+_S_NEAR_END = const(0x2)
+_S_COVER = const(0x4)
+_S_DISAGREE = const(0x8)
+_H_REFUSED = const(0x2)
+_H_TIMEOUT = const(0x4)
+_H_SLOW = const(0x8)
+_T_OVERHEAT = const(0x1)
+_T_OPEN = const(0x2)
+_T_SHORT = const(0x4)
+_V_LOW = const(0x1)
+_V_HIGH = const(0x2)
+_V_UNSTABLE = const(0x4)
+_V_BROWNOUT = const(0x8)
+_V_WATCHDOG = const(0x10)
+_RESET_BROWNOUT = const(1)
+_RESET_WATCHDOG = const(2)
 
 
 def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
@@ -12,8 +39,8 @@ def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
     so a bouncing switch reads as what it mostly is. printer_flags: the
     printer check's flags, to cross-check paper end when both answered.
     Returns the paper flags."""
-    sensors = ((paper_end, c.S_PAPER_END), (near_end, c.S_NEAR_END),
-               (cover, c.S_COVER))
+    sensors = ((paper_end, _S_PAPER_END), (near_end, _S_NEAR_END),
+               (cover, _S_COVER))
     hits = [0, 0, 0]
     for r in range(rounds):
         if r:
@@ -26,11 +53,11 @@ def check_paper(paper_end, near_end, cover, clock, printer_flags=None,
         if hits[i] * 2 > rounds:
             flags |= sensors[i][1]
     if paper_end is not None and printer_flags is not None and not (
-            printer_flags & (c.P_NO_REPLY | c.P_GARBLED)):
+            printer_flags & (_P_NO_REPLY | _P_GARBLED)):
         # With the cover open some printers report paper end: no verdict.
-        if not flags & c.S_COVER and not printer_flags & c.P_COVER:
-            if bool(flags & c.S_PAPER_END) != bool(printer_flags & c.P_PAPER_END):
-                flags |= c.S_DISAGREE
+        if not flags & _S_COVER and not printer_flags & _P_COVER:
+            if bool(flags & _S_PAPER_END) != bool(printer_flags & _P_PAPER_END):
+                flags |= _S_DISAGREE
     return flags
 
 
@@ -44,11 +71,11 @@ def check_host(probe, addrs, host, port, timeout_ms, slow_ms, echo=b"",
     if addr is None:
         return [flags, None, None]
     flags, rtt, echo_ms = probe.connect(addr, port, timeout_ms, echo, expect)
-    if flags & (c.H_REFUSED | c.H_TIMEOUT):
+    if flags & (_H_REFUSED | _H_TIMEOUT):
         addrs.connect_failed()
     for ms in (rtt, echo_ms):
         if ms is not None and ms > slow_ms:
-            flags |= c.H_SLOW
+            flags |= _H_SLOW
     return [flags, rtt, echo_ms]
 
 
@@ -85,11 +112,11 @@ def check_head(adc, clock, table, open_above, short_below, overheat_dc):
     either rail mean an open or shorted thermistor, not a temperature."""
     raw, _, _ = _samples(adc, clock, 4, 0)
     if raw >= open_above:
-        return [c.T_OPEN, None]
+        return [_T_OPEN, None]
     if raw <= short_below:
-        return [c.T_SHORT, None]
+        return [_T_SHORT, None]
     temp = interpolate(table, raw)
-    return [c.T_OVERHEAT if temp > overheat_dc else 0, temp]
+    return [_T_OVERHEAT if temp > overheat_dc else 0, temp]
 
 
 def check_power(adc, clock, scale_num, scale_den, low_mv, high_mv,
@@ -103,13 +130,13 @@ def check_power(adc, clock, scale_num, scale_den, low_mv, high_mv,
     spread = (high - low) * scale_num // scale_den
     flags = 0
     if mean_mv < low_mv:
-        flags |= c.V_LOW
+        flags |= _V_LOW
     if mean_mv > high_mv:
-        flags |= c.V_HIGH
+        flags |= _V_HIGH
     if spread > spread_mv:
-        flags |= c.V_UNSTABLE
-    if reset_cause == c.RESET_BROWNOUT:
-        flags |= c.V_BROWNOUT
-    elif reset_cause == c.RESET_WATCHDOG:
-        flags |= c.V_WATCHDOG
+        flags |= _V_UNSTABLE
+    if reset_cause == _RESET_BROWNOUT:
+        flags |= _V_BROWNOUT
+    elif reset_cause == _RESET_WATCHDOG:
+        flags |= _V_WATCHDOG
     return [flags, mean_mv, spread]

@@ -1,6 +1,27 @@
 # ESC/POS real-time status (DLE EOT n): the request bytes and the meaning of
 # the one-byte replies. Pure logic: no I/O, shared with the host tool.
-from posdiag import catalog as c
+try:
+    from micropython import const
+except ImportError:   # CPython: the host tool and the simulator
+    const = int  # type: ignore[assignment]
+
+# The catalog's printer flags this module sets, folded into the bytecode
+# (tests/test_catalog.py checks each is catalog.<name without _>).
+_P_GARBLED = const(0x2)
+_P_OFFLINE = const(0x4)
+_P_COVER = const(0x8)
+_P_PAPER_END = const(0x10)
+_P_NEAR_END = const(0x20)
+_P_CUTTER = const(0x40)
+_P_UNRECOVERABLE = const(0x80)
+_P_AUTO_RECOVER = const(0x100)
+_P_FEED = const(0x200)
+_P_WAIT_RECOVERY = const(0x400)
+_P_MECHANICAL = const(0x800)
+
+_DLE = const(0x10)
+_ENQ = const(0x05)
+_GS = const(0x1D)
 
 XON = 0x11
 XOFF = 0x13
@@ -28,38 +49,41 @@ RECOVER_CLEAR = 2
 
 
 def identity_query(n):
-    return bytes((0x1D, 0x49, n))   # GS I n
+    return bytes((_GS, 0x49, n))
 
 
 def counter_query(n):
-    return bytes((0x1D, 0x67, 0x32, 0, n & 0xFF, n >> 8))   # GS g 2 n (16 bits)
+    return bytes((_GS, 0x67, 0x32, 0, n & 0xFF, n >> 8))
 
 
 def recover_request(mode):
-    return bytes((0x10, 0x05, mode))   # DLE ENQ n
+    return bytes((_DLE, _ENQ, mode))
+
+# Every status byte has the form 0xx1xx10: bits 0 and 7 clear, 1 and 4 set.
+_FIXED_MASK = const(0x93)
+_FIXED_VALUE = const(0x12)
 
 
 def is_status(b):
-    """True when b has the fixed bits of a DLE EOT reply, 0xx1xx10 (bits 0
-    and 7 clear, 1 and 4 set). ASB bytes, XON/XOFF and bytes garbled by a
-    wrong baud rate fail this test."""
-    return (b & 0x93) == 0x12
+    """True when b has the fixed bits of a DLE EOT reply. ASB bytes, XON/XOFF
+    and bytes garbled by a wrong baud rate fail this test."""
+    return (b & _FIXED_MASK) == _FIXED_VALUE
 
 
 # (query n, bit mask, printer flag) for every bit posdiag interprets.
 _BITS = (
-    (1, 0x08, c.P_OFFLINE),
-    (1, 0x20, c.P_WAIT_RECOVERY),
-    (1, 0x40, c.P_FEED),
-    (2, 0x04, c.P_COVER),
-    (2, 0x08, c.P_FEED),
-    (2, 0x20, c.P_PAPER_END),
-    (3, 0x04, c.P_MECHANICAL),
-    (3, 0x08, c.P_CUTTER),
-    (3, 0x20, c.P_UNRECOVERABLE),
-    (3, 0x40, c.P_AUTO_RECOVER),
-    (4, 0x0C, c.P_NEAR_END),
-    (4, 0x60, c.P_PAPER_END),
+    (1, 0x08, _P_OFFLINE),
+    (1, 0x20, _P_WAIT_RECOVERY),
+    (1, 0x40, _P_FEED),
+    (2, 0x04, _P_COVER),
+    (2, 0x08, _P_FEED),
+    (2, 0x20, _P_PAPER_END),
+    (3, 0x04, _P_MECHANICAL),
+    (3, 0x08, _P_CUTTER),
+    (3, 0x20, _P_UNRECOVERABLE),
+    (3, 0x40, _P_AUTO_RECOVER),
+    (4, 0x0C, _P_NEAR_END),
+    (4, 0x60, _P_PAPER_END),
 )
 
 
@@ -81,6 +105,6 @@ def flags_from_raw(raw):
     for i in range(len(raw)):
         b = raw[i]
         if not is_status(b):
-            return c.P_GARBLED
+            return _P_GARBLED
         flags |= status_flags(i + 1, b)
     return flags

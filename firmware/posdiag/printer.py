@@ -13,12 +13,23 @@
 from posdiag import catalog as c
 from posdiag import escpos
 
+try:
+    from micropython import const
+except ImportError:   # CPython: the host tool and the simulator
+    const = int  # type: ignore[assignment]
+
+# The catalog's printer flags this module sets, folded into the bytecode
+# (tests/test_catalog.py checks each is catalog.<name without _>).
+_P_NO_REPLY = const(0x1)
+_P_GARBLED = const(0x2)
+_P_PARTIAL = const(0x2000)
+
 # After a byte that is not a status, how long the line may stay quiet before
 # the reply counts as garbled: bytes of one reply come back to back.
 GAP_MS = 30
 
 # The longest block (0x5F ... 0x00) a status query skips as a late answer.
-_BLOCK_MAX = 48
+_BLOCK_MAX = const(48)
 
 # Reused for every byte read: a status query allocates nothing per byte.
 _ONE = bytearray(1)
@@ -27,7 +38,7 @@ _SCRATCH = bytearray(16)
 
 # A reply later than this many timeouts is lost, not late: replies still
 # owed by an earlier check are waited for only within that time of it.
-LATE_TIMEOUTS = 4
+_LATE_TIMEOUTS = const(4)
 
 
 def drain(port):
@@ -135,7 +146,7 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
     waited for (at most absorb_ms) and dropped before this check asks."""
     pending = 0   # replies to DLE EOT 1 still owed by the last check
     if carry is not None and carry[0]:
-        late = LATE_TIMEOUTS * timeout_ms - clock.ticks_diff(clock.ticks_ms(), carry[1])
+        late = _LATE_TIMEOUTS * timeout_ms - clock.ticks_diff(clock.ticks_ms(), carry[1])
         if late > 0:
             owed = max(0, carry[0] - drain(port))
             if carry[2] == 0:
@@ -151,7 +162,7 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
     for i in range(4):
         # Owed only after a try timed out, i.e. from a slow printer: worth
         # waiting for (up to the late limit), or they answer the next query.
-        _absorb(port, clock, owed, LATE_TIMEOUTS * timeout_ms)
+        _absorb(port, clock, owed, _LATE_TIMEOUTS * timeout_ms)
         sent = pending if i == 0 else 0
         tries = 0
         start = clock.ticks_ms()
@@ -166,10 +177,10 @@ def read_statuses(port, clock, timeout_ms, retries=1, carry=None,
         if b < 0:
             if noise:
                 owed = 0   # its answers came, as garbage
-                flags |= c.P_GARBLED
+                flags |= _P_GARBLED
             else:
                 owed = sent   # every try of this query may still be answered
-                flags |= c.P_PARTIAL if raw else c.P_NO_REPLY
+                flags |= _P_PARTIAL if raw else _P_NO_REPLY
             break
         if not raw:
             took = clock.ticks_diff(clock.ticks_ms(), start)
@@ -200,7 +211,7 @@ def scan_baud(port, clock, timeout_ms, current, budget_ms):
                 break
             port.init(baudrate=rates[i])
             flags, raw = read_statuses(port, clock, timeout_ms, 0)
-            if len(raw) == 4 and not flags & c.P_GARBLED:
+            if len(raw) == 4 and not flags & _P_GARBLED:
                 found = i
                 break
     finally:
@@ -220,7 +231,7 @@ def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None,
         budget_ms = 4 * timeout_ms
     flags, raw = read_statuses(port, clock, timeout_ms, 1, carry, budget_ms // 2)
     found = None
-    if flags & c.P_GARBLED and baud and hasattr(port, "init"):
+    if flags & _P_GARBLED and baud and hasattr(port, "init"):
         left = budget_ms - clock.ticks_diff(clock.ticks_ms(), start)
         found = scan_baud(port, clock, timeout_ms, baud, left)
     result = [flags, raw, clock.ticks_diff(clock.ticks_ms(), start)]
@@ -231,7 +242,7 @@ def check_printer(port, clock, timeout_ms, baud=None, budget_ms=None,
 
 def answered(flags):
     """True when the printer's replies were status bytes, all four."""
-    return not flags & (c.P_NO_REPLY | c.P_GARBLED | c.P_PARTIAL)
+    return not flags & (_P_NO_REPLY | _P_GARBLED | _P_PARTIAL)
 
 
 def recover(port, mode):
