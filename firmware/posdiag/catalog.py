@@ -1,10 +1,12 @@
 # The one table of check ids, fault flags and causes, shared by the firmware and
 # the host tool (host_tools imports this module). Integer codes are stable: they
 # are stored in records on flash, so entries are only ever appended.
-# Only what the terminal needs is here: the codes, the rules that rank them and
-# the merchant's hints. Their names (cause ids with category and severity, flag
-# names, warning flags, exception names) are the host's, keyed by these
-# constants: host_tools/catalog_names.py.
+# Only what the terminal needs is here: the codes, the tables that rank them
+# and the merchant's hints. Their names (cause ids with category and severity,
+# check and flag names, warning flags, exception names) are the host's, keyed
+# by these constants: host_tools/catalog_names.py. A firmware module that uses
+# a few codes may fold private const() copies of them (_P_GARBLED for
+# P_GARBLED); tests/test_catalog.py checks every copy against this table.
 
 # Checks, in the order of the positional checks array of a record.
 CHECK_PRINTER = 0
