@@ -1,24 +1,22 @@
 """The whole self-test, firmware unchanged, on CPython and on real MicroPython
-(the WebAssembly port): the same scenario gives the same record, byte for
-byte. The virtual parts (host_tools/sim/parts.py) answer at once and the
-clock moves only when slept on, so nothing depends on the machine's speed."""
+(the WebAssembly port and the unix port, tests/runtimes.py): the same
+scenario gives the same record, byte for byte. The virtual parts
+(host_tools/sim/parts.py) answer at once and the clock moves only when slept
+on, so nothing depends on the machine's speed."""
 
 from __future__ import annotations
 
 import functools
-import json
-import subprocess
-import sys
-import tempfile
 
 import cbor2
 import pytest
 
-from host_tools import mpruntime
 from host_tools.catalog_names import cause_code, cause_id
 from host_tools.sim.faults import FAULTS
 from posdiag import catalog as c
 from posdiag import record
+
+from .runtimes import RUNTIMES, run_json
 
 SCENARIOS = [[]] + [[f] for f in sorted(FAULTS)]
 SCENARIOS += [["power-unstable", "printer-no-response"], ["cover-open", "host-unreachable"]]
@@ -84,31 +82,29 @@ print(json.dumps(out))
 """
 
 
-def _script(root: str) -> str:
-    return f"SCENARIOS = {SCENARIOS!r}\nROOT = {root!r}\n" + SCRIPT
-
-
 @functools.cache
+def on(runtime: str) -> dict:
+    """Every scenario's results on runtime ("cpython", "wasm" or "unix")."""
+    return run_json(runtime, f"SCENARIOS = {SCENARIOS!r}\n" + SCRIPT)
+
+
 def cpython() -> dict:
-    with tempfile.TemporaryDirectory() as root:
-        proc = subprocess.run([sys.executable, "-c", _script(root)], capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
+    return on("cpython")
 
 
-@functools.cache
 def micropython() -> dict:
-    reason = mpruntime.missing()
-    if reason:
-        pytest.fail(reason, pytrace=False)
-    return json.loads(mpruntime.run_micropython(_script("/tmp/flash"), modules=mpruntime.SIM_MODULES))
+    """The WebAssembly port's: 32-bit, and its gc.mem_alloc() differences
+    count every byte a step allocates (the heap test below)."""
+    return on("wasm")
 
 
 NAMES = ["+".join(s) or "healthy" for s in SCENARIOS]
 
 
+@pytest.mark.parametrize("runtime", [r for r in RUNTIMES if r != "cpython"])
 @pytest.mark.parametrize("name", NAMES)
-def test_same_record_bytes_on_both_runtimes(name: str, validate) -> None:  # noqa: ANN001
-    mp, cp = micropython()[name], cpython()[name]
+def test_same_record_bytes_on_every_runtime(name: str, runtime: str, validate) -> None:  # noqa: ANN001
+    mp, cp = on(runtime)[name], cpython()[name]
     assert mp["boot"] == cp["boot"], "boot record differs between MicroPython and CPython"
     assert mp["failed"] == cp["failed"], "failed-print record differs"
     assert mp["journal"] == cp["journal"], "journalled receipt differs"
