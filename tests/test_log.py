@@ -155,12 +155,13 @@ def test_torn_tail_is_detected_and_counted(tmp_path: Path) -> None:
     assert [s for s, _ in log.records()] == [1, 2]
     assert Log(FileStorage(str(tmp_path)), 2, 3).torn == 1  # counted once, not at every open
     # Nothing is written after a tear (no rewrite either): the next entry
-    # starts a new segment, and the torn bytes stay unread.
-    assert log.append(rec)[0] == 3
+    # starts a new segment, and the torn bytes stay unread. The tear held
+    # seq 3 (the one after the last intact entry): it is not handed out again.
+    assert log.append(rec)[0] == 4
     assert seg.read_bytes() == data + data[:7]
-    assert (tmp_path / "d0000000003.seg").exists()
+    assert (tmp_path / "d0000000004.seg").exists()
     again = Log(FileStorage(str(tmp_path)), 2, 3)
-    assert [s for s, _ in again.records()] == [1, 2, 3] and again.torn == 1
+    assert [s for s, _ in again.records()] == [1, 2, 4] and again.torn == 1
 
 
 def test_corrupt_byte_inside_a_record_stops_reading_there(tmp_path: Path) -> None:
@@ -187,6 +188,39 @@ def test_lost_state_file_never_reuses_a_seq(tmp_path: Path) -> None:
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 4
     lose_state(tmp_path)
     assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 5
+
+
+def test_a_torn_first_entry_is_never_written_after_even_with_the_state_lost(tmp_path: Path) -> None:
+    _prepared(tmp_path, 3)  # segment (1, 2, 3) full
+    # The next append's entry cut after 7 bytes: a segment holding only a tear.
+    (tmp_path / "d0000000004.seg").write_bytes(_frame(4, rec(4))[:7])
+    lose_state(tmp_path)
+    log = Log(FileStorage(str(tmp_path)), 3, 3)  # room for three segments
+    assert log.append(rec)[0] == 5  # 4 was handed out (it reached flash, torn)
+    assert (tmp_path / "d0000000004.seg").read_bytes() == _frame(4, rec(4))[:7]
+    again = Log(FileStorage(str(tmp_path)), 3, 3)
+    assert [s for s, _ in again.records()] == [1, 2, 3, 5] and again.drops == 0
+
+
+def test_a_delivered_newest_segment_goes_once_the_next_one_starts(tmp_path: Path) -> None:
+    journal = Log(FileStorage(str(tmp_path)), 4, 2, "r", 4096)
+    journal.append(secret)
+    journal.append(secret)  # segment (1, 2): full, and the newest
+    journal.ack(1)
+    journal.ack(2)
+    assert (tmp_path / "r0000000001.seg").exists()  # never removed while appended to
+    assert journal.append(secret)[0] == 3
+    assert not (tmp_path / "r0000000001.seg").exists()
+    again = Log(FileStorage(str(tmp_path)), 4, 2, "r", 4096)
+    assert [s for s, _ in again.records()] == [3] and again.drops == 0
+
+
+def test_an_entry_of_a_wrong_size_uses_no_seq(tmp_path: Path) -> None:
+    log = Log(FileStorage(str(tmp_path)), 2, 3)
+    with pytest.raises(ValueError):
+        log.append(lambda seq: b"")
+    assert log.append(rec)[0] == 1
+    assert Log(FileStorage(str(tmp_path)), 2, 3).append(rec)[0] == 2
 
 
 def test_acknowledged_entries_go_and_only_once(tmp_path: Path) -> None:

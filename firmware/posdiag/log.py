@@ -127,6 +127,11 @@ class Log:
                 self._torn_seg = segs[-1]
                 self._save_state()
         highest = self._highest_seq(entries)
+        if self._newest_torn:
+            # The torn entry held the seq after the last intact one (the
+            # segment's first when none is): never hand it out again, nor
+            # start a segment under this one's name.
+            highest = max(highest, entries[-1][0] + 1 if entries else segs[-1])
         if highest >= self.next_seq:
             # The state was lost or old: never reuse a seq seen on flash.
             self.next_seq = highest + 1
@@ -184,19 +189,21 @@ class Log:
         """Append one entry. record_for_seq(seq) returns its bytes, so the
         entry can carry the sequence number this log hands out."""
         seq = self.next_seq
+        payload = record_for_seq(seq)
+        if not 0 < len(payload) <= self.max_entry or payload[0] == _GONE:
+            raise ValueError("log: entry size out of range")   # seq not used
         self.next_seq = seq + 1
         new = (not self._segments or self._in_newest >= self._per_segment
                or self._newest_torn)
-        if not (new and self._drop_oldest(seq)):
-            self._save_state()
+        self._save_state()   # seq is handed out: never again
         if new:
+            if self._segments:
+                self._remove_if_delivered(self._segments[-1])
+            self._drop_oldest(seq)
             # A new segment for seq; its file is made by the write below.
             self._segments.append(seq)
             self._in_newest = 0
             self._newest_torn = False
-        payload = record_for_seq(seq)
-        if not 0 < len(payload) <= self.max_entry or payload[0] == _GONE:
-            raise ValueError("log: entry size out of range")
         f = self._st.open(self._seg_name(self._segments[-1]), "ab")
         try:
             f.write(_frame(seq, payload))
@@ -207,10 +214,8 @@ class Log:
 
     def _drop_oldest(self, first_seq):
         # Make room for a segment starting at first_seq: while the log is
-        # full, count and remove its oldest segment. True when the state
-        # was saved (with next_seq already moved on).
+        # full, count and remove its oldest segment.
         segs = self._segments
-        saved = False
         while len(segs) >= self._max_segments:
             data = self._read(segs[0])
             # Delivered entries are not lost: only the others count.
@@ -219,9 +224,20 @@ class Log:
                     self.drops += 1
             self._floor = segs[1] if len(segs) > 1 else first_seq
             self._save_state()   # count the drop before it happens
-            saved = True
             self._remove(segs.pop(0))
-        return saved
+
+    def _remove_if_delivered(self, first_seq):
+        # The newest segment is never removed by an acknowledgement (it is
+        # being appended to): once a newer one starts, it goes if every
+        # entry it holds was delivered. Nothing in it counts as a drop.
+        data = self._read(first_seq)
+        entries = _entries(data)[0]
+        for _, start, _ in entries:
+            if data[start] != _GONE:
+                return
+        if entries:
+            self._remove(first_seq)
+            self._segments.pop()
 
     def clear(self):
         """Remove every entry (a technician's request). Sequence numbers go
