@@ -35,6 +35,7 @@ from host_tools.sim.printer import PtyPrinter
 from host_tools.sim.settlement import EchoServer, closed_port
 from host_tools.uart import HostClock, SerialUart
 from posdiag import config
+from posdiag.auth import MIN_KEY
 from posdiag.hal import FileStorage, Parts, Sensor
 from posdiag.link import LinkServer
 from posdiag.netprobe import TcpProbe
@@ -53,8 +54,8 @@ RUNTIMES = ("cpython", "micropython")
 # The simulated terminal's technician key unless --key says otherwise
 # (README states it: it is a demo key, public by design).
 DEMO_KEY = "706f73646961672064656d6f206b6579202d206e6f7420666f72207573652121"
-# The shortest key the firmware accepts (posdiag/terminal.py, _MIN_KEY).
-MIN_KEY_BYTES = 16
+# The shortest key the firmware accepts.
+MIN_KEY_BYTES = MIN_KEY
 # In a --state folder: the pid of the simulator using it.
 LOCK_FILE = "sim.lock"
 
