@@ -278,6 +278,22 @@ def _parser() -> argparse.ArgumentParser:
     prn.add_argument("--json", action="store_true", help="the result as JSON")
     prn.add_argument("--lang", choices=("zh", "en"), default="en", help="language of the steps")
 
+    hub = sub.add_parser(
+        "hub", help="the web service terminals upload to: e-receipt pages at their links, diagnostics by API"
+    )
+    hub.add_argument("--db", metavar="URL", help="a file path, sqlite:///PATH or postgresql://... (default "
+                     "posdiag-hub.sqlite3 here)")
+    hub.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                     help="address to serve on (default 127.0.0.1:8080; port 0: any free one)")
+    hub_sub = hub.add_subparsers(dest="hub_command")
+    for what, helps in (("token", "an operator's bearer token"), ("terminal", "a terminal's upload key")):
+        p = hub_sub.add_parser(what, help=f"provision {helps} (printed once)")
+        p.add_argument("action", choices=("add",))
+        p.add_argument("name", metavar="NAME" if what == "token" else "ID")
+        p.add_argument("--db", dest="sub_db", metavar="URL", help="as for `posdiag hub`")
+        if what == "terminal":
+            p.add_argument("--merchant", help="the merchant's id, kept beside the terminal")
+
     return ap
 
 
@@ -571,6 +587,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    from host_tools.hub import server
+
+    db = getattr(args, "sub_db", None) or args.db
+    if args.hub_command == "token":
+        token = server.add_operator(db, args.name)
+        print(f"operator {args.name}: bearer token (shown this once, only its hash is kept):\n{token}")
+        return 0
+    if args.hub_command == "terminal":
+        key = server.add_terminal(db, args.name, args.merchant)
+        print(f"terminal {args.name}: upload key (shown this once; set it as the terminal's upload key):\n{key}")
+        return 0
+    server.configure_logging()
+    try:
+        server.run(db, args.listen, ready=lambda url: print(f"posdiag hub at {url}", flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_ports(args: argparse.Namespace) -> int:
     from host_tools.serial_link import list_ports
 
@@ -656,6 +692,7 @@ COMMANDS = {
     "selftest": cmd_selftest,
     "recover": cmd_recover,
     "printer": cmd_printer,
+    "hub": cmd_hub,
 }
 
 

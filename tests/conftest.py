@@ -39,6 +39,7 @@ _FILE_TIERS = {
     "test_terminal.py": "pty",
     "test_link.py": "pty",
     "test_serve.py": "pty",
+    "test_hub.py": "pty",
     "test_careless_hands.py": "pty",
     "test_bad_cable.py": "pty",
     "test_fuzz_files.py": "fuzz",

@@ -1,0 +1,1 @@
+"""posdiag hub: the web service terminals upload to (docs/hub.md)."""

@@ -1,0 +1,1 @@
+"""Schema migrations of the hub, applied in the order of their numbers."""
