@@ -451,6 +451,11 @@ def test_a_hub_killed_while_a_batch_uploads_stores_it_once_on_retry(backend: str
             time.sleep(0.005)
         logs.append(hub.kill())
         s.close()
+        store = Store(backend)
+        try:  # a batch is one transaction: all of it or none of it survived the kill
+            assert store.count("records", name) in ((0,) if cut < len(body) else (100, 256))
+        finally:
+            store.close()
         hub = HubProcess(backend, port)
         t.base_url = hub.url
         assert t.records(batch[:100]).status == 200  # a retry of part of it, then all of it

@@ -185,7 +185,11 @@ def parse_records(body: bytes) -> tuple[bytes | None, list[RecordRow]]:
         except BadDataError as e:
             raise Refusal(400, "malformed", f"item {i}: {e}") from None
         ranked = record_causes(rec)
-        trigger = -1 if "trigger" in rec[UNREADABLE] else rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+        if rec[r.K_SEQ] >= 1 << 32:
+            raise Refusal(400, "malformed", f"item {i}: a seq is a 32-bit number")
+        trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+        if "trigger" in rec[UNREADABLE] or trigger >= 1 << 31:
+            trigger = -1  # unknown to this hub
         row = RecordRow(rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None)
         if row.seq in rows and rows[row.seq].raw != raw:
             raise Refusal(400, "malformed", f"item {i}: seq {row.seq} twice with different bytes")
