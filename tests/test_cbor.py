@@ -110,3 +110,45 @@ def test_rejects_floats_and_unknown_types() -> None:
 def test_oversized_record_is_refused() -> None:
     with pytest.raises(ValueError):
         record.encode({0: 1, 9: b"x" * 300})
+
+
+def _by_encoding(d: dict) -> list:
+    """RFC 8949 section 4.2.1 as written: keys by the bytes of their encodings."""
+    return sorted(d, key=cbor.encode)
+
+
+def test_map_keys_in_the_order_of_their_encodings() -> None:
+    """_ordered_keys orders unsigned integers and ASCII text without
+    encoding them; every other map falls back to the encodings. Each order
+    must be the encodings' bytewise order (lengths across the 1-, 2- and
+    3-byte heads, equal lengths by character)."""
+    import random
+
+    rng = random.Random(11)
+    alphabet = "abAB09_-~ "
+    for _ in range(300):
+        n = rng.randrange(0, 16)
+        kind = rng.randrange(4)
+        if kind == 0:  # unsigned integers of every head size
+            keys: set = {rng.choice([rng.randrange(30), rng.randrange(300), rng.randrange(2**40)]) for _ in range(n)}
+        elif kind == 1:  # ASCII text, short and across the 24- and 256-byte heads
+            keys = {
+                "".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 2, 5, 23, 24, 25, 255, 256, 300])))
+                for _ in range(n)
+            }
+        elif kind == 2:  # ASCII text with one non-ASCII key among them
+            keys = {"".join(rng.choice(alphabet) for _ in range(rng.randrange(6))) for _ in range(n)} | {"é", "\x7f"}
+        else:  # mixed: integers, negative ones, bytes, text, booleans, null
+            keys = {
+                rng.choice([rng.randrange(-300, 300), "k%d" % rng.randrange(50), b"b%d" % rng.randrange(50)])
+                for _ in range(n)
+            } | {True, None}
+        d = {k: 0 for k in keys}
+        assert cbor._ordered_keys(d) == _by_encoding(d), d
+        data = cbor.encode(d)
+        assert cbor2.loads(data) == d
+
+
+def test_a_boolean_key_sorts_as_its_encoding_not_as_an_integer() -> None:
+    d = {5: "a", True: "b", 0: "c"}  # True == 1 numerically, encoded 0xf5
+    assert list(cbor2.loads(cbor.encode(d))) == [0, 5, True]

@@ -25,12 +25,32 @@ def _head(out, major, n):
 
 
 def _ordered_keys(d):
-    # Unsigned integer keys (every record) sort numerically, which is their
-    # encoded order, without encoding each key; other keys by their encoding.
-    for key in d:
-        if not isinstance(key, int) or key < 0:
-            return sorted(d, key=encode)
-    return sorted(d)
+    # The keys in the bytewise order of their encodings without encoding
+    # them (MicroPython calls a sort's key function at every comparison):
+    # unsigned integers (every record) by value; ASCII text (the terminal
+    # item, receipts) by length, then by character, as its head holds the
+    # length. Other maps (none of posdiag's) encode each key to compare.
+    uint = text = 0
+    for k in d:
+        if type(k) is int and k >= 0:
+            uint += 1
+        elif type(k) is str and (not k or max(k) < "\x80"):
+            text += 1
+    n = len(d)
+    if uint == n:
+        return sorted(d)
+    if text < n:
+        return sorted(d, key=encode)
+    keys = list(d)
+    for i in range(1, n):   # insertion sort: no (length, text) pairs made
+        k = keys[i]
+        j = i
+        while j and (len(keys[j - 1]) > len(k) or
+                     len(keys[j - 1]) == len(k) and keys[j - 1] > k):
+            keys[j] = keys[j - 1]
+            j -= 1
+        keys[j] = k
+    return keys
 
 
 def encode_into(out, value):
