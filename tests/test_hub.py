@@ -492,3 +492,29 @@ def test_the_command_line_says_what_is_wrong_in_one_line(backend: str, tmp_path:
 
 
 _ = Callable  # typing helper kept for fixtures' signatures
+
+
+def test_the_page_reads_on_a_360_px_phone_in_chromium(tmp_path: Path) -> None:
+    """Headless Chromium at a 360-px-wide phone's size: the page's text is
+    there and its QR code (its own link, drawn in the page) reads."""
+    import zxingcpp
+    from PIL import Image
+
+    from tests.test_ereceipt import browse
+
+    h = start_hub(str(tmp_path / "hub.sqlite3"), Captured())
+    try:
+        t = c.Terminal(h.url, "PHONE-1", bytes.fromhex(h.store.add_terminal("PHONE-1")))
+        token = new_token(1)
+        body = bytes(ereceipt.entry(receipt.sanitize(TEA), token, None, h.url + "/r/"))
+        assert t.receipts([(1, body)]).status == 200
+        url = f"{h.url}/r/{token}"
+        dom = browse(url, tmp_path, "--dump-dom", "--window-size=360,800")
+        assert "Corner Tea Shop" in dom.stdout and "136.00" in dom.stdout, dom.stderr[-2000:]
+        shot = tmp_path / "phone.png"
+        run = browse(url, tmp_path, f"--screenshot={shot}", "--window-size=360,1400", "--hide-scrollbars")
+        assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+        assert Image.open(shot).size[0] == 360
+        assert [code.text for code in zxingcpp.read_barcodes(Image.open(shot))] == [url]
+    finally:
+        h.stop()

@@ -66,3 +66,20 @@ def test_a_seq_past_32_bits_is_refused() -> None:
         raise AssertionError("accepted")
     except Refusal as e:
         assert e.status == 400 and "32-bit" in str(e)
+
+
+def test_the_signing_example_in_the_docs_is_what_the_code_computes() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "hub.md").read_text()
+    rec = bytes(r.encode(r.build(42, 7, 3, 1767258000, r.TRIGGER_BOOT, HEALTHY)))
+    body = hubwire.records_head(1) + rec
+    nonce = bytes(range(16)).hex()
+    digest = hubwire.body_hash([body])
+    canonical = hubwire.canonical("POST", hubwire.PATH_RECORDS, "SIM-0001", 1767258000, nonce, digest)
+    signature = hubwire.sign(bytes(range(32)), "POST", hubwire.PATH_RECORDS, "SIM-0001", 1767258000, nonce, digest)
+    assert f"body        {body.hex(' ')}\n" in doc
+    assert f"sha256      {digest.hex()}\n" in doc
+    assert "signed      " + canonical.decode().replace("\n", "\\n") + "\n" in doc
+    assert f"signature   {signature}\n" in doc
+    assert f"X-Posdiag-Signature: {signature}\n" in doc and f"<{body.hex(' ')}>" in doc
