@@ -219,6 +219,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_port(rcpt)
     _add_key(rcpt)
     rcpt.add_argument("--out", required=True, metavar="DIR", help="folder for the receipts")
+    rcpt.add_argument(
+        "--hub", metavar="URL", help="also store each receipt on this hub before it is acknowledged (needs --token)"
+    )
+    rcpt.add_argument("--token", help="an operator's token for --hub (or POSDIAG_HUB_TOKEN)")
 
     ts = sub.add_parser("troubleshoot", help="narrow down causes no sensor sees with a few yes/no questions")
     ts.add_argument("--answer", action="append", default=[], metavar="KEY=yes|no", help="answer a question up front")
@@ -293,6 +297,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--db", dest="sub_db", metavar="URL", help="as for `posdiag hub`")
         if what == "terminal":
             p.add_argument("--merchant", help="the merchant's id, kept beside the terminal")
+
+    upl = sub.add_parser("upload", help="send a pulled log to the hub, for a terminal whose network is down")
+    upl.add_argument("file", metavar="FILE")
+    upl.add_argument("--hub", required=True, metavar="URL", help="the hub, e.g. https://hub.example")
+    upl.add_argument("--token", help="an operator's token (or POSDIAG_HUB_TOKEN)")
+    upl.add_argument("--terminal", metavar="ID", help="the terminal's id, when the file does not say it")
 
     return ap
 
@@ -486,16 +496,27 @@ def cmd_receipts(args: argparse.Namespace) -> int:
 
     _output_folder(args.out, "--out")
     key = _key(args)
+    on_saved = ereceipt.save
+    if args.hub:
+        from host_tools.hub.upload import hub_url, operator_token, upload_receipt
+
+        hub, token = hub_url(args.hub), operator_token(args.token)
+
+        def on_saved(base, entry) -> None:  # noqa: ANN001 - collect's callback
+            ereceipt.save(base, entry)  # the page offline too, then the hub; acknowledged after both
+            upload_receipt(hub, token, entry["terminal"], entry["seq"], base.with_suffix(".cbor").read_bytes())
+
     client = _client(args)
     terminal = terminal_item(client).get("terminal") or "terminal"
     made = not os.path.exists(args.out)
     try:
-        saved = collect(client, key, args.out, terminal, on_saved=ereceipt.save)
+        saved = collect(client, key, args.out, terminal, on_saved=on_saved)
     except BaseException:
         if made and os.path.isdir(args.out) and not os.listdir(args.out):
             os.rmdir(args.out)  # a wrong key (or a lost link) leaves no empty folder behind
         raise
-    print(f"{len(saved)} pending receipts saved in {args.out} and acknowledged")
+    hub_note = f", stored on {args.hub}," if args.hub else ""
+    print(f"{len(saved)} pending receipts saved in {args.out}{hub_note} and acknowledged")
     for path in saved:
         url = json.loads(path.read_text()).get("url")
         # The link came from the terminal: shown as data, never as control codes.
@@ -607,6 +628,18 @@ def cmd_hub(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upload(args: argparse.Namespace) -> int:
+    from host_tools.hub.upload import hub_url, operator_token, upload_log
+
+    hub, token = hub_url(args.hub), operator_token(args.token)
+    done = upload_log(hub, token, args.file, args.terminal)
+    span = f"seq {done['first']}..{done['last']}" if done["records"] else "no records"
+    print(f"{done['records']} records of {done['terminal']} ({span}) stored on {hub}")
+    if done["damage"]:
+        raise BadDataError(f"{done['damage']}; the intact records were uploaded")
+    return 0
+
+
 def cmd_ports(args: argparse.Namespace) -> int:
     from host_tools.serial_link import list_ports
 
@@ -693,6 +726,7 @@ COMMANDS = {
     "recover": cmd_recover,
     "printer": cmd_printer,
     "hub": cmd_hub,
+    "upload": cmd_upload,
 }
 
 

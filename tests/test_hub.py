@@ -518,3 +518,74 @@ def test_the_page_reads_on_a_360_px_phone_in_chromium(tmp_path: Path) -> None:
         assert [code.text for code in zxingcpp.read_barcodes(Image.open(shot))] == [url]
     finally:
         h.stop()
+
+
+# -- a technician's uploads ----------------------------------------------------------
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_posdiag_upload_sends_a_pulled_file_once(hub: Hub, terminal: c.Terminal, tmp_path: Path) -> None:
+    from host_tools.records import PulledLog
+
+    token = hub.store.add_operator(f"tech-{next(_count)}")
+    hub.secrets.append(token)
+    path = tmp_path / "log.cbor"
+    PulledLog({"posdiag": 1, "terminal": terminal.terminal}, [rec(s) for s in range(1, 301)]).save(str(path))
+    env = {**os.environ, "POSDIAG_HUB_TOKEN": token}
+    first = _cli("upload", str(path), "--hub", hub.url, env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"300 records of {terminal.terminal} (seq 1..300) stored on {hub.url}" in first.stdout
+    again = _cli("upload", str(path), "--hub", hub.url, env=env)
+    assert (again.returncode, again.stdout) == (0, first.stdout)
+    assert hub.store.count("records", terminal.terminal) == 300
+    damaged = tmp_path / "damaged.cbor"
+    data = path.read_bytes()
+    damaged.write_bytes(data[:-60] + b"\xff" * 40 + rec(301))
+    d = _cli("upload", str(damaged), "--hub", hub.url, env=env)
+    assert d.returncode == 5 and "intact records were uploaded" in d.stderr, d.stderr
+    assert hub.store.count("records", terminal.terminal) == 301
+    no_env = {k: v for k, v in os.environ.items() if k != "POSDIAG_HUB_TOKEN"}
+    for args, code in [
+        ((), 6),  # no token
+        (("--token", "wrong"), 6),
+        (("--token", token, "--terminal", "NOBODY"), 5),
+    ]:
+        p = _cli("upload", str(path), "--hub", hub.url, *args, env=no_env)
+        assert p.returncode == code and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+        assert token not in p.stderr + p.stdout
+    down = _cli("upload", str(path), "--hub", _dead_url(), env=env)
+    assert down.returncode == 3 and "cannot reach the hub" in down.stderr
+
+
+def test_receipts_pulled_over_serial_reach_the_hub_before_their_ack(
+    hub: Hub, start_sim: Callable[..., Any], tmp_path: Path
+) -> None:
+    from host_tools.sim.runner import DEMO_KEY
+
+    name = f"SIM-{next(_count)}"
+    hub.secrets.append(hub.store.add_terminal(name))
+    token = hub.store.add_operator(f"tech-{next(_count)}")
+    hub.secrets.append(token)
+    sim = start_sim("--failed-print", str(ROOT / "tests" / "data" / "receipt-tea.json"), "--receipt-url",
+                    f"{hub.url}/r/", "--terminal-id", name, "--lang", "en")
+    env = {**os.environ, "POSDIAG_HUB_TOKEN": token, "POSDIAG_KEY": DEMO_KEY}
+    out = tmp_path / "receipts"
+    down = _cli("receipts", sim.port, "--out", str(out), "--hub", _dead_url(), env=env)
+    assert down.returncode == 3, down.stderr  # not on the hub: not acknowledged
+    got = _cli("receipts", sim.port, "--out", str(out), "--hub", hub.url, env=env)
+    assert got.returncode == 0 and f"1 pending receipts saved in {out}, stored on {hub.url}," in got.stdout, got
+    url = json.loads((out / f"{name}-1.json").read_text())["url"]
+    hub.secrets.append(url.rsplit("/", 1)[1])
+    page = c.request(hub.url, "GET", urllib_path(url))
+    assert page.status == 200 and "Corner Tea Shop" in page.body.decode()
+    assert "0 pending receipts" in _cli("receipts", sim.port, "--out", str(out), "--hub", hub.url, env=env).stdout
+    assert hub.store.count("receipts", name) == 1
+
+
+def urllib_path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]

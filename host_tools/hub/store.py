@@ -120,7 +120,7 @@ class Store:
             return psycopg.connect(self.url, connect_timeout=5, autocommit=False)
         conn = sqlite3.connect(self._path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the process
+        conn.execute("PRAGMA synchronous=FULL")  # an answered upload survives a power cut too
         return conn
 
     @contextmanager
