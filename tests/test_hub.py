@@ -116,7 +116,7 @@ def hub(backend: str) -> Iterator[Hub]:
     root.removeHandler(log)
     root.setLevel(old)
     text = "\n".join(log.lines)
-    assert "GET /r/" in text and "POST /api/v1/records" in text  # the log was captured at all
+    assert re.search(r"^(GET|POST) /\S* \d{3} \d+ ms", text, re.M)  # the hub's log was captured at all
     for secret in h.secrets:
         assert secret not in text, "a secret in the hub's log"
     assert PAN not in text and not re.search(r"[0-9a-f]{32}", text)
@@ -312,6 +312,11 @@ def test_operators_need_a_token(hub: Hub, terminal: c.Terminal, operator: dict) 
     diag = c.request(hub.url, "GET", f"/api/v1/terminals/{terminal.terminal}/diagnosis", headers=operator)
     assert diag.status == 200 and diag.json()["newest"]["causes"][0]["id"] == "paper-out"
     assert c.request(hub.url, "GET", "/api/v1/terminals/NOBODY/records", headers=operator).status == 404
+    for odd in ("%00", "a%0Ab", "%C3%A9", "x" * 65):  # no terminal's id: 404, never a database error
+        for method, tail in (("GET", "records"), ("GET", "diagnosis"), ("POST", "records"), ("POST", "receipts")):
+            a = c.request(hub.url, method, f"/api/v1/terminals/{odd}/{tail}", b"\x80" if method == "POST" else None,
+                          {**operator, "Content-Type": hubwire.CONTENT_TYPE})
+            assert a.status == 404, (odd, method, tail, a.status, a.body)
 
 
 def test_a_technician_uploads_a_pulled_log(hub: Hub, terminal: c.Terminal, operator: dict) -> None:

@@ -90,8 +90,18 @@ class Refusal(Exception):
 
 
 def safe_path(path: str) -> str:
-    """A path as logs may show it: a link's token cut to 4 digits."""
+    """A path as logs may show it: a link's token cut to 4 digits, no
+    control characters (one request, one line), at most 200 characters."""
+    path = "".join(ch if ch.isprintable() else "?" for ch in path[:200])
     return _SECRET_IN_PATH.sub(lambda m: m.group(0)[:4] + "…", path)
+
+
+def _terminal_param(request: Request) -> str:
+    """The terminal id in an operator's path; 404 for one no terminal can have."""
+    terminal = str(request.path_params["terminal"])
+    if not _TERMINAL_ID.fullmatch(terminal):
+        raise Refusal(404, "unknown-terminal", "no terminal has that id")
+    return terminal
 
 
 class _Edge:
@@ -329,7 +339,7 @@ class Hub:
             self.check_size(request)
             if "terminal" in request.path_params:  # a technician's upload for a terminal
                 await self.operator(request)
-                terminal = request.path_params["terminal"]
+                terminal = _terminal_param(request)
                 if not await self.db(self.store.upload_key, terminal):
                     raise Refusal(404, "unknown-terminal", f"no terminal {terminal} is provisioned")
                 body = await self.body(request)
@@ -423,7 +433,7 @@ class Hub:
     async def terminal_records(self, request: Request) -> Response:
         try:
             await self.operator(request)
-            terminal = request.path_params["terminal"]
+            terminal = _terminal_param(request)
             since = _query_int(request, "since", 0)
             limit = min(_query_int(request, "limit", 100), 1000)
             if await self.db(self.store.terminal, terminal) is None:
@@ -444,7 +454,7 @@ class Hub:
     async def terminal_diagnosis(self, request: Request) -> Response:
         try:
             await self.operator(request)
-            terminal = request.path_params["terminal"]
+            terminal = _terminal_param(request)
             lang = request.query_params.get("lang", "en")
             if lang not in ("en", "zh"):
                 raise Refusal(400, "lang", "lang is en or zh")
