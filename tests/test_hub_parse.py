@@ -5,6 +5,7 @@ exception (which would be a 500)."""
 from __future__ import annotations
 
 import cbor2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,3 +92,22 @@ def test_the_signing_example_in_the_docs_is_what_the_code_computes() -> None:
     assert "signed      " + canonical.decode().replace("\n", "\\n") + "\n" in doc
     assert f"signature   {signature}\n" in doc
     assert f"X-Posdiag-Signature: {signature}\n" in doc and f"<{body.hex(' ')}>" in doc
+
+
+SIGN_SCRIPT = """
+from posdiag import hubwire
+body = hubwire.records_head(300) + hubwire.receipt_head(70000)
+digest = hubwire.body_hash([body, b"x" * 1000])
+print(hubwire.sign(bytes(range(32)), "POST", hubwire.PATH_RECORDS, "SIM-0001", 1767258000, "00" * 16, digest))
+print(body.hex())
+"""
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("runtime", ["wasm", "unix"])
+def test_micropython_signs_as_the_hub_verifies(runtime: str) -> None:
+    """The terminal's side of the contract on MicroPython's ports: the same
+    CBOR heads and the same signature as CPython's hub computes."""
+    from tests.runtimes import run_script
+
+    assert run_script(runtime, SIGN_SCRIPT) == run_script("cpython", SIGN_SCRIPT)
