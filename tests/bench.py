@@ -145,7 +145,7 @@ def wire_overhead(n: int = 10000) -> None:
 
 # -- packages (firmware/posdiag-*/manifest.py) -----------------------------
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
-PACKAGES = ("posdiag-core", "posdiag-link", "posdiag-receipt", "posdiag-board")
+PACKAGES = ("posdiag-core", "posdiag-link", "posdiag-receipt", "posdiag-board", "posdiag-uploader")
 # Modules of firmware/posdiag/ in no package: the host's (and the docs')
 # reference of the link's codes and layouts, which link.py folds into const().
 HOST_SIDE = ("posdiag/protocol.py",)

@@ -17,7 +17,7 @@ import pytest
 from tests import bench
 
 FIRMWARE = bench.FIRMWARE
-OPTIONAL = ("posdiag-link", "posdiag-receipt", "posdiag-board")
+OPTIONAL = ("posdiag-link", "posdiag-receipt", "posdiag-board", "posdiag-uploader")
 
 # The goal: 40 KB on a 32-bit board as .mpy, x 1.8 for the unix port's
 # 64-bit objects = 72 KiB (bench.GOAL_HEAP_64). Today's firmware needs
