@@ -481,6 +481,11 @@ def test_a_hub_killed_while_a_batch_uploads_stores_it_once_on_retry(backend: str
 def test_the_command_line_says_what_is_wrong_in_one_line(backend: str, tmp_path: Path) -> None:
     bad = _cli("hub", "--db", str(tmp_path / "no" / "such" / "hub.db"), "--listen", "127.0.0.1:0")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    (tmp_path / "junk.db").write_bytes(b"not a database at all, " * 100)
+    junk = _cli("hub", "--db", str(tmp_path / "junk.db"), "--listen", "127.0.0.1:0")
+    assert junk.returncode == 5 and len(junk.stderr.strip().splitlines()) == 1, junk.stderr
+    made = _cli("hub", "terminal", "add", "URL-1", "--db", f"sqlite://{tmp_path}/url.db")
+    assert made.returncode == 0 and (tmp_path / "url.db").is_file(), made.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

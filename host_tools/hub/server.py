@@ -13,7 +13,7 @@ from typing import Any
 
 from host_tools.errors import BadDataError, PortError, UsageError
 from host_tools.hub.app import make_app
-from host_tools.hub.store import Exists, Store, StoreError, Unavailable
+from host_tools.hub.store import Exists, NotADatabase, Store, StoreError, Unavailable
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 
@@ -25,6 +25,8 @@ def open_store(db: str | None, **options: Any) -> Store:
         return Store(db, **options)
     except Unavailable as e:
         raise PortError(str(e), "check --db: the file's folder, or the PostgreSQL server, user and password") from None
+    except NotADatabase as e:
+        raise BadDataError(str(e), "give another --db, or move the file away") from None
     except StoreError as e:
         raise UsageError(str(e), "--db takes a file path, sqlite:///PATH or postgresql://USER@HOST/DB") from None
 

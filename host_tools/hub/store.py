@@ -38,6 +38,10 @@ class Unavailable(StoreError):
     """The database does not answer now (down, locked, too busy): try later."""
 
 
+class NotADatabase(StoreError):
+    """The file is not an SQLite database."""
+
+
 class Exists(StoreError):
     """The terminal or operator is there already."""
 
@@ -92,9 +96,10 @@ class Store:
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
         if self.dialect == "sqlite":
-            path = self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else self.url
-            if self.url.startswith("sqlite://") and not self.url.startswith("sqlite:///"):
-                raise StoreError(f"{self.url}: write sqlite:///PATH or just a file path")
+            # sqlite:///var/lib/hub.db is /var/lib/hub.db, as a file:// URL reads
+            path = self.url.removeprefix("sqlite://") if self.url.startswith("sqlite://") else self.url
+            if self.url.startswith("sqlite://") and not path.startswith("/"):
+                raise StoreError(f"{self.url}: write sqlite:///ABSOLUTE/PATH or just a file path")
             self._path = path
             if path != ":memory:" and not Path(path).parent.is_dir():
                 raise StoreError(f"{path}: the folder {Path(path).parent} does not exist")
@@ -222,7 +227,7 @@ class Store:
         except errors as e:
             raise Unavailable(f"cannot open the database {self.safe_url()}: {_first_line(e)}") from None
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.safe_url()} is not a posdiag hub database: {e}") from None
+            raise NotADatabase(f"{self.safe_url()} is not a posdiag hub database: {e}") from None
 
     def version(self) -> int:
         return int(self.transaction(lambda ex: ex("SELECT MAX(version) FROM schema_version").fetchone()[0], False))
