@@ -8,12 +8,20 @@ an in-place overwrite stopped at any byte."""
 from __future__ import annotations
 
 import shutil
+import struct
+from binascii import crc32
 from pathlib import Path
 
 import pytest
 
 from posdiag.hal import FileStorage
-from posdiag.log import Log, _frame
+from posdiag.log import Log
+
+
+def _frame(seq: int, payload: bytes) -> bytes:
+    """An entry as posdiag/log.py writes it: length, seq, payload, CRC-32."""
+    head = struct.pack("<HI", len(payload), seq)
+    return head + payload + struct.pack("<I", crc32(payload, crc32(head)))
 
 
 class PowerCut(Exception):

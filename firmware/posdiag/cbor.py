@@ -66,14 +66,15 @@ def encode_into(out, value):
             _head(out, 0, value)
         else:
             _head(out, 1, -1 - value)
-    elif isinstance(value, (bytes, bytearray)):
-        _head(out, 2, len(value))
-        out.extend(value)
     elif isinstance(value, str):
         data = value.encode()
         _head(out, 3, len(data))
         out.extend(data)
-    elif isinstance(value, (list, tuple)):
+    # Each isinstance on its own: a tuple of types is built at every call.
+    elif isinstance(value, bytes) or isinstance(value, bytearray):
+        _head(out, 2, len(value))
+        out.extend(value)
+    elif isinstance(value, list) or isinstance(value, tuple):
         _head(out, 4, len(value))
         for item in value:
             encode_into(out, item)

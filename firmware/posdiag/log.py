@@ -31,45 +31,105 @@
 # overwrite a power cut stopped keeps its length and seq (they are not
 # rewritten) and is overwritten again on the next open, before anything is
 # read: its seq is still in the saved acknowledgement.
+#
+# A segment is never read whole (a journal segment can hold 16 receipts of
+# 4 KB): entries are read one at a time through an 80-byte buffer, each CRC
+# checked as it streams past, and records() holds one payload at a time.
 import struct
 from binascii import crc32
 
 from posdiag import flashfile
 
+try:
+    from micropython import const
+except ImportError:   # CPython: the simulator and the tests
+    const = int  # type: ignore[assignment]
+
 _SUFFIX = ".seg"
 _STATE_FMT = "<IIIIII"   # next_seq, boot, drops, torn, floor, torn segment
-_HEAD = 6                # length u16, seq u32
-_TAIL = 4                # CRC-32
-_GONE = 0xF6             # a delivered entry's first payload byte (CBOR null)
+_HEAD = const(6)         # length u16, seq u32
+_TAIL = const(4)         # CRC-32
+_GONE = const(0xF6)      # a delivered entry's first payload byte (CBOR null)
+_CHUNK = const(80)       # read at a time: a diagnostics entry (<= 64 + 10) whole
+_RESIDUE = const(0x2144DF1C)   # CRC-32 of any bytes followed by their CRC (LE)
 _ZEROS = bytes(64)
 
 
-def _entries(data, acked=()):
-    """(seq, start, end) for each entry of a segment's bytes and the offset
-    where they stop: at the first torn entry, except that an entry whose seq
-    was acknowledged is passed with its CRC failing (an overwrite cut short
-    keeps its length and seq)."""
-    pos = 0
-    n = len(data)
-    out = []
-    mv = memoryview(data)
-    while pos + _HEAD <= n:
-        length = data[pos] | data[pos + 1] << 8
-        end = pos + _HEAD + length
-        if length == 0 or end + _TAIL > n:
-            break
-        seq = struct.unpack_from("<I", data, pos + 2)[0]
-        if (crc32(mv[pos:end]) != struct.unpack_from("<I", data, end)[0]
-                and seq not in acked):
-            break
-        out.append((seq, pos + _HEAD, end))
-        pos = end + _TAIL
-    return out, pos
+class _Walk:
+    """The entries of one segment file, read one at a time through a small
+    buffer, never the whole file. next() returns the next entry's seq, or
+    None at the end or at the first torn entry (a length or CRC that fails,
+    bytes cut short: self.torn then), except that an entry whose seq is in
+    acked passes with its CRC failing (an overwrite cut short keeps its
+    length and seq): self.intact says which. Of the entry just read:
+    self.at (its offset), self.length (its payload's), self.first (the
+    payload's first byte)."""
 
+    def __init__(self, storage, name, acked):
+        self.acked = acked
+        self.pos = 0   # where the next entry starts
+        self.torn = False
+        self.buf = bytearray(_CHUNK)
+        self.mv = self.view = memoryview(self.buf)
+        try:
+            self.f = storage.open(name, "rb")
+        except OSError as e:
+            if e.args[0] != 2:   # ENOENT: its first append did not happen
+                raise
+            self.f = None
 
-def _frame(seq, payload):
-    head = struct.pack("<HI", len(payload), seq)
-    return head + payload + struct.pack("<I", crc32(payload, crc32(head)))
+    def close(self):
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def next(self):
+        f = self.f
+        if f is None:
+            return None
+        buf = self.buf
+        at = self.pos
+        f.seek(at)
+        n = f.readinto(buf)
+        if not n:
+            return None   # the end
+        length = buf[0] | buf[1] << 8 if n >= _HEAD else 0
+        total = _HEAD + length + _TAIL
+        if not length or n < (total if total < _CHUNK else _CHUNK):
+            self.torn = True
+            return None
+        seq = buf[2] | buf[3] << 8 | buf[4] << 16 | buf[5] << 24
+        self.first = buf[_HEAD]
+        if total <= _CHUNK:
+            # One CRC over the entry and its CRC: no intermediate value,
+            # which on a 32-bit board would be a long int. The view of the
+            # buffer is kept while entries keep their size.
+            if total != len(self.view):
+                self.view = self.mv[:total]
+            crc = crc32(self.view)
+        else:
+            crc = crc32(buf)
+            left = total - _CHUNK
+            while left:
+                part = self.mv if left >= _CHUNK else self.mv[:left]
+                if f.readinto(part) != len(part):
+                    self.torn = True
+                    return None
+                crc = crc32(part, crc)
+                left -= len(part)
+        self.intact = crc == _RESIDUE
+        if not self.intact and seq not in self.acked:
+            self.torn = True
+            return None
+        self.at = at
+        self.length = length
+        self.pos = at + total
+        return seq
+
+    def payload(self):
+        f = self.f
+        f.seek(self.at + _HEAD)
+        return f.read(self.length)
 
 
 class Log:
@@ -96,6 +156,29 @@ class Log:
     def _seg_name(self, first_seq):
         return "%s%010d%s" % (self._name, first_seq, _SUFFIX)
 
+    def _walk(self, first_seq, acked=()):
+        return _Walk(self._st, self._seg_name(first_seq), acked)
+
+    def _survey(self, first_seq, acked=()):
+        """(entries, live entries, last seq, last live seq, torn) of a
+        segment, walked to its end or its first torn entry; live: neither
+        acknowledged nor delivered."""
+        w = self._walk(first_seq, acked)
+        n = live = 0
+        last = last_live = None
+        try:
+            seq = w.next()
+            while seq is not None:
+                n += 1
+                last = seq
+                if seq not in acked and w.first != _GONE:
+                    live += 1
+                    last_live = seq
+                seq = w.next()
+        finally:
+            w.close()
+        return n, live, last, last_live, w.torn
+
     # -- opening and repair ------------------------------------------------
     def _open(self):
         state = flashfile.load_struct(self._st, self._state, _STATE_FMT)
@@ -117,49 +200,35 @@ class Log:
         # between removing it and saving the list) mean nothing any more.
         self._acked = [s for s in flashfile.load_u32s(
             self._st, self._name + ".ack") if s >= segs[0]]
-        data = self._read(segs[-1])
-        entries, good = _entries(data, self._acked)
-        self._in_newest = len(entries)
-        if good < len(data):
+        n, _, last, _, torn = self._survey(segs[-1], self._acked)
+        self._in_newest = n
+        if torn:
             self._newest_torn = True   # never append after a tear
             if self._torn_seg != segs[-1]:
                 self.torn += 1
                 self._torn_seg = segs[-1]
                 self._save_state()
-        highest = self._highest_seq(entries)
-        if self._newest_torn:
+        if n:
+            highest = last
+        else:
+            # The highest seq on flash or reserved by the newest segment's
+            # name, looking past an empty newest segment to the one before.
+            highest = segs[-1] - 1
+            if len(segs) > 1:
+                older = self._survey(segs[-2], self._acked)[2]
+                if older is not None and older > highest:
+                    highest = older
+        if torn:
             # The torn entry held the seq after the last intact one (the
             # segment's first when none is): never hand it out again, nor
             # start a segment under this one's name.
-            highest = max(highest, entries[-1][0] + 1 if entries else segs[-1])
+            highest = max(highest, last + 1 if n else segs[-1])
         if highest >= self.next_seq:
             # The state was lost or old: never reuse a seq seen on flash.
             self.next_seq = highest + 1
             self._save_state()
         if self._acked:
             self._scrub()   # a power cut came between an ack and its overwrite
-
-    def _highest_seq(self, newest_entries):
-        """The highest seq on flash (or reserved by the newest segment's name),
-        looking past an empty newest segment to the one before."""
-        if newest_entries:
-            return newest_entries[-1][0]
-        highest = self._segments[-1] - 1
-        if len(self._segments) > 1:
-            older = _entries(self._read(self._segments[-2]), self._acked)[0]
-            if older:
-                highest = max(highest, older[-1][0])
-        return highest
-
-    def _read(self, first_seq):
-        # A segment's bytes; b"" for one not created yet (its first append
-        # did not happen).
-        try:
-            return flashfile.read_plain(self._st, self._seg_name(first_seq))
-        except OSError as e:
-            if e.args[0] != 2:   # ENOENT
-                raise
-            return b""
 
     def _remove(self, first_seq):
         try:
@@ -204,9 +273,15 @@ class Log:
             self._segments.append(seq)
             self._in_newest = 0
             self._newest_torn = False
+        # Written in three parts: the entry is never copied whole (a
+        # receipt is up to 4 KB); the file system commits it at close.
+        head = struct.pack("<HI", len(payload), seq)
+        crc = struct.pack("<I", crc32(payload, crc32(head)))
         f = self._st.open(self._seg_name(self._segments[-1]), "ab")
         try:
-            f.write(_frame(seq, payload))
+            f.write(head)
+            f.write(payload)
+            f.write(crc)
         finally:
             f.close()
         self._in_newest += 1
@@ -217,11 +292,8 @@ class Log:
         # full, count and remove its oldest segment.
         segs = self._segments
         while len(segs) >= self._max_segments:
-            data = self._read(segs[0])
             # Delivered entries are not lost: only the others count.
-            for seq, start, _ in _entries(data, self._acked)[0]:
-                if seq not in self._acked and data[start] != _GONE:
-                    self.drops += 1
+            self.drops += self._survey(segs[0], self._acked)[1]
             self._floor = segs[1] if len(segs) > 1 else first_seq
             self._save_state()   # count the drop before it happens
             self._remove(segs.pop(0))
@@ -230,12 +302,8 @@ class Log:
         # The newest segment is never removed by an acknowledgement (it is
         # being appended to): once a newer one starts, it goes if every
         # entry it holds was delivered. Nothing in it counts as a drop.
-        data = self._read(first_seq)
-        entries = _entries(data)[0]
-        for _, start, _ in entries:
-            if data[start] != _GONE:
-                return
-        if entries:
+        survey = self._survey(first_seq)
+        if survey[0] and not survey[1]:
             self._remove(first_seq)
             self._segments.pop()
 
@@ -258,7 +326,15 @@ class Log:
         and a segment all of whose entries are delivered is removed.
         Acknowledging twice, or an entry already gone, changes nothing: a
         repeated acknowledgement is harmless."""
-        if seq in self._acked or not any(s == seq for s, _ in self.records()):
+        if seq in self._acked:
+            return False
+        found = False
+        live = self._live(seq, False)
+        for s, _ in live:
+            found = s == seq
+            break
+        live.close()   # its segment file now, not when collected
+        if not found:
             return False
         self._acked.append(seq)
         flashfile.save_u32s(self._st, self._name + ".ack", self._acked)
@@ -269,7 +345,8 @@ class Log:
         # Overwrite each acknowledged entry in place (payload _GONE then
         # zeros, same length and seq, fresh CRC), remove the segments left
         # with nothing else (never the one being appended to), then forget
-        # the acknowledgements done.
+        # the acknowledgements done. Each segment is read through first,
+        # then written: one file open at a time.
         segs = self._segments
         acked = self._acked
         keep = []
@@ -278,34 +355,35 @@ class Log:
             if not any(segs[i] <= s < last for s in acked):
                 keep.append(segs[i])
                 continue
-            data = self._read(segs[i])
-            mv = memoryview(data)
+            w = self._walk(segs[i], acked)
             live = 0
-            f = None
+            todo = []   # (offset, length, seq) of the entries to overwrite
             try:
-                for seq, start, end in _entries(data, acked)[0]:
+                seq = w.next()
+                while seq is not None:
                     if seq not in acked:
-                        if data[start] != _GONE:
+                        if w.first != _GONE:
                             live += 1
-                        continue
-                    if data[start] == _GONE and crc32(
-                            mv[start - _HEAD:end]) == struct.unpack_from(
-                            "<I", data, end)[0]:
-                        continue   # done before
-                    if f is None:
-                        f = self._st.open(self._seg_name(segs[i]), "r+b")
-                    f.seek(start)
-                    crc = crc32(b"\xf6", crc32(mv[start - _HEAD:start]))
-                    f.write(b"\xf6")
-                    left = end - start - 1
-                    while left:
-                        z = _ZEROS if left >= len(_ZEROS) else _ZEROS[:left]
-                        f.write(z)
-                        crc = crc32(z, crc)
-                        left -= len(z)
-                    f.write(struct.pack("<I", crc))
+                    elif w.first != _GONE or not w.intact:   # else done before
+                        todo.append((w.at, w.length, seq))
+                    seq = w.next()
             finally:
-                if f is not None:
+                w.close()
+            if todo:
+                f = self._st.open(self._seg_name(segs[i]), "r+b")
+                try:
+                    for at, length, seq in todo:
+                        f.seek(at + _HEAD)
+                        crc = crc32(b"\xf6", crc32(struct.pack("<HI", length, seq)))
+                        f.write(b"\xf6")
+                        left = length - 1
+                        while left:
+                            z = _ZEROS if left >= len(_ZEROS) else _ZEROS[:left]
+                            f.write(z)
+                            crc = crc32(z, crc)
+                            left -= len(z)
+                        f.write(struct.pack("<I", crc))
+                finally:
                     f.close()
             if not live and i + 1 < len(segs):
                 self._remove(segs[i])
@@ -316,24 +394,44 @@ class Log:
         flashfile.save_u32s(self._st, self._name + ".ack", [])
 
     # -- reading -------------------------------------------------------------
-    def records(self, since=0):
-        """Yield (seq, record bytes) for every intact record with seq >= since,
-        oldest first (delivered ones left out)."""
+    def _live(self, since, payloads):
+        # (seq, payload or None) of each live entry with seq >= since, oldest
+        # first; a segment's file is open while its entries are yielded and
+        # closed when the walk ends (or the generator is closed or collected).
         segs = self._segments
         acked = self._acked
         for i in range(len(segs)):
             if i + 1 < len(segs) and segs[i + 1] <= since:
                 continue  # every record here is older than since
-            data = self._read(segs[i])
-            for seq, start, end in _entries(data, acked)[0]:
-                if seq >= since and seq not in acked and data[start] != _GONE:
-                    yield seq, data[start:end]
+            w = self._walk(segs[i], acked)
+            try:
+                seq = w.next()
+                while seq is not None:
+                    if seq >= since and seq not in acked and w.first != _GONE:
+                        yield seq, w.payload() if payloads else None
+                    seq = w.next()
+            finally:
+                w.close()
+
+    def records(self, since=0):
+        """Yield (seq, record bytes) for every intact record with seq >= since,
+        oldest first (delivered ones left out). Read entry by entry: one
+        record in memory at a time, besides those the caller keeps."""
+        return self._live(since, True)
 
     def bounds(self):
-        """(oldest seq, newest seq) on flash, or (None, None) when empty."""
-        oldest = newest = None
-        for seq, _ in self.records():
-            if oldest is None:
-                oldest = seq
-            newest = seq
-        return oldest, newest
+        """(oldest seq, newest seq) on flash, or (None, None) when empty: the
+        first and last records() yields, found without reading payloads."""
+        oldest = None
+        live = self._live(0, False)
+        for oldest, _ in live:
+            break
+        live.close()
+        if oldest is None:
+            return None, None
+        segs = self._segments
+        for i in range(len(segs) - 1, -1, -1):
+            newest = self._survey(segs[i], self._acked)[3]
+            if newest is not None:
+                return oldest, newest
+        return oldest, oldest
