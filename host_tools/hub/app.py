@@ -393,22 +393,30 @@ class Hub:
     # -- routes -----------------------------------------------------------------
 
     async def post_records(self, request: Request) -> Response:
-        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
+        def ingest(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> list[int]:
+            # In a worker thread: checking a batch takes milliseconds, which
+            # the event loop serving pages must not wait for.
             info, rows = parse_records(body)
-            if not await self.db(self.store.put_records, terminal, rows, nonce, info):
+            if not self.store.put_records(terminal, rows, nonce, info):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
-            seqs = [row.seq for row in rows]
+            return [row.seq for row in rows]
+
+        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
+            seqs = await self.db(ingest, terminal, body, nonce)
             return {"terminal": terminal, "records": len(seqs), "first": min(seqs, default=None),
                     "last": max(seqs, default=None)}
 
         return await self.upload(request, hubwire.PATH_RECORDS, store)
 
     async def post_receipts(self, request: Request) -> Response:
-        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
-            rows = parse_receipts(body, int(self.clock()))
-            if not await self.db(self.store.put_receipts, terminal, rows, nonce):
+        def ingest(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> list[int]:
+            rows = parse_receipts(body, int(self.clock()))  # in a worker thread, as records
+            if not self.store.put_receipts(terminal, rows, nonce):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
-            return {"terminal": terminal, "receipts": [row.seq for row in rows]}
+            return [row.seq for row in rows]
+
+        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
+            return {"terminal": terminal, "receipts": await self.db(ingest, terminal, body, nonce)}
 
         return await self.upload(request, hubwire.PATH_RECEIPTS, store)
 
@@ -417,18 +425,27 @@ class Hub:
         try:
             if not TOKEN.fullmatch(token):
                 return _text(404, "not found\n")
-            row = await self.db(self.store.receipt_by_token, token)
+            page = await self.db(self._page, token)  # lookup and rendering in a worker thread
         except Refusal as e:
             request.state.why = e.error
             return Response("busy, try again in a moment\n", e.status, headers=e.headers, media_type="text/plain")
-        if row is None:
+        if page is None:
             return _text(404, "not found\n")
-        if row.expires < self.clock():
+        if page == "expired":
             return _text(410, "此链接已过期 This link has expired.\n")
+        return HTMLResponse(page)
+
+    def _page(self, token: str) -> str | None:
+        """The receipt's page, "expired", or None when the link opens nothing."""
+        row = self.store.receipt_by_token(token)
+        if row is None:
+            return None
+        if row.expires < self.clock():
+            return "expired"
         entry = cbor2.loads(row.entry)
         entry["token"] = token
         entry["url"] = row.url_base + token if row.url_base is not None else None
-        return HTMLResponse(render_html(entry))
+        return render_html(entry)
 
     async def terminal_records(self, request: Request) -> Response:
         try:
