@@ -599,3 +599,18 @@ def test_receipts_pulled_over_serial_reach_the_hub_before_their_ack(
 
 def urllib_path(url: str) -> str:
     return "/" + url.split("/", 3)[3]
+
+
+def test_a_kept_page_still_expires(tmp_path: Path) -> None:
+    now = [time.time()]
+    h = start_hub(str(tmp_path / "hub.sqlite3"), Captured(), clock=lambda: now[0])
+    try:
+        t = c.Terminal(h.url, "EXP-1", bytes.fromhex(h.store.add_terminal("EXP-1")))
+        token = new_token(1)
+        assert t.receipts([(1, entry(token, int(now[0]) + 60))]).status == 200
+        assert c.request(h.url, "GET", f"/r/{token}").status == 200  # rendered, and kept
+        assert c.request(h.url, "GET", f"/r/{token}").status == 200
+        now[0] += 61
+        assert c.request(h.url, "GET", f"/r/{token}").status == 410
+    finally:
+        h.stop()

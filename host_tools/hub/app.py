@@ -26,7 +26,9 @@ import hmac
 import json
 import logging
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -72,6 +74,7 @@ BODY_TIME_S = 10.0  # a body must arrive within this
 RETRY_BUSY_S = 1
 RETRY_DOWN_S = 5
 NONCE_KEEP_S = 2 * hubwire.SKEW_S + 60  # a nonce older than this is refused by its time anyway
+PAGE_CACHE = 2048  # rendered receipt pages kept in memory (about 3 KB each)
 DIAGNOSIS_RECORDS = 1000  # newest records the diagnosis looks at
 DEFAULT_TTL_S = config.DEFAULTS["receipt_ttl_s"]  # a receipt without an expiry (the terminal's clock unset)
 _TERMINAL_ID = re.compile(r"[A-Za-z0-9._-]{1,%d}" % hubwire.TERMINAL_MAX)
@@ -288,6 +291,8 @@ class Hub:
         self.body_time_s = body_time_s
         self.clock = clock
         self.inflight = 0
+        self._pages: OrderedDict[str, tuple[int, str]] = OrderedDict()  # token hash -> (expires, page)
+        self._pages_lock = threading.Lock()
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -436,16 +441,30 @@ class Hub:
         return HTMLResponse(page)
 
     def _page(self, token: str) -> str | None:
-        """The receipt's page, "expired", or None when the link opens nothing."""
-        row = self.store.receipt_by_token(token)
-        if row is None:
-            return None
-        if row.expires < self.clock():
+        """The receipt's page, "expired", or None when the link opens nothing.
+        A stored receipt never changes: its page is rendered once (the QR
+        code takes milliseconds) and kept, under its token's hash, while
+        PAGE_CACHE newer ones have not pushed it out."""
+        key = token_hash(token)
+        with self._pages_lock:
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+        if cached is None:
+            row = self.store.receipt_by_token(token)
+            if row is None:
+                return None
+            entry = cbor2.loads(row.entry)
+            entry["token"] = token
+            entry["url"] = row.url_base + token if row.url_base is not None else None
+            cached = (row.expires, render_html(entry))
+            with self._pages_lock:
+                self._pages[key] = cached
+                while len(self._pages) > PAGE_CACHE:
+                    self._pages.popitem(last=False)
+        if cached[0] < self.clock():
             return "expired"
-        entry = cbor2.loads(row.entry)
-        entry["token"] = token
-        entry["url"] = row.url_base + token if row.url_base is not None else None
-        return render_html(entry)
+        return cached[1]
 
     async def terminal_records(self, request: Request) -> Response:
         try:
