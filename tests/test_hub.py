@@ -614,3 +614,17 @@ def test_a_kept_page_still_expires(tmp_path: Path) -> None:
         assert c.request(h.url, "GET", f"/r/{token}").status == 410
     finally:
         h.stop()
+
+
+def test_a_body_that_does_not_arrive_is_408(tmp_path: Path) -> None:
+    h = start_hub(str(tmp_path / "hub.sqlite3"), Captured(), body_time_s=0.5)
+    try:
+        t = c.Terminal(h.url, "SLOW-1", bytes.fromhex(h.store.add_terminal("SLOW-1")))
+        held = _slow_upload(h.url, t, hubwire.records_head(1) + rec(1))
+        started = time.monotonic()
+        answer = held.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 3, answer
+        held.close()
+        assert t.records([rec(1)]).status == 200  # its slot is free again
+    finally:
+        h.stop()
