@@ -349,3 +349,128 @@ def test_no_rename_in_the_firmware() -> None:
     firmware = Path(__file__).resolve().parent.parent / "firmware"
     users = [str(p) for p in firmware.rglob("*.py") if "rename(" in p.read_text(encoding="utf-8")]
     assert users == []
+
+
+class _ReadCounting(FileStorage):
+    """Storage that notes the largest single read from a file opened "rb"."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.largest = 0
+
+    def open(self, name: str, mode: str):  # noqa: ANN201
+        f = super().open(name, mode)
+        if mode != "rb":
+            return f
+        storage = self
+        read, readinto = f.read, f.readinto
+
+        def counted_read(n: int = -1) -> bytes:
+            data = read(n)
+            storage.largest = max(storage.largest, len(data))
+            return data
+
+        def counted_readinto(buf) -> int:  # noqa: ANN001
+            got = readinto(buf)
+            storage.largest = max(storage.largest, got or 0)
+            return got
+
+        f.read, f.readinto = counted_read, counted_readinto  # type: ignore[method-assign]
+        return f
+
+
+def big(seq: int) -> bytes:
+    """A journal entry of 4 KB (the largest receipt): many buffers long."""
+    return b"\x59\x0f\xfd" + (b"RECEIPT-%04d-" % seq) * 314 + b"x" * (4093 - 13 * 314)
+
+
+def test_segments_are_read_an_entry_at_a_time(tmp_path: Path) -> None:
+    """No read takes a whole segment: the diagnostics log reads at most its
+    80-byte buffer at a time, the journal one payload (records()) at most;
+    bounds() and count() read no payload."""
+    log = Log(FileStorage(str(tmp_path)), 8, 64, "d")
+    for _ in range(100):
+        log.append(rec)
+    journal = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    for _ in range(5):
+        journal.append(big)
+    storage = _ReadCounting(str(tmp_path))
+    log, journal = Log(storage, 8, 64, "d"), Log(storage, 4, 16, "r", 4096)
+    assert log.bounds() == (1, 100) and log.count() == 100
+    assert journal.bounds() == (1, 5) and journal.count() == 5
+    assert storage.largest <= 80
+    assert [s for s, _ in log.records(90)] == list(range(90, 101))
+    assert storage.largest <= 80
+    assert [d for _, d in journal.records()] == [big(s) for s in range(1, 6)]
+    assert storage.largest == 4096
+
+
+@pytest.mark.parametrize("where", [7, 80, 81, 2000, 4105])
+def test_a_large_entry_damaged_anywhere_stops_reading_there(tmp_path: Path, where: int) -> None:
+    """A 4 KB entry is checked across many buffers: a flipped byte anywhere
+    in it (head, payload, CRC) makes it the torn tail of its segment."""
+    journal = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    for _ in range(3):
+        journal.append(big)
+    seg = tmp_path / "r0000000001.seg"
+    data = bytearray(seg.read_bytes())
+    entry = len(_frame(1, big(1)))
+    data[entry + where] ^= 0x01  # inside entry 2
+    seg.write_bytes(bytes(data))
+    again = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    assert [s for s, _ in again.records()] == [1]
+    assert again.bounds() == (1, 1) and again.count() == 1 and again.torn == 1
+    assert again.append(big)[0] == 4  # seq 2 and 3 were handed out: never again
+
+
+@pytest.mark.parametrize("keep", [1, 5, 6, 80, 81, 4000, 4105])
+def test_a_large_entry_cut_short_is_a_torn_tail(tmp_path: Path, keep: int) -> None:
+    journal = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    journal.append(big)
+    seg = tmp_path / "r0000000001.seg"
+    seg.write_bytes(seg.read_bytes() + _frame(2, big(2))[:keep])
+    again = Log(FileStorage(str(tmp_path)), 4, 16, "r", 4096)
+    assert again.torn == 1 and [s for s, _ in again.records()] == [1]
+    assert again.append(big)[0] == 3
+    assert [d for _, d in again.records()] == [big(1), big(3)]
+
+
+def test_bounds_and_count_follow_records(tmp_path: Path) -> None:
+    """bounds() and count() read no payload but say what records() yields:
+    across segments, with delivered entries at either end, after a drop and
+    after a clear."""
+    journal = Log(FileStorage(str(tmp_path)), 3, 2, "r", 4096)
+
+    def agree() -> None:
+        seqs = [s for s, _ in journal.records()]
+        assert journal.bounds() == ((seqs[0], seqs[-1]) if seqs else (None, None))
+        assert journal.count() == len(seqs)
+
+    agree()
+    for _ in range(5):
+        journal.append(secret)  # (1, 2), (3, 4), (5)
+        agree()
+    for seq in (5, 1, 4, 2):
+        journal.ack(seq)
+        agree()
+    assert journal.bounds() == (3, 3)
+    for _ in range(4):
+        journal.append(secret)  # rotations drop
+        agree()
+    journal.clear()
+    agree()
+
+
+def test_a_records_reader_left_half_way_does_not_hold_up_the_log(tmp_path: Path) -> None:
+    """A caller may stop reading records() (a PULL batch is full): acks,
+    appends and rotations go on, and a new reading sees them."""
+    journal = Log(FileStorage(str(tmp_path)), 3, 2, "r", 4096)
+    for _ in range(4):
+        journal.append(secret)
+    reader = journal.records()
+    assert next(reader)[0] == 1
+    assert journal.ack(2) is True
+    for _ in range(3):
+        journal.append(secret)
+    assert [s for s, _ in journal.records()] == [3, 4, 5, 6, 7]
+    del reader

@@ -94,42 +94,32 @@ class _Walk:
         if not n:
             return None   # the end
         length = buf[0] | buf[1] << 8 if n >= _HEAD else 0
-        total = _HEAD + length + _TAIL
-        if not length or n < (total if total < _CHUNK else _CHUNK):
-            self.torn = True
-            return None
         seq = buf[2] | buf[3] << 8 | buf[4] << 16 | buf[5] << 24
         self.first = buf[_HEAD]
-        if total <= _CHUNK:
-            # One CRC over the entry and its CRC: no intermediate value,
-            # which on a 32-bit board would be a long int. The view of the
-            # buffer is kept while entries keep their size.
-            if total != len(self.view):
-                self.view = self.mv[:total]
-            crc = crc32(self.view)
-        else:
-            crc = crc32(buf)
-            left = total - _CHUNK
-            while left:
-                part = self.mv if left >= _CHUNK else self.mv[:left]
-                if f.readinto(part) != len(part):
-                    self.torn = True
-                    return None
-                crc = crc32(part, crc)
-                left -= len(part)
+        total = left = _HEAD + length + _TAIL
+        # The CRC over the entry and its own CRC, a chunk at a time: one
+        # crc32 for an entry that fits (no intermediate value, which on a
+        # 32-bit board is a long int). The view of the buffer is kept while
+        # chunks keep their size.
+        crc = 0
+        while length and left:
+            k = left if left < _CHUNK else _CHUNK
+            if k != len(self.view):
+                self.view = self.mv[:k]
+            if left < total:
+                n = f.readinto(self.view)
+            if n < k:
+                break   # cut short
+            crc = crc32(self.view, crc)
+            left -= k
         self.intact = crc == _RESIDUE
-        if not self.intact and seq not in self.acked:
+        if left or not self.intact and seq not in self.acked:
             self.torn = True
             return None
         self.at = at
         self.length = length
         self.pos = at + total
         return seq
-
-    def payload(self):
-        f = self.f
-        f.seek(self.at + _HEAD)
-        return f.read(self.length)
 
 
 class Log:
@@ -156,14 +146,11 @@ class Log:
     def _seg_name(self, first_seq):
         return "%s%010d%s" % (self._name, first_seq, _SUFFIX)
 
-    def _walk(self, first_seq, acked=()):
-        return _Walk(self._st, self._seg_name(first_seq), acked)
-
     def _survey(self, first_seq, acked=()):
         """(entries, live entries, last seq, last live seq, torn) of a
         segment, walked to its end or its first torn entry; live: neither
         acknowledged nor delivered."""
-        w = self._walk(first_seq, acked)
+        w = _Walk(self._st, self._seg_name(first_seq), acked)
         n = live = 0
         last = last_live = None
         try:
@@ -355,7 +342,7 @@ class Log:
             if not any(segs[i] <= s < last for s in acked):
                 keep.append(segs[i])
                 continue
-            w = self._walk(segs[i], acked)
+            w = _Walk(self._st, self._seg_name(segs[i]), acked)
             live = 0
             todo = []   # (offset, length, seq) of the entries to overwrite
             try:
@@ -403,12 +390,16 @@ class Log:
         for i in range(len(segs)):
             if i + 1 < len(segs) and segs[i + 1] <= since:
                 continue  # every record here is older than since
-            w = self._walk(segs[i], acked)
+            w = _Walk(self._st, self._seg_name(segs[i]), acked)
             try:
                 seq = w.next()
                 while seq is not None:
                     if seq >= since and seq not in acked and w.first != _GONE:
-                        yield seq, w.payload() if payloads else None
+                        data = None
+                        if payloads:
+                            w.f.seek(w.at + _HEAD)
+                            data = w.f.read(w.length)
+                        yield seq, data
                     seq = w.next()
             finally:
                 w.close()
@@ -418,6 +409,13 @@ class Log:
         oldest first (delivered ones left out). Read entry by entry: one
         record in memory at a time, besides those the caller keeps."""
         return self._live(since, True)
+
+    def count(self):
+        """How many records records() yields, without reading their payloads."""
+        n = 0
+        for first in self._segments:
+            n += self._survey(first, self._acked)[1]
+        return n
 
     def bounds(self):
         """(oldest seq, newest seq) on flash, or (None, None) when empty: the
