@@ -297,7 +297,8 @@ class Hub:
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         try:
             return await run_in_threadpool(fn, *args)
-        except Unavailable:
+        except Unavailable as e:
+            log.warning("%s", e)  # what the database said; never a password (store.Store.safe_url)
             raise Refusal(
                 503, "unavailable", "storage unavailable, try again later", {"Retry-After": str(RETRY_DOWN_S)}
             ) from None
