@@ -1,9 +1,12 @@
 # posdiag-uploader: what a terminal with a network needs to post its records
 # and pending receipts to a posdiag hub (docs/hub.md): the wire contract
-# (signed requests, batch heads); the uploader itself joins it. Without it
-# a terminal keeps everything for the serial link.
+# (signed requests, batch heads) and the uploader (an HTTP/1.1 client over
+# the board's socket and ssl; settings hub_url, upload_key,
+# upload_budget_ms). Without it a terminal keeps everything for the serial
+# link. hubwire signs with posdiag.auth.hmac_sha256: auth.py is in
+# posdiag-link, so a board with the uploader needs that package too.
 metadata(description="posdiag uploader: signed uploads of records and receipts to a posdiag hub")
 
 add_library("posdiag", "..")
 require("posdiag-core", library="posdiag")
-package("posdiag", files=("hubwire.py",), base_path="..", opt=3)
+package("posdiag", files=("hubwire.py", "uploader.py"), base_path="..", opt=3)

@@ -89,6 +89,32 @@ def _uart(cfg, prefix):
     return machine.UART(cfg[prefix + "_uart"], **kwargs)
 
 
+def _tls():
+    """An ssl.SSLContext for an https:// hub that checks its certificate
+    against the CA in hub_ca.der beside main.py (DER, the board has no CA
+    store); None where the port has no ssl module or no CA is given."""
+    try:
+        import ssl
+    except ImportError:
+        return None
+    try:
+        with open("hub_ca.der", "rb") as f:
+            ca = f.read()
+    except OSError:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # verify_mode: CERT_REQUIRED
+    ctx.load_verify_locations(cadata=ca)
+    return ctx
+
+
+def _uploader_installed():
+    try:
+        import posdiag.uploader  # noqa: F401 - the package is installed
+    except ImportError:
+        return False
+    return True
+
+
 def build(cfg=None, display=None):
     cfg = cfg or config.load()
     clock = BoardClock()
@@ -106,6 +132,10 @@ def build(cfg=None, display=None):
         reset_cause=reset_cause(),
         entropy=os.urandom,
     )
+    if cfg["hub_url"] and _uploader_installed():
+        # The uploader's network: the same socket module, TLS for https.
+        parts.net = socket
+        parts.tls = _tls()
     terminal = Terminal(cfg, parts)
     try:   # the link package, when the board's manifest has it
         from posdiag.link import LinkServer

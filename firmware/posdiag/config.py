@@ -61,6 +61,14 @@ DEFAULTS = {
     # E-receipts: the QR link is receipt_url + a 128-bit token, valid this long.
     "receipt_url": "http://127.0.0.1:8080/r/",
     "receipt_ttl_s": 30 * 86400,
+    # The posdiag hub the terminal uploads its records and pending receipts
+    # to (package posdiag-uploader; docs/hub.md): "" = none. https://HOST[:PORT],
+    # or http:// to 127.0.0.1/localhost only. upload_key: the terminal's
+    # upload key (hex, from `posdiag hub terminal add`), not the tech_key.
+    # upload_budget_ms: the longest one upload may take; the rest waits.
+    "hub_url": "",
+    "upload_key": "",
+    "upload_budget_ms": 300,
     # Technician key (hex, 32 bytes): needed to clear the log, change
     # settings and read pending receipts over the diagnostics link.
     "tech_key": "",
@@ -79,7 +87,8 @@ DEFAULTS = {
 CHANGEABLE = ("lang", "budget_ms", "schedule_s", "printer_timeout_ms",
               "printer_supported", "head_overheat_dc", "supply_low_mv",
               "supply_high_mv", "supply_spread_mv", "host", "host_port",
-              "host_timeout_ms", "host_slow_ms", "receipt_url", "receipt_ttl_s")
+              "host_timeout_ms", "host_slow_ms", "receipt_url", "receipt_ttl_s",
+              "hub_url", "upload_budget_ms")
 RANGES = {
     "budget_ms": (100, 10000),
     "schedule_s": (0, 31 * 86400),
@@ -92,7 +101,30 @@ RANGES = {
     "host_timeout_ms": (50, 10000),
     "host_slow_ms": (1, 10000),
     "receipt_ttl_s": (3600, 366 * 86400),
+    "upload_budget_ms": (50, 5000),
 }
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def hub_url_ok(url):
+    """"" (no hub), https://HOST[:PORT], or http:// to this machine's
+    loopback: the uploader refuses plain http to any other host."""
+    if url == "":
+        return True
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            rest = url[len(scheme):]
+            if rest.endswith("/"):
+                rest = rest[:-1]
+            if not rest or len(url) > 200:
+                return False
+            for ch in "/@?# ":
+                if ch in rest:
+                    return False
+            i = rest.rfind(":")
+            host = rest[:i] if i > rest.rfind("]") else rest
+            return scheme == "https://" or host in _LOOPBACK
+    return False
 
 
 def valid(key, value):
@@ -101,6 +133,8 @@ def valid(key, value):
         return False   # exact type: true is not a number of milliseconds
     if key == "lang":
         return value in ("zh", "en")
+    if key == "hub_url":
+        return hub_url_ok(value)
     if isinstance(value, list):
         for v in value:
             if not isinstance(v, str):

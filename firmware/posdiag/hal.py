@@ -15,6 +15,13 @@
 #   unix_time() -> int | None (None until the real time is known)
 # Network probe (posdiag/netprobe.py): connect(host, port, timeout_ms,
 #   echo=b"", expect=b"") -> (host flags, connect ms | None, echo ms | None)
+# Network for uploads to a posdiag hub (posdiag/uploader.py, optional
+#   package posdiag-uploader): net, the socket module (getaddrinfo, socket,
+#   SOCK_STREAM; sockets with settimeout, connect, send or write, recv_into
+#   or readinto, close); tls, an object with wrap_socket(sock,
+#   server_hostname=name) (an ssl.SSLContext that checks the hub's
+#   certificate), None where the board has no TLS (then only a hub on the
+#   loopback, over http://, can be used)
 # Display: show(text) with two lines separated by "\n"; optionally
 #   show_qr(data) to draw a QR code of the text data (the e-receipt)
 # Storage: open(name, mode) with mode "rb", "wb", "ab" or "r+b" (seek(pos)
@@ -33,7 +40,7 @@ class Parts:
 
     def __init__(self, clock, storage, display, printer=None, paper_end=None,
                  near_end=None, cover=None, head_adc=None, supply_adc=None,
-                 probe=None, reset_cause=0, entropy=None):
+                 probe=None, reset_cause=0, entropy=None, net=None, tls=None):
         self.clock = clock
         self.storage = storage
         self.display = display
@@ -46,6 +53,8 @@ class Parts:
         self.probe = probe
         self.reset_cause = reset_cause
         self.entropy = entropy   # entropy(n) -> n random bytes (os.urandom)
+        self.net = net           # the socket module, for the uploader
+        self.tls = tls           # ssl.SSLContext-like, for an https:// hub
 
 
 class Sensor:

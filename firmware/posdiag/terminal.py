@@ -1,9 +1,10 @@
 # The terminal: runs the self-test from its hardware, records the result in
 # the log and shows the merchant what to do. Everything it touches is handed
 # in as hal.Parts; it owns no hardware. The core only: the receipt package
-# (ereceipt, receipt) is imported when a print fails, and the link package
-# (link, auth) wraps a Terminal from outside, so a board without either
-# imports neither (docs/firmware.md, Packages).
+# (ereceipt, receipt) is imported when a print fails, the uploader package
+# (uploader, hubwire) when there is something to post to a hub, and the link
+# package (link, auth) wraps a Terminal from outside, so a board without
+# them imports none (docs/firmware.md, Packages).
 from posdiag import VERSION, catalog, checks, config, printer, printerid, rank, record
 from posdiag.counters import Counters
 from posdiag.hostaddr import HostAddr
@@ -29,6 +30,9 @@ _SCHEDULE = const(3)
 _MIN_CHECK_MS = const(20)
 _MAX_RECEIPT = const(4096)   # receipt.MAX_RECEIPT: the journal's largest entry
 _P_UNSUPPORTED = const(0x1000)   # catalog.P_UNSUPPORTED
+# catalog.H_DNS | H_REFUSED | H_TIMEOUT | H_REJECTS | H_UNRESOLVED: the host
+# check found no working network (as ereceipt.offer reads it)
+_H_DOWN = const(0x1 | 0x2 | 0x4 | 0x10 | 0x40)
 # Cheapest first: power and head are a few ADC reads, the printer and the
 # host may take their timeouts; paper cross-checks the printer's answer.
 _CHECK_ORDER = (_POWER, _HEAD, _PRINTER, _PAPER, _HOST)
@@ -73,6 +77,12 @@ class Terminal:
         self._start = 0
         self._budget = 0
         self._record = ()  # type: tuple
+        # The hub uploader (posdiag/uploader.py): None until first needed,
+        # False when there is none (no package, no hub_url, no network part
+        # or settings it refuses). _upload_due: something may wait for it
+        # and the network worked at the last self-test.
+        self.uploader = None  # type: object
+        self._upload_due = False
 
     # -- triggers ----------------------------------------------------------
     def boot(self):
@@ -99,8 +109,14 @@ class Terminal:
             from posdiag import ereceipt
         except ImportError:
             self.run_selftest(_FAILED_PRINT)
+            self._upload_due = self._upload_due or self._network_up()
             return None
-        return ereceipt.failed_print(self, receipt_fields)
+        seq = ereceipt.failed_print(self, receipt_fields)
+        if self._network_up():
+            # The receipt to the hub at once (its QR code is on the screen
+            # already), so the link answers when the customer scans it.
+            self.upload(bypass_backoff=True)
+        return seq
 
     def note_print(self, paper_mm=0, cuts=0, energized=0):
         """The POS application's call after a print: wear counters."""
@@ -126,6 +142,8 @@ class Terminal:
                 self.hostaddr.idle(cfg["host"], cfg["host_port"], now)
             except Exception:  # noqa: BLE001 - a resolver's odd answer must not stop the loop
                 pass
+            if self._upload_due:   # the rest of an upload, or a retry once due
+                self.upload(resolve=True)
             return None
         period = cfg["schedule_s"]
         self._next_scheduled = now + period if period else None
@@ -250,6 +268,8 @@ class Terminal:
                 pass
         self.error = error
         self.last_results = results
+        if trigger != _FAILED_PRINT and self._network_up():
+            self._upload_due = True   # at the next idle tick: never in a sale
         try:
             self.last_causes = rank.causes(results, error is not None)
         except Exception:  # noqa: BLE001
@@ -278,6 +298,45 @@ class Terminal:
         return record.encode(record.build(seq, r[0], r[1], r[2], r[3], r[4],
                                           r[5], r[6], r[7]))
 
+    # -- uploads to the hub ----------------------------------------------------
+    def _network_up(self):
+        # The last self-test's host check connected (or the board has no
+        # probe to tell): worth trying the hub.
+        if self.parts.probe is None:
+            return True
+        host = self.last_results[_HOST]
+        return host is not None and not host[0] & _H_DOWN
+
+    def _uploader(self):
+        up = self.uploader
+        if up is None:
+            up = False
+            if self.cfg["hub_url"] and self.parts.net is not None:
+                try:
+                    from posdiag.uploader import Uploader
+                    up = Uploader(self.cfg, self.parts, self.log, self.journal)
+                except (ImportError, ValueError):
+                    up = False   # no package, or settings it cannot use
+            self.uploader = up
+        return up
+
+    def upload(self, resolve=False, bypass_backoff=False):
+        """Post what waits (pending receipts first, then records past the
+        upload cursor) to the hub, for at most upload_budget_ms; what is
+        left waits for the next idle tick. resolve: the hub's name may be
+        looked up (it may block: idle only). True when nothing is left,
+        None without an uploader. Never raises."""
+        up = self._uploader()
+        if not up:
+            self._upload_due = False
+            return None
+        try:
+            done = up.run(self.cfg["upload_budget_ms"], resolve, bypass_backoff)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - the flash or a part failed: the next chance tries again
+            done = False
+        self._upload_due = not done
+        return done
+
     def show_hint(self):
         causes = self.last_causes
         self.parts.display.show(catalog.hint(causes[0] if causes else None,
@@ -294,6 +353,8 @@ class Terminal:
         changes = config.change(self.cfg, self.parts.storage, text)
         if changes is None:
             return False
+        if "hub_url" in changes:
+            self.uploader = None   # made again with the new hub
         if "schedule_s" in changes:   # the new period counts from now
             period = changes["schedule_s"]
             self._next_scheduled = self.clock.uptime_s() + period if period else None

@@ -1,0 +1,474 @@
+# The terminal's uploader (package posdiag-uploader): posts the diagnostics
+# records newer than its upload cursor and the pending receipts of the
+# journal to a posdiag hub (docs/hub.md, the wire contract in hubwire.py),
+# within a time budget, over a minimal HTTP/1.1 client on the board's socket
+# module (and its TLS, required for any host but this machine's loopback).
+#
+# Exactly once, end to end: the hub keys records by (terminal, seq) and
+# receipts by (terminal, journal seq) and stores nothing twice; the terminal
+# moves its cursor (saved with flashfile: a power cut leaves the old or the
+# new one) and acknowledges journal entries (Log.ack) only after the hub's
+# 200 names them. A lost answer, a hub killed mid-request or a power cut
+# before the cursor is saved mean the same items are sent again: stored once.
+#
+# Each request's body is streamed from the log twice: once to hash it (the
+# signature covers sha256(body) and goes in the headers, before the body),
+# then to send it. Nothing holds a whole batch; the answer is read into one
+# buffer allocated with the uploader.
+#
+# Backoff is kept in RAM: a reboot runs a boot self-test and may try again
+# at once, which costs one request; saving the backoff to flash would cost a
+# flash write for every failed try (wear), on a terminal whose network may
+# be down for days. Retry-After of a 429 or 503 is honoured (never earlier),
+# other failures wait 1 s, 2 s, 4 s ... up to 5 min, plus up to half again
+# at random, so terminals that lost the hub together do not return together.
+import json
+from binascii import hexlify
+from hashlib import sha256
+
+from posdiag import flashfile, hubwire
+
+try:
+    from micropython import const
+except ImportError:   # CPython: the simulator and the tests
+    const = int  # type: ignore[assignment]
+
+STATE = "up.state"       # the upload cursor: the next record seq to send
+_STATE_FMT = "<I"
+_ANSWER = const(1024)    # bytes of an answer's status line, headers and body
+_MIN_LEFT_MS = const(20)  # below this much budget no request is started
+_MAX_BATCH = const(32)   # records in one request: each one short
+_BACKOFF_MIN_MS = const(1000)
+_BACKOFF_MAX_MS = const(300000)
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+# Statuses of a request, as last_status keeps them besides the HTTP codes.
+NET_ERROR = -1          # no connection, a timeout, an answer cut short
+
+
+class Refused(ValueError):
+    """A hub URL the uploader will not use."""
+
+
+def parse_url(url):
+    """(tls, host, port) of a hub URL: https://HOST[:PORT], or http:// to
+    this machine's loopback only (a key-signed upload is not secret-free:
+    receipts hold what a customer bought). Raises Refused."""
+    if url.startswith("https://"):
+        tls, rest, port = True, url[8:], 443
+    elif url.startswith("http://"):
+        tls, rest, port = False, url[7:], 80
+    else:
+        raise Refused("hub URL: https:// (or http:// to 127.0.0.1)")
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    if "/" in rest or "@" in rest or "?" in rest or "#" in rest or not rest:
+        raise Refused("hub URL: a scheme, a host and a port, no path")
+    host = rest
+    i = rest.rfind(":")
+    if i > rest.rfind("]"):
+        digits = rest[i + 1:]
+        if not digits.isdigit() or not 0 < int(digits) < 65536:
+            raise Refused("hub URL: a port from 1 to 65535")
+        host, port = rest[:i], int(digits)
+    if not tls and host not in _LOOPBACK:
+        raise Refused("hub URL: http:// only to 127.0.0.1 or localhost; use https://")
+    return tls, host, port
+
+
+def _header(text, name):
+    # The value of header name (lower case) in an answer's head, or None.
+    for line in text.split("\r\n"):
+        i = line.find(":")
+        if i > 0 and line[:i].strip().lower() == name:
+            return line[i + 1:].strip()
+    return None
+
+
+class Uploader:
+    """cfg: the terminal's settings (hub_url, upload_key, terminal_id,
+    upload_budget_ms). parts: hal.Parts with net (the socket module), tls
+    (an object with wrap_socket(sock, server_hostname=...): an
+    ssl.SSLContext) for https, entropy (nonces), clock and storage. log:
+    the diagnostics Log; journal: the pending-receipt Log. Raises Refused
+    for settings it cannot upload with."""
+
+    def __init__(self, cfg, parts, log, journal):
+        self.tls, self.host, self.port = parse_url(cfg["hub_url"])
+        if self.tls and parts.tls is None:
+            raise Refused("hub URL is https:// and the board has no TLS")
+        try:
+            key = bytes.fromhex(cfg["upload_key"])
+        except ValueError:
+            key = b""
+        if len(key) < hubwire.MIN_KEY:
+            raise Refused("upload_key: at least %d bytes as hex" % hubwire.MIN_KEY)
+        if parts.net is None or parts.entropy is None:
+            raise Refused("no network or no source of nonces")
+        self._key = key
+        self._cfg = cfg
+        self._parts = parts
+        self._clock = parts.clock
+        self._st = parts.storage
+        self.log = log
+        self.journal = journal
+        saved = flashfile.load_struct(self._st, STATE, _STATE_FMT)
+        self.cursor = saved[0] if saved else 0
+        self.offset = 0          # added to the clock: learnt from a 401 "clock"
+        self._addr = None  # type: tuple | None  # getaddrinfo's entry for the hub, once found
+        self._buf = bytearray(_ANSWER)
+        self._wait_from = 0      # ticks_ms of the last failure
+        self._wait_ms = 0        # no request before _wait_from + this
+        self._backoff = 0        # the last exponential wait, ms
+        self._hold = False       # the wait is the hub's Retry-After
+        self._batch = _MAX_BATCH
+        self._skip = []          # journal seqs the hub refused as they are
+        self._start = 0
+        self._budget = 0
+        # The request's socket (TLS-wrapped or not), the raw one and its
+        # write, while a request runs.
+        self._s = self._raw = None  # type: object
+        self._w = None  # type: object
+        self.last_status = None  # HTTP status of the last request, or NET_ERROR
+        self.stored_records = 0  # since boot, as the hub's answers said
+        self.stored_receipts = 0
+        self.refused = 0         # items the hub will never take (4xx)
+
+    # -- when -------------------------------------------------------------
+    def waiting(self, bypass_backoff=False):
+        """True while a failure's wait has not passed (a Retry-After always
+        counts; the exponential backoff only unless bypass_backoff)."""
+        if not self._wait_ms or (bypass_backoff and not self._hold):
+            return False
+        clock = self._clock
+        return clock.ticks_diff(clock.ticks_ms(), self._wait_from) < self._wait_ms
+
+    def pending(self):
+        """True when a record past the cursor or a journal entry waits."""
+        for _ in self.log.records(self.cursor):
+            return True
+        for seq, _ in self.journal.records():
+            if seq not in self._skip:
+                return True
+        return False
+
+    def _left(self):
+        clock = self._clock
+        return self._budget - clock.ticks_diff(clock.ticks_ms(), self._start)
+
+    # -- one pass ---------------------------------------------------------
+    def run(self, budget_ms, resolve=False, bypass_backoff=False):
+        """Upload what waits, receipts first (a customer may be scanning
+        their link), then records, for at most budget_ms. resolve: a host
+        name may be looked up (it may block, with no timeout on
+        MicroPython: idle only). True when nothing is left to send."""
+        self._start = self._clock.ticks_ms()
+        self._budget = budget_ms
+        if self.waiting(bypass_backoff):
+            return False
+        if self._addr is None:
+            if not resolve and not _is_ip(self.host):
+                return False
+            try:
+                net = self._parts.net
+                name = self.host[1:-1] if self.host[0] == "[" else self.host
+                self._addr = net.getaddrinfo(name, self.port, 0, net.SOCK_STREAM)[0]
+            except (OSError, IndexError):
+                self._failed(NET_ERROR, 0)
+                return False
+        while self._left() > _MIN_LEFT_MS:
+            sent = self._receipts()
+            if sent == 0:
+                sent = self._records()
+                if sent == 0:
+                    return True
+            if sent is None:
+                return False
+        return False
+
+    def _receipts(self):
+        # One batch of journal entries: the count stored, 0 when none
+        # waits, -1 when the batch must be tried otherwise, None when the
+        # request failed (the wait is set).
+        seqs = []  # type: list
+        for seq, _ in self.journal.records():
+            if seq in self._skip:
+                continue
+            if len(seqs) == min(self._batch, hubwire.MAX_RECEIPTS):
+                break
+            seqs.append(seq)
+        if not seqs:
+            return 0
+        head = hubwire.records_head(len(seqs))
+        h = sha256(head)
+        length = len(head)
+        for seq, data in self.journal.records(seqs[0]):
+            if seq in seqs:
+                piece = hubwire.receipt_head(seq)
+                h.update(piece)
+                h.update(data)
+                length += len(piece) + len(data)
+        answer = self._post(hubwire.PATH_RECEIPTS, h.digest(), length,
+                            self._send_receipts, seqs)
+        if answer is None:
+            return None
+        status, body = answer
+        if status != 200:
+            return self._refused(status, seqs, True)
+        stored = body.get("receipts") if isinstance(body, dict) else None
+        if not isinstance(stored, list):
+            self._failed(NET_ERROR, 0)   # not the answer to this batch
+            return None
+        done = 0
+        for seq in seqs:
+            if seq in stored:
+                self.journal.ack(seq)   # stored on the hub: now, not before
+                done += 1
+        self.stored_receipts += done
+        self._ok()
+        if not done:
+            self._failed(NET_ERROR, 0)
+            return None
+        return done
+
+    def _send_receipts(self, write, seqs):
+        write(hubwire.records_head(len(seqs)))
+        for seq, data in self.journal.records(seqs[0]):
+            if seq in seqs:
+                write(hubwire.receipt_head(seq))
+                write(data)
+
+    def _records(self):
+        # One batch of records past the cursor, within MAX_BODY: the count
+        # sent and stored, 0 when none waits, None when the request failed.
+        n = 0
+        length = 0
+        last = 0
+        limit = min(self._batch, hubwire.MAX_RECORDS)
+        for seq, data in self.log.records(self.cursor):
+            if n == limit or length + len(data) > hubwire.MAX_BODY - 8:
+                break
+            n += 1
+            length += len(data)
+            last = seq
+        if not n:
+            return 0
+        head = hubwire.records_head(n)
+        h = sha256(head)
+        i = 0
+        for seq, data in self.log.records(self.cursor):
+            if i == n:
+                break
+            h.update(data)
+            i += 1
+        first = self.cursor
+        answer = self._post(hubwire.PATH_RECORDS, h.digest(), len(head) + length,
+                            self._send_records, (first, n))
+        if answer is None:
+            return None
+        status, body = answer
+        if status != 200:
+            return self._refused(status, (first, last), False)
+        if not isinstance(body, dict) or body.get("last") != last or body.get("records") != n:
+            self._failed(NET_ERROR, 0)   # not the answer to this batch
+            return None
+        self._move_cursor(last + 1)
+        self.stored_records += n
+        self._ok()
+        return n
+
+    def _send_records(self, write, batch):
+        since, n = batch
+        write(hubwire.records_head(n))
+        i = 0
+        for _, data in self.log.records(since):
+            if i == n:
+                break
+            write(data)
+            i += 1
+
+    def _move_cursor(self, seq):
+        if seq > self.cursor:
+            flashfile.save_struct(self._st, STATE, _STATE_FMT, (seq,))
+            self.cursor = seq
+
+    # -- answers that are not a 200 ----------------------------------------
+    def _refused(self, status, what, receipts):
+        # 413: the batch was too large for the hub: one item at a time from
+        # now on. 400, 415, 422 of one item: the hub will never take it; it
+        # stays on the terminal for a technician's cable, and the uploader
+        # goes on past it. Anything else: wait (_failed) and try again.
+        if status in (400, 413, 415, 422):
+            if self._batch > 1:
+                self._batch = 1
+                return -1
+            self.refused += 1
+            if receipts:
+                self._skip.append(what[0])
+            else:
+                self._move_cursor(what[1] + 1)
+            return -1
+        self._failed(status, 0)
+        return None
+
+    def _ok(self):
+        self._wait_ms = 0
+        self._backoff = 0
+        self._hold = False
+
+    def _failed(self, status, retry_after_s):
+        # The next request waits: Retry-After when the hub gave one (never
+        # earlier), else twice the last wait, with up to half again at random.
+        self.last_status = status
+        back = min(_BACKOFF_MAX_MS, max(_BACKOFF_MIN_MS, 2 * self._backoff))
+        self._backoff = back
+        back += (self._parts.entropy(1)[0] * back) >> 9
+        self._hold = retry_after_s > 0
+        if back < retry_after_s * 1000:
+            back = retry_after_s * 1000
+        self._wait_from = self._clock.ticks_ms()
+        self._wait_ms = back
+
+    # -- the request ----------------------------------------------------------
+    def _now(self):
+        clock = self._clock
+        t = clock.unix_time()
+        return (t if t is not None else clock.uptime_s()) + self.offset
+
+    def _post(self, path, digest, length, send_body, what):
+        """(status, JSON body or None) of a signed POST, signed again once
+        when the hub says the clock is off; None when it failed (the wait
+        is set)."""
+        for _ in range(2):
+            now = self._now()
+            got = self._request(path, digest, length, send_body, what, now)
+            if got is None:
+                return None
+            status, hub_time, retry_after, body = got
+            if status == 401 and isinstance(body, dict) and body.get("error") == "clock" \
+                    and hub_time is not None:
+                self.offset += hub_time - now
+                continue
+            if status in (429, 503) or status >= 500:
+                self._failed(status, retry_after)
+                return None
+            self.last_status = status
+            if status == 401:
+                self._failed(status, 0)
+                return None
+            return status, body
+        self._failed(401, 0)
+        return None
+
+    def _write(self, data):
+        # Send all of data within what is left of the budget.
+        mv = memoryview(data)
+        while mv:
+            left = self._left()
+            if left <= 0:
+                raise OSError(110)   # ETIMEDOUT
+            _timeout(self._s, self._raw, left)
+            n = self._w(mv)  # type: ignore[operator]
+            mv = mv[n or 0:]
+
+    def _request(self, path, digest, length, send_body, what, now):
+        # (status, hub time, Retry-After s, JSON body) or None (failed).
+        parts = self._parts
+        net = parts.net
+        addr = self._addr  # type: tuple  # type: ignore[assignment]  # set by run()
+        nonce = hexlify(parts.entropy(hubwire.NONCE_LEN)).decode()
+        raw = s = None
+        try:
+            left = self._left()
+            if left <= _MIN_LEFT_MS:
+                raise OSError(110)   # no time to start one
+            raw = s = net.socket(addr[0], net.SOCK_STREAM)
+            raw.settimeout(left / 1000)
+            raw.connect(addr[-1])
+            if self.tls:
+                s = parts.tls.wrap_socket(raw, server_hostname=self.host)
+            self._s = s
+            self._raw = raw
+            self._w = getattr(s, "write", None) or s.send
+            write = self._write
+            host = self.host
+            if self.port != (443 if self.tls else 80):
+                host = "%s:%d" % (host, self.port)
+            write(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
+                   "Content-Length: %d\r\nConnection: close\r\n"
+                   % (path, host, hubwire.CONTENT_TYPE, length)).encode())
+            for name, value in hubwire.headers(self._key, "POST", path, self._cfg["terminal_id"],
+                                               now, nonce, digest):
+                write(("%s: %s\r\n" % (name, value)).encode())
+            write(b"\r\n")
+            send_body(write, what)
+            return self._answer(s, raw)
+        except (OSError, ValueError):
+            self._failed(NET_ERROR, 0)
+            return None
+        finally:
+            self._s = self._raw = self._w = None
+            for sock in (s, raw):
+                if sock is not None:
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
+                if s is raw:
+                    break
+
+    def _answer(self, s, raw):
+        # Read the whole answer (the request said Connection: close) into
+        # the buffer; parse status, the headers we use and a JSON body.
+        buf = self._buf
+        mv = memoryview(buf)
+        r = getattr(s, "readinto", None) or s.recv_into
+        got = 0
+        while got < len(buf):
+            left = self._left()
+            if left <= 0:
+                raise OSError(110)
+            _timeout(s, raw, left)
+            n = r(mv[got:])
+            if not n:
+                break
+            got += n
+        else:
+            raise ValueError("answer too long")
+        data = bytes(mv[:got])
+        end = data.find(b"\r\n\r\n")
+        if end < 12 or data[:7] != b"HTTP/1." or data[8:9] != b" ":
+            raise ValueError("not an HTTP answer")
+        head = data[:end].decode()
+        status = int(head[9:12])
+        length = _header(head, "content-length")
+        body = data[end + 4:]
+        if length is not None and len(body) != int(length):
+            raise ValueError("answer cut short")
+        hub_time = _header(head, hubwire.H_HUB_TIME.lower())
+        retry = _header(head, "retry-after")
+        try:
+            parsed = json.loads(body.decode()) if body else None
+        except ValueError:
+            parsed = None
+        return (status, int(hub_time) if hub_time and hub_time.isdigit() else None,
+                int(retry) if retry and retry.isdigit() else 0, parsed)
+
+
+def _timeout(s, raw, ms):
+    # The wrapped socket's timeout where it has one (CPython's SSLSocket),
+    # else the raw socket's (MicroPython's TLS reads through it).
+    set_timeout = getattr(s, "settimeout", None) or raw.settimeout
+    set_timeout(ms / 1000)
+
+
+def _is_ip(host):
+    # An IPv4 literal (or a bracketed IPv6 one): getaddrinfo needs no resolver.
+    if host.startswith("["):
+        return True
+    parts = host.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit():
+            return False
+    return True
