@@ -9,7 +9,7 @@ FAULT     ?= paper-out
 LANG_DEMO ?= en
 RUNTIME   ?= cpython
 
-.PHONY: install browser demo test lint wheel-check bench deploy package-json clean
+.PHONY: install browser demo demo-hub test lint wheel-check bench deploy package-json clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -24,6 +24,12 @@ $(NPM_STAMP): $(MPRUNTIME)/package.json $(MPRUNTIME)/package-lock.json
 
 demo: install
 	$(PY) -m host_tools.demo --fault $(FAULT) --lang $(LANG_DEMO) --runtime $(RUNTIME)
+
+# The terminal online (host_tools/demo_hub.py): a hub on SQLite in a
+# temporary folder, a terminal provisioned on it, `posdiag sim --hub` failing a
+# print; the QR link answers with the receipt page, the diagnosis is on the hub.
+demo-hub: install
+	$(PY) -m host_tools.demo_hub --fault $(FAULT) --lang $(LANG_DEMO) --runtime $(RUNTIME)
 
 # Debian's Chromium (and a CJK font) for the tests that open e-receipt pages
 # the way a customer's phone would.

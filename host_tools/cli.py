@@ -163,6 +163,18 @@ def _parser() -> argparse.ArgumentParser:
         "--receipt-url", metavar="URL", help="e-receipt links start with this (default http://127.0.0.1:8080/r/)"
     )
     sim.add_argument(
+        "--hub",
+        metavar="URL",
+        help="upload records and pending receipts to this posdiag hub (https://, or http:// to 127.0.0.1); "
+        "receipt links point there",
+    )
+    sim.add_argument(
+        "--upload-key",
+        metavar="HEX",
+        help="the terminal's upload key for --hub (`posdiag hub terminal add ID` prints it; "
+        "default: $POSDIAG_UPLOAD_KEY)",
+    )
+    sim.add_argument(
         "--key",
         metavar="HEX",
         help='the simulated terminal\'s technician key, at least 16 bytes (default: the demo key; "": no key)',
@@ -333,7 +345,7 @@ def _print_diagnoses(log, raws: Sequence[bytes], as_json: bool, lang: str, polic
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from host_tools.sim.runner import SimArgumentError, check_arguments, make_terminal
+    from host_tools.sim.runner import SimArgumentError, check_arguments, check_hub, make_terminal
 
     host = None
     if args.host:
@@ -343,8 +355,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
         host = (name, int(port))
     if args.printer and "://" in args.printer:
         _check_port_url(args.printer)
+    upload_key = args.upload_key if args.upload_key is not None else os.environ.get("POSDIAG_UPLOAD_KEY")
     try:  # every argument checked before anything starts
         failed_prints = check_arguments(args.fault, args.key, args.failed_print)
+        check_hub(args.hub, upload_key if args.hub or args.upload_key is not None else None)
     except SimArgumentError as e:
         raise UsageError(str(e)) from None
     stop = threading.Event()
@@ -366,6 +380,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
             supported=args.supported,
             **({"receipt_url": args.receipt_url} if args.receipt_url else {}),
             **({"key": args.key} if args.key is not None else {}),
+            **({"hub": args.hub, "upload_key": upload_key} if args.hub else {}),
             out=lambda line: print(line, flush=True),
         )
     except ValueError as e:  # the --state folder in use, a missing runtime

@@ -113,6 +113,24 @@ def load_past(folder):
         os.remove(folder + "/" + name)
 
 
+def _tls():
+    # The unix port's ssl, checking the hub's certificate against the CA
+    # file SSL_CERT_FILE names (a board has no CA store; docs/hub.md).
+    try:
+        import ssl
+    except ImportError:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca = os.getenv("SSL_CERT_FILE")
+    if ca:
+        f = open(ca, "rb")
+        try:
+            ctx.load_verify_locations(cadata=f.read())
+        finally:
+            f.close()
+    return ctx
+
+
 def _settings(path):
     f = open(path)
     try:
@@ -148,6 +166,8 @@ def run(settings_path):
         supply_adc=parts.VirtualAdc(*s.supply),
         probe=TcpProbe(socket, clock),
         entropy=os.urandom,
+        net=socket if cfg["hub_url"] else None,   # the uploader's (posdiag/uploader.py)
+        tls=_tls() if cfg["hub_url"].startswith("https://") else None,
     )
     terminal = Terminal(cfg, hw)
     diag = TtyPort(settings["diag"])

@@ -99,6 +99,39 @@ def check_arguments(faults: list[str], key: str | None, failed_print_files: list
     return receipts
 
 
+def check_hub(hub: str | None, upload_key: str | None) -> None:
+    """--hub URL and its --upload-key, checked as the firmware checks them
+    (posdiag.config.hub_url_ok; a key of at least hubwire.MIN_KEY bytes).
+    Raises SimArgumentError."""
+    from posdiag import hubwire
+
+    if hub is None:
+        if upload_key:
+            raise SimArgumentError("--upload-key is for --hub: give the hub's URL too")
+        return
+    if not hub or not config.hub_url_ok(hub):
+        raise SimArgumentError(
+            f"--hub {hub!r}: give https://HOST[:PORT], or http:// to 127.0.0.1 or localhost (no path)"
+        )
+    if not upload_key:
+        raise SimArgumentError(
+            "--hub needs the terminal's upload key: --upload-key HEX or POSDIAG_UPLOAD_KEY "
+            "(`posdiag hub terminal add ID` prints it)"
+        )
+    try:
+        raw = bytes.fromhex(upload_key)
+    except ValueError:
+        raise SimArgumentError("--upload-key is not hex: give 2 hex digits per byte") from None
+    if len(raw) < hubwire.MIN_KEY:
+        raise SimArgumentError(f"--upload-key is {len(raw)} bytes; the hub's keys are at least {hubwire.MIN_KEY}")
+
+
+def hub_settings(hub: str, upload_key: str) -> dict[str, str]:
+    """The firmware's settings for uploading to hub: its key, and receipt
+    links that point there (the hub serves them at /r/TOKEN)."""
+    return {"hub_url": hub, "upload_key": upload_key, "receipt_url": hub.rstrip("/") + "/r/"}
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -178,6 +211,8 @@ class SimulatedTerminal:
         failed_prints: list[dict | tuple[str, dict]] | None = None,
         receipt_url: str | None = None,
         supported: list[str] | None = None,
+        hub: str | None = None,
+        upload_key: str | None = None,
     ) -> None:
         self.scenario = scenario(faults or [])
         self._faults = list(faults or [])
@@ -207,6 +242,10 @@ class SimulatedTerminal:
             }
             if receipt_url:
                 self.config["receipt_url"] = receipt_url
+            if hub:  # uploads to the hub, its receipt links there (unless --receipt-url)
+                self.config.update(hub_settings(hub, upload_key or ""))
+                if receipt_url:
+                    self.config["receipt_url"] = receipt_url
             if history:
                 # Room for the history and more: nothing dropped for lack of segments.
                 self.config["log_segments"] = max(8, (history + 200) // config.DEFAULTS["log_segment_records"] + 2)
@@ -279,6 +318,9 @@ class SimulatedTerminal:
             supply_adc=VirtualAdc(*s.supply),
             probe=TcpProbe(socket, clock),
             entropy=os.urandom,
+            # The uploader's network (posdiag/uploader.py): TLS for an https:// hub.
+            net=socket if self.config.get("hub_url") else None,
+            tls=_tls_context() if str(self.config.get("hub_url", "")).startswith("https://") else None,
         )
         self.terminal = Terminal(config.load(self.config), self.parts)
         self.link = LinkServer(TtyPort(self._diag_master), self.terminal)
@@ -327,6 +369,14 @@ class SimulatedTerminal:
         self._closers.clear()
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _tls_context() -> Any:  # noqa: ANN401 - an ssl.SSLContext, imported here only
+    """The simulated board's TLS for an https:// hub: this computer's CA
+    store (SSL_CERT_FILE for a hub with a private CA)."""
+    import ssl
+
+    return ssl.create_default_context()
 
 
 def _bridge(a: int, b: int, stop: threading.Event) -> None:
