@@ -750,6 +750,270 @@ def goodput(n: int = 2000, rates: tuple[float, ...] = (0.0, 0.001, 0.004, 0.01))
         sim.wait(10)
 
 
+# -- the hub (posdiag hub, issue 13) ------------------------------------------
+# A hub in a process of its own (as `posdiag hub` runs it: uvicorn, INFO
+# logging), loaded from this process over raw sockets with the bytes a
+# terminal's uploader sends (firmware/posdiag/uploader.py: one connection
+# per request, Connection: close, the signature headers of hubwire.py).
+HUB_TERMINALS = 32  # simulated terminals uploading at once (the hub's MAX_INFLIGHT: more get 503)
+HUB_BATCHES = 12  # 100-record batches each
+HUB_PAGE_CLIENTS = 200  # phones opening their receipt at once
+HUB_PAGE_ROUNDS = 5  # opens per phone (the first renders the page)
+_HUB_SCRIPT = """
+import sys
+from host_tools.hub import server
+server.configure_logging()
+server.run(sys.argv[1], "127.0.0.1:0", ready=lambda url: print(url, flush=True))
+"""
+
+
+def _hub_request(path: str, body: bytes, terminal: str, key: bytes, port: int, when: int) -> bytes:
+    """A signed upload exactly as the terminal's uploader writes it."""
+    from posdiag import hubwire
+
+    nonce = os.urandom(hubwire.NONCE_LEN).hex()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {hubwire.CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+    )
+    for name, value in hubwire.headers(key, "POST", path, terminal, when, nonce, hubwire.body_hash([body])):
+        head += f"{name}: {value}\r\n"
+    return (head + "\r\n").encode() + body
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """One request on a connection of its own; the whole answer."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await reader.read(-1)
+    finally:
+        writer.close()
+
+
+def _status(answer: bytes) -> int:
+    return int(answer[9:12])
+
+
+class _HubProcess:
+    """`posdiag hub --db URL --listen 127.0.0.1:0` in a process of its own."""
+
+    def __init__(self, db: str) -> None:
+        root = Path(__file__).resolve().parent.parent
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HUB_SCRIPT, db], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"the hub did not start on {db}")
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _hub_ingest(db: str, store, port: int, label: str) -> float:  # noqa: ANN001
+    """Records/s through the API from HUB_TERMINALS terminals at once,
+    beside a bare executemany of the same rows (same batches, one
+    transaction each, as the hub commits them) into the same database."""
+    import asyncio
+
+    from host_tools.hub.app import parse_records
+    from posdiag import hubwire
+
+    per = 100
+    kinds = list(SCENARIOS.values())
+    when = int(time.time())
+    plans: list[list[bytes]] = []
+    batches: list[tuple[str, bytes]] = []
+    for t in range(HUB_TERMINALS):
+        terminal = f"bench-{label}-{t:03d}"
+        key = bytes.fromhex(store.add_terminal(terminal))
+        reqs = []
+        for b in range(HUB_BATCHES):
+            recs = [make_record(b * per + i + 1, kinds[(t + b * per + i) % len(kinds)]) for i in range(per)]
+            body = hubwire.records_head(per) + b"".join(recs)
+            batches.append((f"bare-{label}-{t:03d}", body))
+            reqs.append(_hub_request(hubwire.PATH_RECORDS, body, terminal, key, port, when))
+        plans.append(reqs)
+    total = HUB_TERMINALS * HUB_BATCHES * per
+
+    async def terminal(reqs: list[bytes]) -> None:
+        for req in reqs:
+            answer = await _exchange(port, req)
+            if _status(answer) != 200:
+                raise RuntimeError(f"hub answered {answer[:200]!r}")
+
+    async def run() -> None:
+        await asyncio.gather(*(terminal(reqs) for reqs in plans))
+
+    t0 = time.perf_counter()
+    asyncio.run(run())
+    hub_rate = total / (time.perf_counter() - t0)
+    assert sum(store.count("records", f"bench-{label}-{t:03d}") for t in range(HUB_TERMINALS)) == total
+
+    # The same rows, as the hub stores them, computed before the clock starts.
+    now = int(time.time())
+    rows = [
+        [(term, x.seq, x.raw, now, x.trigger, x.time, x.top_cause) for x in parse_records(body)[1]]
+        for term, body in batches
+    ]
+    sql = (
+        "INSERT INTO records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (terminal, seq) DO NOTHING"
+    )
+    if db.startswith("postgresql"):
+        import psycopg
+
+        conn = psycopg.connect(db)
+        sql = sql.replace("?", "%s")
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            for batch in rows:
+                cur.executemany(sql, batch)
+                conn.commit()
+        bare = total / (time.perf_counter() - t0)
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # as the hub commits
+        t0 = time.perf_counter()
+        for batch in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, batch)
+            conn.execute("COMMIT")
+        bare = total / (time.perf_counter() - t0)
+    conn.close()
+    print(
+        f"  {label:10} ingest {total} records, {HUB_TERMINALS} terminals at once: hub {hub_rate:9,.0f} records/s; "
+        f"bare executemany {bare:9,.0f}; {hub_rate / bare:.2f} of bare (goal >= 0.5)"
+    )
+    return hub_rate / bare
+
+
+def _hub_wire(store, port: int) -> None:  # noqa: ANN001
+    """Bytes on the wire (request and answer, HTTP included) per record byte."""
+    import asyncio
+
+    from posdiag import hubwire
+
+    key = bytes.fromhex(store.add_terminal("bench-wire"))
+    when = int(time.time())
+    for n, recs in ((100, _log(100)), (1, [make_record(101, SCENARIOS["healthy"])]),
+                    (1, [make_record(102, SCENARIOS["all-failing"])])):
+        body = hubwire.records_head(n) + b"".join(recs)
+        req = _hub_request(hubwire.PATH_RECORDS, body, "bench-wire", key, port, when)
+        answer = asyncio.run(_exchange(port, req))
+        assert _status(answer) == 200, answer
+        payload = sum(len(x) for x in recs)
+        head = answer.index(b"\r\n\r\n") + 4
+        print(
+            f"  wire, {n:3} record{'s' if n > 1 else ' '} ({payload:5} B of records): request {len(req)} B "
+            f"({len(req) - len(body)} of HTTP head), answer {len(answer)} B ({head} of head): "
+            f"{(len(req) + len(answer)) / payload:6.2f} per record byte{' (goal <= 1.5)' if n == 100 else ''}"
+        )
+
+
+def _hub_pages(store, port: int, label: str) -> tuple[float, float]:  # noqa: ANN001
+    """Latency of /r/<token> with HUB_PAGE_CLIENTS phones at once, each
+    opening its own receipt HUB_PAGE_ROUNDS times (a new connection each)."""
+    import asyncio
+
+    from posdiag import ereceipt, hubwire, receipt
+
+    fields = receipt.sanitize(json.loads((Path(__file__).parent / "data" / "receipt-tea.json").read_text()))
+    terminal = f"bench-pages-{label}"
+    key = bytes.fromhex(store.add_terminal(terminal))
+    tokens = [os.urandom(16).hex() for _ in range(HUB_PAGE_CLIENTS)]
+    expires = int(time.time()) + 86400
+    when = int(time.time())
+
+    async def upload() -> None:
+        for i in range(0, len(tokens), hubwire.MAX_RECEIPTS):
+            chunk = tokens[i : i + hubwire.MAX_RECEIPTS]
+            body = hubwire.records_head(len(chunk)) + b"".join(
+                hubwire.receipt_head(i + j + 1) + bytes(ereceipt.entry(fields, tok, expires, "https://h.example/r/"))
+                for j, tok in enumerate(chunk)
+            )
+            answer = await _exchange(port, _hub_request(hubwire.PATH_RECEIPTS, body, terminal, key, port, when))
+            assert _status(answer) == 200, answer
+
+    asyncio.run(upload())
+    rounds: list[list[float]] = [[] for _ in range(HUB_PAGE_ROUNDS)]
+
+    async def phone(token: str) -> None:
+        req = f"GET /r/{token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+        for k in range(HUB_PAGE_ROUNDS):
+            t0 = time.perf_counter()
+            answer = await _exchange(port, req)
+            rounds[k].append(time.perf_counter() - t0)
+            if _status(answer) != 200:
+                raise RuntimeError(f"page answered {answer[:100]!r}")
+
+    async def run() -> None:
+        await asyncio.gather(*(phone(tok) for tok in tokens))
+
+    asyncio.run(run())
+    every = [x for r in rounds for x in r]
+    med, p99 = _percentile(every, 0.5), _percentile(every, 0.99)
+    first, later = rounds[0], [x for r in rounds[1:] for x in r]
+    print(
+        f"  {label:10} pages, {HUB_PAGE_CLIENTS} phones at once x {HUB_PAGE_ROUNDS} opens: "
+        f"median {med * 1000:6.1f} ms, p99 {p99 * 1000:6.1f} ms = {p99 / med:4.1f}x median (goal <= 5); "
+        f"first open (renders) median "
+        f"{_percentile(first, 0.5) * 1000:.1f} ms p99 {_percentile(first, 0.99) * 1000:.1f}; later opens median "
+        f"{_percentile(later, 0.5) * 1000:.1f} ms p99 {_percentile(later, 0.99) * 1000:.1f}"
+    )
+    return med, p99
+
+
+def hub_figures() -> None:
+    """Ingest beside a bare executemany, wire bytes, page latency: on SQLite
+    and on a throwaway PostgreSQL 15 cluster (tests/pg.py), in one run."""
+    import tempfile
+
+    from host_tools.hub.store import Store
+    from tests import pg
+
+    print("posdiag hub (a hub process of its own, loaded from this one; same run)")
+    with tempfile.TemporaryDirectory() as tmp:
+        dbs = [("SQLite", str(Path(tmp) / "hub.sqlite3"))]
+        cluster = None
+        if pg.available():
+            cluster = pg.Cluster()
+            dbs.append(("PostgreSQL", cluster.url))
+        else:
+            print("  PostgreSQL (initdb, pg_ctl) is not installed: SQLite only")
+        try:
+            for i, (label, db) in enumerate(dbs):
+                store = Store(db)
+                hub = _HubProcess(db)
+                try:
+                    _hub_ingest(db, store, hub.port, label)
+                    if i == 0:
+                        _hub_wire(store, hub.port)
+                    _hub_pages(store, hub.port, label)
+                finally:
+                    hub.stop()
+                    store.close()
+        finally:
+            if cluster is not None:
+                cluster.remove()
+
+
 def main() -> None:
     sizes()
     print()
@@ -766,6 +1030,8 @@ def main() -> None:
     bulk_pull()
     print()
     goodput()
+    print()
+    hub_figures()
 
 
 if __name__ == "__main__":
