@@ -67,9 +67,22 @@ def encode_into(out, value):
         else:
             _head(out, 1, -1 - value)
     elif isinstance(value, str):
-        data = value.encode()
-        _head(out, 3, len(data))
-        out.extend(data)
+        # Short text (most of it) is copied without an encoded copy made
+        # first: its head byte is held, then filled with the length.
+        at = len(out)
+        out.append(0x60)
+        try:
+            out.extend(value)   # MicroPython: a str's buffer is its UTF-8
+        except TypeError:   # CPython
+            out.extend(value.encode())
+        n = len(out) - at - 1
+        if n < 24:
+            out[at] |= n
+        else:
+            out[at:] = b""
+            data = value.encode()
+            _head(out, 3, len(data))
+            out.extend(data)
     # Each isinstance on its own: a tuple of types is built at every call.
     elif isinstance(value, bytes) or isinstance(value, bytearray):
         _head(out, 2, len(value))
