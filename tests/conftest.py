@@ -40,6 +40,7 @@ _FILE_TIERS = {
     "test_link.py": "pty",
     "test_serve.py": "pty",
     "test_hub.py": "pty",
+    "test_uploader.py": "pty",
     "test_careless_hands.py": "pty",
     "test_bad_cable.py": "pty",
     "test_fuzz_files.py": "fuzz",

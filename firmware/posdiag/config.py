@@ -122,7 +122,11 @@ def hub_url_ok(url):
                 if ch in rest:
                     return False
             i = rest.rfind(":")
-            host = rest[:i] if i > rest.rfind("]") else rest
+            host = rest
+            if i > rest.rfind("]"):
+                host, port = rest[:i], rest[i + 1:]
+                if not port.isdigit() or not 0 < int(port) < 65536:
+                    return False
             return scheme == "https://" or host in _LOOPBACK
     return False
 
