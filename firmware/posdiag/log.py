@@ -147,12 +147,12 @@ class Log:
         return "%s%010d%s" % (self._name, first_seq, _SUFFIX)
 
     def _survey(self, first_seq, acked=()):
-        """(entries, live entries, last seq, last live seq, torn) of a
-        segment, walked to its end or its first torn entry; live: neither
-        acknowledged nor delivered."""
+        """(entries, live entries, last seq, last live seq, torn, first live
+        seq) of a segment, walked to its end or its first torn entry; live:
+        neither acknowledged nor delivered."""
         w = _Walk(self._st, self._seg_name(first_seq), acked)
         n = live = 0
-        last = last_live = None
+        last = last_live = first_live = None
         try:
             seq = w.next()
             while seq is not None:
@@ -161,10 +161,12 @@ class Log:
                 if seq not in acked and w.first != _GONE:
                     live += 1
                     last_live = seq
+                    if first_live is None:
+                        first_live = seq
                 seq = w.next()
         finally:
             w.close()
-        return n, live, last, last_live, w.torn
+        return n, live, last, last_live, w.torn, first_live
 
     # -- opening and repair ------------------------------------------------
     def _open(self):
@@ -187,7 +189,7 @@ class Log:
         # between removing it and saving the list) mean nothing any more.
         self._acked = [s for s in flashfile.load_u32s(
             self._st, self._name + ".ack") if s >= segs[0]]
-        n, _, last, _, torn = self._survey(segs[-1], self._acked)
+        n, _, last, _, torn, _ = self._survey(segs[-1], self._acked)
         self._in_newest = n
         if torn:
             self._newest_torn = True   # never append after a tear
@@ -420,16 +422,13 @@ class Log:
     def bounds(self):
         """(oldest seq, newest seq) on flash, or (None, None) when empty: the
         first and last records() yields, found without reading payloads."""
-        oldest = None
-        live = self._live(0, False)
-        for oldest, _ in live:
-            break
-        live.close()
-        if oldest is None:
-            return None, None
         segs = self._segments
-        for i in range(len(segs) - 1, -1, -1):
-            newest = self._survey(segs[i], self._acked)[3]
-            if newest is not None:
-                return oldest, newest
-        return oldest, oldest
+        for i in range(len(segs)):
+            survey = self._survey(segs[i], self._acked)
+            if survey[1]:
+                for j in range(len(segs) - 1, i, -1):
+                    newest = self._survey(segs[j], self._acked)[3]
+                    if newest is not None:
+                        return survey[5], newest
+                return survey[5], survey[3]
+        return None, None
