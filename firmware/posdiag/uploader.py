@@ -38,6 +38,7 @@ _STATE_FMT = "<I"
 _ANSWER = const(1024)    # bytes of an answer's status line, headers and body
 _MIN_LEFT_MS = const(20)  # below this much budget no request is started
 _MAX_BATCH = const(32)   # records in one request: each one short
+_KEEP = const(512)       # record bytes held between hashing and sending
 _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(300000)
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -75,15 +76,6 @@ def parse_url(url):
     return tls, host, port
 
 
-def _header(text, name):
-    # The value of header name (lower case) in an answer's head, or None.
-    for line in text.split("\r\n"):
-        i = line.find(":")
-        if i > 0 and line[:i].strip().lower() == name:
-            return line[i + 1:].strip()
-    return None
-
-
 class Uploader:
     """cfg: the terminal's settings (hub_url, upload_key, terminal_id,
     upload_budget_ms). parts: hal.Parts with net (the socket module), tls
@@ -116,18 +108,19 @@ class Uploader:
         self.offset = 0          # added to the clock: learnt from a 401 "clock"
         self._addr = None  # type: tuple | None  # getaddrinfo's entry for the hub, once found
         self._buf = bytearray(_ANSWER)
+        self._names = (b"content-length", hubwire.H_HUB_TIME.lower().encode(), b"retry-after")
         self._wait_from = 0      # ticks_ms of the last failure
         self._wait_ms = 0        # no request before _wait_from + this
         self._backoff = 0        # the last exponential wait, ms
         self._hold = False       # the wait is the hub's Retry-After
-        self._batch = _MAX_BATCH
+        self._batch = _MAX_BATCH  # records in one request (1 after a refusal)
         self._skip = []          # journal seqs the hub refused as they are
+        self._journal_seen = -1  # journal.next_seq when it was last found empty
         self._start = 0
         self._budget = 0
-        # The request's socket (TLS-wrapped or not), the raw one and its
-        # write, while a request runs.
-        self._s = self._raw = None  # type: object
+        # The request's socket's write and settimeout, while a request runs.
         self._w = None  # type: object
+        self._settimeout = None  # type: object
         self.last_status = None  # HTTP status of the last request, or NET_ERROR
         self.stored_records = 0  # since boot, as the hub's answers said
         self.stored_receipts = 0
@@ -186,88 +179,99 @@ class Uploader:
         return False
 
     def _receipts(self):
-        # One batch of journal entries: the count stored, 0 when none
-        # waits, -1 when the batch must be tried otherwise, None when the
-        # request failed (the wait is set).
-        seqs = []  # type: list
-        for seq, _ in self.journal.records():
-            if seq in self._skip:
-                continue
-            if len(seqs) == min(self._batch, hubwire.MAX_RECEIPTS):
+        # The oldest pending journal entry, alone in its batch: the count
+        # stored (1), 0 when none waits, -1 when the hub refused it for
+        # good, None when the request failed (the wait is set). One read of
+        # the journal: the entry (at most receipt.MAX_RECEIPT bytes) is
+        # hashed and sent from the same copy.
+        journal = self.journal
+        if journal.next_seq == self._journal_seen:
+            return 0   # nothing appended since the journal was found empty
+        seq = data = None
+        for seq, data in journal.records():
+            if seq not in self._skip:
                 break
-            seqs.append(seq)
-        if not seqs:
+        else:
+            self._journal_seen = journal.next_seq
             return 0
-        head = hubwire.records_head(len(seqs))
+        # The oldest pending entry is the newest entry: once it is stored,
+        # the journal need not be read again until the next append.
+        alone = seq == journal.next_seq - 1 and not self._skip
+        head = hubwire.records_head(1)
+        piece = hubwire.receipt_head(seq)
         h = sha256(head)
-        length = len(head)
-        for seq, data in self.journal.records(seqs[0]):
-            if seq in seqs:
-                piece = hubwire.receipt_head(seq)
-                h.update(piece)
-                h.update(data)
-                length += len(piece) + len(data)
-        answer = self._post(hubwire.PATH_RECEIPTS, h.digest(), length,
-                            self._send_receipts, seqs)
+        h.update(piece)
+        h.update(data)
+        answer = self._post(hubwire.PATH_RECEIPTS, h.digest(),
+                            len(head) + len(piece) + len(data),
+                            self._send_pieces, (head, piece, data))
         if answer is None:
             return None
         status, body = answer
         if status != 200:
-            return self._refused(status, seqs, True)
+            return self._refused(status, seq, True)
         stored = body.get("receipts") if isinstance(body, dict) else None
-        if not isinstance(stored, list):
+        if not isinstance(stored, list) or seq not in stored:
             self._failed(NET_ERROR, 0)   # not the answer to this batch
             return None
-        done = 0
-        for seq in seqs:
-            if seq in stored:
-                self.journal.ack(seq)   # stored on the hub: now, not before
-                done += 1
-        self.stored_receipts += done
+        journal.ack(seq)   # stored on the hub: now, not before
+        if alone:
+            self._journal_seen = journal.next_seq
+        self.stored_receipts += 1
         self._ok()
-        if not done:
-            self._failed(NET_ERROR, 0)
-            return None
-        return done
+        return 1
 
-    def _send_receipts(self, write, seqs):
-        write(hubwire.records_head(len(seqs)))
-        for seq, data in self.journal.records(seqs[0]):
-            if seq in seqs:
-                write(hubwire.receipt_head(seq))
-                write(data)
+    def _send_pieces(self, write, parts):
+        # A body held as a few pieces (a receipt, a few records).
+        for piece in parts:
+            write(piece)
 
     def _records(self):
-        # One batch of records past the cursor, within MAX_BODY: the count
-        # sent and stored, 0 when none waits, None when the request failed.
-        n = 0
-        length = 0
-        last = 0
-        limit = min(self._batch, hubwire.MAX_RECORDS)
-        for seq, data in self.log.records(self.cursor):
-            if n == limit or length + len(data) > hubwire.MAX_BODY - 8:
-                break
-            n += 1
-            length += len(data)
-            last = seq
-        if not n:
-            return 0
-        head = hubwire.records_head(n)
-        h = sha256(head)
-        i = 0
-        for seq, data in self.log.records(self.cursor):
-            if i == n:
-                break
-            h.update(data)
-            i += 1
+        # One batch of records from the cursor on: the count stored, 0 when
+        # none waits, -1 when the batch must be tried otherwise, None when
+        # the request failed. The batch is read twice from the log, to hash
+        # it and to send it: its count (the CBOR head, hashed first) is
+        # guessed from the seqs, and hashed again in the rare case of a gap
+        # (records dropped or torn) that makes it fewer.
+        log = self.log
         first = self.cursor
+        if first >= log.next_seq:
+            return 0
+        n = min(self._batch, log.next_seq - first)
+        found = last = length = 0
+        h = None
+        kept = []  # type: list
+        for _ in range(2):
+            head = hubwire.records_head(n)
+            h = sha256(head)
+            found = last = length = 0
+            kept = [head]
+            for seq, data in log.records(first):
+                if found == n:
+                    break
+                h.update(data)
+                found += 1
+                length += len(data)
+                last = seq
+                if kept:
+                    kept.append(data)
+                    if length > _KEEP:
+                        kept = []   # too much to hold: read again to send
+            if found == n or not found:
+                break
+            n = found
+        if not found or found != n or h is None:
+            return 0   # nothing at or past the cursor (dropped or cleared)
+        # A few records (the usual case) are sent from the copies the log
+        # made while hashing; a backlog is read from the log again.
         answer = self._post(hubwire.PATH_RECORDS, h.digest(), len(head) + length,
-                            self._send_records, (first, n))
+                            self._send_pieces if kept else self._send_records,
+                            kept or (first, n))
         if answer is None:
             return None
         status, body = answer
         if status != 200:
-            return self._refused(status, (first, last), False)
+            return self._refused(status, last, False)
         if not isinstance(body, dict) or body.get("last") != last or body.get("records") != n:
             self._failed(NET_ERROR, 0)   # not the answer to this batch
             return None
@@ -292,20 +296,21 @@ class Uploader:
             self.cursor = seq
 
     # -- answers that are not a 200 ----------------------------------------
-    def _refused(self, status, what, receipts):
-        # 413: the batch was too large for the hub: one item at a time from
-        # now on. 400, 415, 422 of one item: the hub will never take it; it
-        # stays on the terminal for a technician's cable, and the uploader
-        # goes on past it. Anything else: wait (_failed) and try again.
+    def _refused(self, status, what, receipt):
+        # 400, 413, 415, 422: a batch of records is sent again one record at
+        # a time; a single record or receipt refused so is one the hub will
+        # never take: it stays on the terminal (a technician's cable reads
+        # it) and the uploader goes on past it. Anything else: wait and try
+        # again. what: the receipt's journal seq, or the batch's last seq.
         if status in (400, 413, 415, 422):
-            if self._batch > 1:
+            if not receipt and self._batch > 1:
                 self._batch = 1
                 return -1
             self.refused += 1
-            if receipts:
-                self._skip.append(what[0])
+            if receipt:
+                self._skip.append(what)
             else:
-                self._move_cursor(what[1] + 1)
+                self._move_cursor(what + 1)
             return -1
         self._failed(status, 0)
         return None
@@ -361,14 +366,20 @@ class Uploader:
 
     def _write(self, data):
         # Send all of data within what is left of the budget.
-        mv = memoryview(data)
-        while mv:
+        mv = None
+        while True:
             left = self._left()
             if left <= 0:
                 raise OSError(110)   # ETIMEDOUT
-            _timeout(self._s, self._raw, left)
-            n = self._w(mv)  # type: ignore[operator]
-            mv = mv[n or 0:]
+            self._settimeout(left / 1000)  # type: ignore[operator]
+            n = self._w(data if mv is None else mv) or 0  # type: ignore[operator]
+            if mv is None:
+                if n >= len(data):
+                    return
+                mv = memoryview(data)
+            mv = mv[n:]
+            if not mv:
+                return
 
     def _request(self, path, digest, length, send_body, what, now):
         # (status, hub time, Retry-After s, JSON body) or None (failed).
@@ -386,9 +397,11 @@ class Uploader:
             raw.connect(addr[-1])
             if self.tls:
                 s = parts.tls.wrap_socket(raw, server_hostname=self.host)
-            self._s = s
-            self._raw = raw
             self._w = getattr(s, "write", None) or s.send
+            # The wrapped socket's timeout where it has one (CPython's
+            # SSLSocket), else the raw socket's (MicroPython's TLS reads
+            # through it).
+            self._settimeout = getattr(s, "settimeout", None) or raw.settimeout
             write = self._write
             host = self.host
             if self.port != (443 if self.tls else 80):
@@ -401,12 +414,12 @@ class Uploader:
                 write(("%s: %s\r\n" % (name, value)).encode())
             write(b"\r\n")
             send_body(write, what)
-            return self._answer(s, raw)
+            return self._answer(s)
         except (OSError, ValueError):
             self._failed(NET_ERROR, 0)
             return None
         finally:
-            self._s = self._raw = self._w = None
+            self._w = self._settimeout = None
             for sock in (s, raw):
                 if sock is not None:
                     try:
@@ -416,9 +429,10 @@ class Uploader:
                 if s is raw:
                     break
 
-    def _answer(self, s, raw):
+    def _answer(self, s):
         # Read the whole answer (the request said Connection: close) into
-        # the buffer; parse status, the headers we use and a JSON body.
+        # the buffer and scan it there: status, the three headers used, and
+        # the JSON body, the only copy made.
         buf = self._buf
         mv = memoryview(buf)
         r = getattr(s, "readinto", None) or s.recv_into
@@ -427,38 +441,79 @@ class Uploader:
             left = self._left()
             if left <= 0:
                 raise OSError(110)
-            _timeout(s, raw, left)
+            self._settimeout(left / 1000)  # type: ignore[operator]
             n = r(mv[got:])
             if not n:
                 break
             got += n
         else:
             raise ValueError("answer too long")
-        data = bytes(mv[:got])
-        end = data.find(b"\r\n\r\n")
-        if end < 12 or data[:7] != b"HTTP/1." or data[8:9] != b" ":
-            raise ValueError("not an HTTP answer")
-        head = data[:end].decode()
-        status = int(head[9:12])
-        length = _header(head, "content-length")
-        body = data[end + 4:]
-        if length is not None and len(body) != int(length):
+        for i in range(7):
+            if got < 12 or buf[i] != _HTTP[i] or buf[8] != 32:
+                raise ValueError("not an HTTP answer")
+        status = _number(buf, 9, 12)
+        values = [None, None, None]   # Content-Length, hub time, Retry-After
+        names = self._names
+        i = _line_end(buf, 0, got) + 2
+        while True:
+            j = _line_end(buf, i, got)
+            if j >= got:
+                raise ValueError("answer cut short")
+            if j == i:
+                break   # the empty line: the body follows
+            colon = i
+            while colon < j and buf[colon] != 58:   # ":"
+                colon += 1
+            for k in range(3):
+                if _named(buf, i, colon, names[k]):
+                    values[k] = _number(buf, colon + 1, j)
+            i = j + 2
+        start = j + 2
+        if values[0] is not None and got - start != values[0]:
             raise ValueError("answer cut short")
-        hub_time = _header(head, hubwire.H_HUB_TIME.lower())
-        retry = _header(head, "retry-after")
-        try:
-            parsed = json.loads(body.decode()) if body else None
-        except ValueError:
-            parsed = None
-        return (status, int(hub_time) if hub_time and hub_time.isdigit() else None,
-                int(retry) if retry and retry.isdigit() else 0, parsed)
+        body = None
+        if got > start:
+            try:
+                body = json.loads(bytes(mv[start:got]))
+            except ValueError:
+                pass
+        return status, values[1], values[2] or 0, body
 
 
-def _timeout(s, raw, ms):
-    # The wrapped socket's timeout where it has one (CPython's SSLSocket),
-    # else the raw socket's (MicroPython's TLS reads through it).
-    set_timeout = getattr(s, "settimeout", None) or raw.settimeout
-    set_timeout(ms / 1000)
+_HTTP = b"HTTP/1."
+
+
+def _line_end(buf, i, end):
+    # The index of the CR LF ending the line at i (end when there is none).
+    while i + 1 < end:
+        if buf[i] == 13 and buf[i + 1] == 10:
+            return i
+        i += 1
+    return end
+
+
+def _named(buf, i, colon, name):
+    # True when buf[i:colon] is name (lower case bytes), in any case.
+    if colon - i != len(name):
+        return False
+    for k in range(len(name)):
+        c = buf[i + k]
+        if 65 <= c <= 90:
+            c += 32
+        if c != name[k]:
+            return False
+    return True
+
+
+def _number(buf, i, end):
+    # The decimal number in buf[i:end] after spaces; None when there is none.
+    while i < end and buf[i] == 32:
+        i += 1
+    n = None
+    while i < end and 48 <= buf[i] <= 57:
+        n = (n or 0) * 10 + buf[i] - 48
+        i += 1
+    return n
 
 
 def _is_ip(host):
