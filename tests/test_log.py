@@ -343,6 +343,45 @@ def test_small_files_read_old_or_new_after_a_cut_at_every_byte(tmp_path: Path) -
         shutil.rmtree(work)
 
 
+class _HalfWrite:
+    """A file whose first write stops half-way with an I/O error."""
+
+    def __init__(self, f) -> None:  # noqa: ANN001
+        self._f = f
+
+    def write(self, data: bytes) -> int:
+        self._f.write(bytes(data[: len(data) // 2]))
+        raise OSError(5, "EIO")
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class FailingStateWrites(FileStorage):
+    """Flash whose writes of the log's state copies fail while `failing`."""
+
+    failing = False
+
+    def open(self, name: str, mode: str):  # noqa: ANN201
+        f = super().open(name, mode)
+        return _HalfWrite(f) if self.failing and mode == "wb" and name.startswith("d.state") else f
+
+
+def test_a_failed_state_write_is_redone_into_the_same_copy(tmp_path: Path) -> None:
+    # The log keeps the state's generation from its own writes; a write
+    # that failed must not count, or the next one would go over the intact
+    # copy while the other is damaged, and a second failure would lose both.
+    storage = FailingStateWrites(str(tmp_path))
+    log = Log(storage)
+    log.note_boot()
+    log.note_boot()  # boot 2 in one copy, boot 1 in the other
+    storage.failing = True
+    for _ in range(2):
+        with pytest.raises(OSError):
+            log.note_boot()
+    assert Log(FileStorage(str(tmp_path))).boot == 2
+
+
 def test_no_rename_in_the_firmware() -> None:
     # FAT's rename over an existing file is a remove, then a rename: not
     # atomic. Nothing in the firmware may rely on one.

@@ -13,6 +13,7 @@ class Counters:
         saved = flashfile.load_struct(storage, _FILE, _FMT)
         self.values = list(saved) if saved else [0, 0, 0]
         self._unsaved = 0
+        self._gen = None   # the newest copy's generation, once we wrote it
 
     def add(self, paper_mm=0, cuts=0, energized=0):
         v = self.values
@@ -25,5 +26,6 @@ class Counters:
             self.save()
 
     def save(self):
-        flashfile.save_struct(self._st, _FILE, _FMT, self.values)
+        self._gen = flashfile.save_struct(self._st, _FILE, _FMT, self.values,
+                                          self._gen)
         self._unsaved = 0

@@ -57,11 +57,17 @@ def read(storage, name):
     return data
 
 
-def write_atomic(storage, name, data):
+def write_atomic(storage, name, data, gen=None):
     """Replace name's data; a power cut at any point leaves either the old
     or the new data readable (the name is kept from the rename design: the
-    write is atomic, there is no rename)."""
-    gen = newest(storage, name)[0] + 1
+    write is atomic, there is no rename). gen: the newest copy's generation
+    when the caller kept it from its last write (None: read both copies to
+    find it, which costs a read of each). Returns the generation written;
+    a caller keeps it only once this returns, so a write that failed is
+    redone into the same copy, never into the intact one."""
+    if gen is None:
+        gen = newest(storage, name)[0]
+    gen += 1
     tail = struct.pack("<I", gen)
     f = storage.open(name + _B if gen & 1 == 0 else name, "wb")
     try:
@@ -70,11 +76,13 @@ def write_atomic(storage, name, data):
         f.write(struct.pack("<I", crc32(tail, crc32(data))))
     finally:
         f.close()
+    return gen
 
 
-def save_struct(storage, name, fmt, values):
-    """Pack values with struct format fmt and write them atomically."""
-    write_atomic(storage, name, struct.pack(fmt, *values))
+def save_struct(storage, name, fmt, values, gen=None):
+    """Pack values with struct format fmt and write them atomically; the
+    generation written (write_atomic)."""
+    return write_atomic(storage, name, struct.pack(fmt, *values), gen)
 
 
 def load_struct(storage, name, fmt):
@@ -86,9 +94,10 @@ def load_struct(storage, name, fmt):
     return struct.unpack(fmt, data)
 
 
-def save_u32s(storage, name, values):
-    """A list of unsigned 32-bit numbers, written atomically."""
-    save_struct(storage, name, "<%dI" % len(values), values)
+def save_u32s(storage, name, values, gen=None):
+    """A list of unsigned 32-bit numbers, written atomically; the generation
+    written (write_atomic)."""
+    return save_struct(storage, name, "<%dI" % len(values), values, gen)
 
 
 def load_u32s(storage, name):

@@ -141,6 +141,10 @@ class Log:
         self._in_newest = 0   # entries in the newest segment
         self._newest_torn = False
         self._acked = []      # delivered entries not yet overwritten
+        # Generations of the state's and the ack list's newest copies, kept
+        # from our own writes so a save need not read both copies back.
+        self._state_gen = None
+        self._ack_gen = None
         self._open()
 
     def _seg_name(self, first_seq):
@@ -227,9 +231,14 @@ class Log:
                 raise
 
     def _save_state(self):
-        flashfile.save_struct(self._st, self._state, _STATE_FMT,
-                              (self.next_seq, self.boot, self.drops, self.torn,
-                               self._floor, self._torn_seg))
+        self._state_gen = flashfile.save_struct(
+            self._st, self._state, _STATE_FMT,
+            (self.next_seq, self.boot, self.drops, self.torn, self._floor,
+             self._torn_seg), self._state_gen)
+
+    def _save_acked(self):
+        self._ack_gen = flashfile.save_u32s(self._st, self._name + ".ack",
+                                            self._acked, self._ack_gen)
 
     # -- writing -------------------------------------------------------------
     def skip(self, n):
@@ -326,7 +335,7 @@ class Log:
         if not found:
             return False
         self._acked.append(seq)
-        flashfile.save_u32s(self._st, self._name + ".ack", self._acked)
+        self._save_acked()
         self._scrub()
         return True
 
@@ -380,7 +389,7 @@ class Log:
                 keep.append(segs[i])
         self._segments = keep
         self._acked = []
-        flashfile.save_u32s(self._st, self._name + ".ack", [])
+        self._save_acked()
 
     # -- reading -------------------------------------------------------------
     def _live(self, since, payloads):
