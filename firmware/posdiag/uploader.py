@@ -135,15 +135,6 @@ class Uploader:
         clock = self._clock
         return clock.ticks_diff(clock.ticks_ms(), self._wait_from) < self._wait_ms
 
-    def pending(self):
-        """True when a record past the cursor or a journal entry waits."""
-        for _ in self.log.records(self.cursor):
-            return True
-        for seq, _ in self.journal.records():
-            if seq not in self._skip:
-                return True
-        return False
-
     def _left(self):
         clock = self._clock
         return self._budget - clock.ticks_diff(clock.ticks_ms(), self._start)
@@ -328,6 +319,8 @@ class Uploader:
         self._backoff = back
         back += (self._parts.entropy(1)[0] * back) >> 9
         self._hold = retry_after_s > 0
+        if status == NET_ERROR and not _is_ip(self.host):
+            self._addr = None   # the name is looked up again (idle): the hub may have moved
         if back < retry_after_s * 1000:
             back = retry_after_s * 1000
         self._wait_from = self._clock.ticks_ms()
