@@ -196,11 +196,15 @@ class LinkServer:
             return _OK, b""
         if kind == _RECEIPT and len(args) == 6:
             seq, offset = struct.unpack("<IH", args)   # protocol.RECEIPT_ARGS
-            for s, data in t.journal.records(seq):
-                if s == seq:   # protocol.RECEIPT_ANSWER: total u16, then the chunk
-                    return _OK, (struct.pack("<H", len(data))
-                                 + data[offset:offset + _RECEIPT_CHUNK])
-                break
+            live = t.journal.records(seq)
+            try:
+                for s, data in live:
+                    if s == seq:   # protocol.RECEIPT_ANSWER: total u16, then the chunk
+                        return _OK, (struct.pack("<H", len(data))
+                                     + data[offset:offset + _RECEIPT_CHUNK])
+                    break
+            finally:
+                live.close()   # its segment file now, not when collected
             return _NOT_FOUND, b""
         return _BAD_REQUEST, b""
 
@@ -215,9 +219,11 @@ class LinkServer:
         # Joined once: a growing buffer would be copied at every record.
         recs = []  # type: list[bytes]
         size = 0
-        for _, rec in self._terminal.log.records(since):
+        live = self._terminal.log.records(since)
+        for _, rec in live:
             if recs and size + len(rec) > max_bytes:
                 break
             recs.append(rec)
             size += len(rec)
+        live.close()   # its segment file now, not when collected
         return b"".join(recs)
