@@ -300,6 +300,72 @@ def decode_record(raw: bytes) -> dict:
     return clean_record(value)
 
 
+# cbor2's semantic tags (6.x): each refused before its decoder runs, as is any
+# other tag (tag_hook), so the batch fast path builds nothing but plain values.
+_CBOR2_TAGS = (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261, 1004, 43000, 55799)
+
+
+def _refuse_tag(*_: object) -> object:
+    raise _Malformed("a CBOR tag")
+
+
+_NO_TAGS = dict.fromkeys(_CBOR2_TAGS, _refuse_tag)
+
+
+def _array_head(count: int) -> bytes:
+    if count < 24:
+        return bytes((0x80 | count,))
+    return b"\x9a" + count.to_bytes(4, "big") if count >= 1 << 16 else b"\x99" + count.to_bytes(2, "big")
+
+
+def plain_records(data: bytes, pos: int, count: int) -> list[tuple[bytes, dict]] | None:
+    """The `count` records that fill data[pos:] exactly, each as (its bytes,
+    its checked map: what decode_record gives), when every one is the usual
+    record written the usual way; None otherwise, and the caller reads the
+    items one by one (record_at, decode_record), which says what is wrong.
+
+    The fast path of an upload's batch: one call of cbor2's C decoder for
+    the whole batch (no tag decoded, no indefinite length, no duplicate
+    key), then per record the one-pass check of decode_record's usual case
+    and a proof that the bytes are exactly what the strict decoder reads:
+    they equal cbor2's plain encoding of the value (shortest heads, definite
+    lengths, no tags), so record_at would take the same bytes to the same
+    map. Anything else (a float, a non-shortest head, a field out of range,
+    bytes after the last record) goes to the careful path."""
+    if count <= 0:
+        return None
+    try:
+        values = cbor2.loads(
+            _array_head(count) + data[pos:],
+            semantic_decoders=_NO_TAGS,
+            tag_hook=_refuse_tag,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+            max_depth=_MAX_DEPTH,
+        )
+    except Exception:  # noqa: BLE001 - whatever the C decoder refuses, the careful path names
+        return None
+    out = []
+    dumps, version = cbor2.dumps, r.FORMAT_VERSION
+    for value in values:
+        if type(value) is not dict or len(value) < 5:
+            return None
+        for key in value:
+            if type(key) is not int:
+                return None
+        if not (value.keys() >= _REQUIRED and _all_valid(value) and value[r.K_VERSION] == version):
+            return None
+        raw = dumps(value)
+        if len(raw) > r.MAX_RECORD or not data.startswith(raw, pos):
+            return None
+        pos += len(raw)
+        value[UNREADABLE] = []
+        out.append((raw, value))
+    if pos != len(data):
+        return None
+    return out
+
+
 def split_records(data: bytes, keep: list[bytes] | None = None) -> list[bytes]:
     """The records of a CBOR sequence (a pull's batch), each as its own
     bytes. On a damaged one BadDataError is raised; the records before it

@@ -53,6 +53,7 @@ from host_tools.records import (
     clean_terminal,
     decode_item,
     decode_record,
+    plain_records,
     record_at,
 )
 from host_tools.report import report_json, report_of
@@ -176,42 +177,57 @@ def _array_head(body: bytes, what: str) -> tuple[int, int]:
 def parse_records(body: bytes) -> tuple[bytes | None, list[RecordRow]]:
     """A records batch: (the terminal item's bytes when the batch starts
     with one, the records). Each record passes the strict decoder and the
-    field checks of host_tools/records.py; anything else refuses the batch."""
+    field checks of host_tools/records.py; anything else refuses the batch.
+    The usual batch takes records.plain_records' one-pass path (the same
+    checks, the same results); any other is read item by item, which names
+    the first item that is wrong."""
     count, pos = _array_head(body, "records")
     if count > hubwire.MAX_RECORDS + 1:
         raise Refusal(413, "too-many", f"{count} items: at most {hubwire.MAX_RECORDS} records in one batch")
     info = None
     rows: dict[int, RecordRow] = {}
-    for i in range(count):
-        if pos >= len(body):
-            raise Refusal(400, "malformed", f"truncated batch: {count} items announced, {i} found")
-        if i == 0 and 0xA0 <= body[pos] <= 0xBB and (item := _terminal_item(body, pos)) is not None:
-            info, pos = item
-            continue
-        got = record_at(body, pos, len(body))
-        if isinstance(got, str):
-            raise Refusal(400, "malformed", f"item {i} (byte {pos}): {got}")
-        raw = body[pos : got[1]]
-        pos = got[1]
-        try:
-            rec = decode_record(raw)
-        except BadDataError as e:
-            raise Refusal(400, "malformed", f"item {i}: {e}") from None
-        ranked = record_causes(rec)
-        if rec[r.K_SEQ] >= 1 << 32:
-            raise Refusal(400, "malformed", f"item {i}: a seq is a 32-bit number")
-        trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
-        if "trigger" in rec[UNREADABLE] or trigger >= 1 << 31:
-            trigger = -1  # unknown to this hub
-        row = RecordRow(rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None)
-        if row.seq in rows and rows[row.seq].raw != raw:
-            raise Refusal(400, "malformed", f"item {i}: seq {row.seq} twice with different bytes")
-        rows[row.seq] = row
+    first = 0
+    if count and pos < len(body) and 0xA0 <= body[pos] <= 0xBB and (item := _terminal_item(body, pos)) is not None:
+        info, pos = item
+        first = 1
+    fast = plain_records(body, pos, count - first) if count > first else None
+    if fast is not None:
+        for i, (raw, rec) in enumerate(fast, first):
+            _add_row(rows, i, raw, rec)
+        pos = len(body)
+    else:
+        for i in range(first, count):
+            if pos >= len(body):
+                raise Refusal(400, "malformed", f"truncated batch: {count} items announced, {i} found")
+            got = record_at(body, pos, len(body))
+            if isinstance(got, str):
+                raise Refusal(400, "malformed", f"item {i} (byte {pos}): {got}")
+            raw = body[pos : got[1]]
+            pos = got[1]
+            try:
+                rec = decode_record(raw)
+            except BadDataError as e:
+                raise Refusal(400, "malformed", f"item {i}: {e}") from None
+            _add_row(rows, i, raw, rec)
     if pos != len(body):
         raise Refusal(400, "malformed", f"{len(body) - pos} bytes after the batch's {count} items")
     if len(rows) > hubwire.MAX_RECORDS:
         raise Refusal(413, "too-many", f"at most {hubwire.MAX_RECORDS} records in one batch")
     return info, sorted(rows.values(), key=lambda row: row.seq)
+
+
+def _add_row(rows: dict[int, RecordRow], i: int, raw: bytes, rec: dict) -> None:
+    """Item i of a batch, its bytes and its checked map, as the row to store."""
+    ranked = record_causes(rec)
+    if rec[r.K_SEQ] >= 1 << 32:
+        raise Refusal(400, "malformed", f"item {i}: a seq is a 32-bit number")
+    trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
+    if "trigger" in rec[UNREADABLE] or trigger >= 1 << 31:
+        trigger = -1  # unknown to this hub
+    row = RecordRow(rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None)
+    if row.seq in rows and rows[row.seq].raw != raw:
+        raise Refusal(400, "malformed", f"item {i}: seq {row.seq} twice with different bytes")
+    rows[row.seq] = row
 
 
 def _terminal_item(body: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -333,9 +349,16 @@ class Hub:
         return b"".join(chunks)
 
     async def upload(
-        self, request: Request, signed_path: str, store: Callable[[str, bytes, tuple[str, int] | None], Awaitable[dict]]
+        self,
+        request: Request,
+        signed_path: str,
+        store: Callable[[str, bytes, tuple[str, int] | None, Callable[[], None] | None], Awaitable[dict]],
     ) -> Response:
-        """An upload: a slot (or 503), the body, who sent it, then store."""
+        """An upload: a slot (or 503), the body, who sent it, then store.
+        A terminal's signature is checked by verify(), which store() calls
+        first in the worker thread that then reads and stores the batch:
+        one trip to a worker thread per upload, the terminal's key read
+        once."""
         if self.inflight >= self.max_inflight:
             return _refused(
                 request, Refusal(503, "busy", "too many uploads at once", {"Retry-After": str(RETRY_BUSY_S)})
@@ -350,20 +373,32 @@ class Hub:
                     raise Refusal(404, "unknown-terminal", f"no terminal {terminal} is provisioned")
                 body = await self.body(request)
                 nonce = None
+                verify = None
             else:
                 terminal, stamp, nonce_text, signature = self.signed_headers(request)
                 body = await self.body(request)
-                key = await self.db(self.store.upload_key, terminal)
-                digest = hashlib.sha256(body).digest()
-                expected = hubwire.sign(key or b"\0" * 32, "POST", signed_path, terminal, stamp, nonce_text, digest)
-                if key is None or not hmac.compare_digest(expected, signature):
-                    raise Refusal(401, "signature", "the signature does not match this terminal's upload key")
+                verify = self._verifier(signed_path, terminal, stamp, nonce_text, signature, body)
                 nonce = (nonce_text, NONCE_KEEP_S)
-            return JSONResponse(await store(terminal, body, nonce))
+            return JSONResponse(await store(terminal, body, nonce, verify))
         except Refusal as e:
             return _refused(request, e)
         finally:
             self.inflight -= 1
+
+    def _verifier(
+        self, path: str, terminal: str, stamp: int, nonce: str, signature: str, body: bytes
+    ) -> Callable[[], None]:
+        def verify() -> None:
+            """The signature against the terminal's key (401 when it does not
+            match or no terminal has that id), before anything of the body
+            is read. Runs in the worker thread."""
+            key = self.store.upload_key(terminal)
+            digest = hashlib.sha256(body).digest()
+            expected = hubwire.sign(key or b"\0" * 32, "POST", path, terminal, stamp, nonce, digest)
+            if key is None or not hmac.compare_digest(expected, signature):
+                raise Refusal(401, "signature", "the signature does not match this terminal's upload key")
+
+        return verify
 
     def signed_headers(self, request: Request) -> tuple[str, int, str, str]:
         h = request.headers
@@ -399,30 +434,42 @@ class Hub:
     # -- routes -----------------------------------------------------------------
 
     async def post_records(self, request: Request) -> Response:
-        def ingest(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> list[int]:
+        def ingest(
+            terminal: str, body: bytes, nonce: tuple[str, int] | None, verify: Callable[[], None] | None
+        ) -> list[int]:
             # In a worker thread: checking a batch takes milliseconds, which
             # the event loop serving pages must not wait for.
+            if verify is not None:
+                verify()
             info, rows = parse_records(body)
             if not self.store.put_records(terminal, rows, nonce, info):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
             return [row.seq for row in rows]
 
-        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
-            seqs = await self.db(ingest, terminal, body, nonce)
+        async def store(
+            terminal: str, body: bytes, nonce: tuple[str, int] | None, verify: Callable[[], None] | None
+        ) -> dict:
+            seqs = await self.db(ingest, terminal, body, nonce, verify)
             return {"terminal": terminal, "records": len(seqs), "first": min(seqs, default=None),
                     "last": max(seqs, default=None)}
 
         return await self.upload(request, hubwire.PATH_RECORDS, store)
 
     async def post_receipts(self, request: Request) -> Response:
-        def ingest(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> list[int]:
+        def ingest(
+            terminal: str, body: bytes, nonce: tuple[str, int] | None, verify: Callable[[], None] | None
+        ) -> list[int]:
+            if verify is not None:
+                verify()
             rows = parse_receipts(body, int(self.clock()))  # in a worker thread, as records
             if not self.store.put_receipts(terminal, rows, nonce):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
             return [row.seq for row in rows]
 
-        async def store(terminal: str, body: bytes, nonce: tuple[str, int] | None) -> dict:
-            return {"terminal": terminal, "receipts": await self.db(ingest, terminal, body, nonce)}
+        async def store(
+            terminal: str, body: bytes, nonce: tuple[str, int] | None, verify: Callable[[], None] | None
+        ) -> dict:
+            return {"terminal": terminal, "receipts": await self.db(ingest, terminal, body, nonce, verify)}
 
         return await self.upload(request, hubwire.PATH_RECEIPTS, store)
 

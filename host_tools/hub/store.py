@@ -95,6 +95,7 @@ class Store:
         self._busy_ms = busy_timeout_ms
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
+        self._write_lock = threading.Lock()
         if self.dialect == "sqlite":
             # sqlite:///var/lib/hub.db is /var/lib/hub.db, as a file:// URL reads
             path = self.url.removeprefix("sqlite://") if self.url.startswith("sqlite://") else self.url
@@ -170,6 +171,16 @@ class Store:
         return self.dialect == "postgresql"
 
     def _run(self, conn: Any, work: Callable[[Callable[..., Any]], Any], write: bool) -> Any:
+        if self.dialect == "sqlite" and write:
+            # One writer at a time in this process: a thread waiting here is
+            # woken the moment the writer before it commits, where SQLite's
+            # busy handler would have it sleep 1, 2, 5, 10 ... ms and poll
+            # (other processes on the same file still meet busy_timeout).
+            with self._write_lock:
+                return self._run_locked(conn, work, write)
+        return self._run_locked(conn, work, write)
+
+    def _run_locked(self, conn: Any, work: Callable[[Callable[..., Any]], Any], write: bool) -> Any:
         if self.dialect == "sqlite":
             cur = conn.cursor()
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
