@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from host_tools.uart import HostClock
 from posdiag import config, ereceipt, uploader
 from posdiag.hal import FileStorage, Parts
 from posdiag.terminal import Terminal
-from tests.runtimes import UNIX_MICROPYTHON, run_json
+from tests.runtimes import UNIX_MICROPYTHON, run_json, run_script
 from tests.test_hub import Captured, Hub, HubProcess, start_hub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,14 +93,16 @@ class Screen:
         self.qr, self.qr_at = data, time.monotonic()
 
 
-def terminal(url: str, name: str, key: str, folder: Path, clock: Clock | None = None, **cfg: Any) -> Terminal:
+def terminal(
+    url: str, name: str, key: str, folder: Path, clock: Clock | None = None, tls: Any = None, **cfg: Any
+) -> Terminal:
     """The firmware's Terminal with the uploader's parts (no probe: the
     network counts as up) and flash in folder."""
     settings = config.load(
         {"terminal_id": name, "hub_url": url, "upload_key": key, "receipt_url": url + "/r/",
          "upload_budget_ms": 2000, **cfg}
     )
-    parts = Parts(clock or Clock(), FileStorage(str(folder)), Screen(), entropy=os.urandom, net=socket)
+    parts = Parts(clock or Clock(), FileStorage(str(folder)), Screen(), entropy=os.urandom, net=socket, tls=tls)
     return Terminal(settings, parts)
 
 
@@ -144,8 +147,9 @@ class Between:
     by the first of plan (a callable taking the request bytes and the
     client socket), or passed to the hub and its answer passed back."""
 
-    def __init__(self, upstream: str | None = None) -> None:
+    def __init__(self, upstream: str | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.upstream = upstream
+        self.tls = tls
         self.requests: list[bytes] = []
         self.plan: list[Callable[[bytes, socket.socket], None]] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -164,9 +168,13 @@ class Between:
             with conn:
                 conn.settimeout(5)
                 try:
+                    if self.tls is not None:  # a TLS proxy in front of the hub
+                        conn = self.tls.wrap_socket(conn, server_side=True)
                     req = _read_request(conn)
                     self.requests.append(req)
                     (self.plan.pop(0) if self.plan else self.forward)(req, conn)
+                    if isinstance(conn, ssl.SSLSocket):
+                        conn.unwrap()  # close_notify, as a TLS proxy ends its answer
                 except OSError:
                     pass
 
@@ -385,6 +393,97 @@ def test_the_failed_print_waits_no_longer_than_the_budget(tmp_path: Path) -> Non
         assert t.uploader.last_status == uploader.NET_ERROR  # type: ignore[union-attr]
     finally:
         silent.close()
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A self-signed certificate for localhost (PEM, its DER copy) and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    pem, key, der = folder / "hub.pem", folder / "hub.key", folder / "hub.der"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(pem), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )
+    subprocess.run(["openssl", "x509", "-in", str(pem), "-outform", "DER", "-out", str(der)], check=True, timeout=60)
+    return pem, key, der
+
+
+@pytest.fixture
+def tls_hub(hub: Hub, cert: tuple[Path, Path, Path]) -> Iterator[Between]:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert[0], cert[1])
+    b = Between(hub.url, ctx)
+    b.url = b.url.replace("http://127.0.0.1", "https://localhost")
+    yield b
+    b.close()
+
+
+def test_https_to_a_hub_whose_certificate_checks(
+    hub: Hub, db: str, tls_hub: Between, cert: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    name, key = provision(hub)
+    stranger = terminal(tls_hub.url, name, key, tmp_path / "a", tls=ssl.create_default_context())
+    fill(stranger, 1, 1)
+    assert stranger.upload(resolve=True) is False  # a certificate no CA it knows signed: nothing sent
+    assert stranger.uploader.last_status == uploader.NET_ERROR and on_hub(db, name) == ([], [])  # type: ignore[union-attr]
+    t = terminal(tls_hub.url, name, key, tmp_path / "b", tls=ssl.create_default_context(cafile=str(cert[0])))
+    fill(t, 2, 1)
+    assert t.upload(resolve=True) is True
+    records, receipts = on_hub(db, name)
+    assert records == [(s, bytes(d)) for s, d in t.log.records()] and receipts == [1]
+
+
+_TLS_SCRIPT = r"""
+import sys
+sys.path.append(".frozen")   # the port's own ssl.py: MICROPYPATH replaced the default path
+import json, os, socket, ssl, time
+from posdiag import config, ereceipt
+from posdiag.hal import FileStorage, Parts
+from posdiag.terminal import Terminal
+
+class Clock:
+    def ticks_ms(self):
+        return time.ticks_ms()
+    def ticks_diff(self, a, b):
+        return time.ticks_diff(a, b)
+    def sleep_ms(self, ms):
+        time.sleep_ms(ms)
+    def uptime_s(self):
+        return 0
+    def unix_time(self):
+        return int(time.time())
+
+class Screen:
+    def show(self, text):
+        pass
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+f = open(CA, "rb")
+ctx.load_verify_locations(cadata=f.read())
+f.close()
+cfg = config.load({"terminal_id": NAME, "hub_url": URL, "upload_key": KEY, "upload_budget_ms": 5000})
+t = Terminal(cfg, Parts(Clock(), FileStorage(ROOT), Screen(), entropy=os.urandom, net=socket, tls=ctx))
+t.boot()
+ereceipt.failed_print(t, {"txn_id": "T-1", "total": 100, "currency": "CNY"})
+done = t.upload(resolve=True)
+print(json.dumps({"done": done, "status": t.uploader.last_status, "journal": [s for s, _ in t.journal.records()]}))
+"""
+
+
+def test_https_on_the_micropython_unix_port(
+    hub: Hub, db: str, tls_hub: Between, cert: tuple[Path, Path, Path]
+) -> None:
+    name, key = provision(hub)
+    script = f"NAME = {name!r}\nURL = {tls_hub.url!r}\nKEY = {key!r}\nCA = {str(cert[2])!r}\n" + _TLS_SCRIPT
+    text = run_script("unix", script)
+    out = json.loads(text.strip().splitlines()[-1])
+    assert out == {"done": True, "status": 200, "journal": []}, text
+    assert on_hub(db, name)[1] == [1] and len(on_hub(db, name)[0]) == 2
 
 
 # -- clocks, backpressure, refusals ----------------------------------------------------------

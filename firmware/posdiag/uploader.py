@@ -423,35 +423,65 @@ class Uploader:
                     break
 
     def _answer(self, s):
-        # Read the whole answer (the request said Connection: close) into
-        # the buffer and scan it there: status, the three headers used, and
-        # the JSON body, the only copy made.
+        # Read the answer into the buffer until it is whole (its head and
+        # Content-Length bytes of body; without a length, until the hub
+        # closes: the request said Connection: close) and scan it there:
+        # status, the three headers used, and the JSON body, the only copy.
         buf = self._buf
         mv = memoryview(buf)
         r = getattr(s, "readinto", None) or s.recv_into
         got = 0
-        while got < len(buf):
+        head = None
+        while True:
+            if got == len(buf):
+                raise ValueError("answer too long")
             left = self._left()
             if left <= 0:
                 raise OSError(110)
             self._settimeout(left / 1000)  # type: ignore[operator]
-            n = r(mv[got:])
+            try:
+                n = r(mv[got:])
+            except OSError:
+                # A TLS peer that closes without close_notify after an
+                # answer without a length: it counts as read.
+                if head is None or head[0] is not None:
+                    raise
+                break
             if not n:
                 break
             got += n
-        else:
-            raise ValueError("answer too long")
+            if head is None:
+                head = self._head(buf, got)
+            if head is not None and head[0] is not None and got >= head[4] + head[0]:
+                break
+        if head is None:
+            raise ValueError("answer cut short")
+        length, status, hub_time, retry, start = head
+        if length is not None and got - start != length:
+            raise ValueError("answer cut short")
+        body = None
+        if got > start:
+            try:
+                body = json.loads(bytes(mv[start:got]))
+            except ValueError:
+                pass
+        return status, hub_time, retry or 0, body
+
+    def _head(self, buf, got):
+        # (Content-Length, status, hub time, Retry-After, where the body
+        # starts) once the head is whole in buf[:got], else None.
+        if got < 12:
+            return None
         for i in range(7):
-            if got < 12 or buf[i] != _HTTP[i] or buf[8] != 32:
+            if buf[i] != _HTTP[i] or buf[8] != 32:
                 raise ValueError("not an HTTP answer")
-        status = _number(buf, 9, 12)
         values = [None, None, None]   # Content-Length, hub time, Retry-After
         names = self._names
         i = _line_end(buf, 0, got) + 2
         while True:
             j = _line_end(buf, i, got)
             if j >= got:
-                raise ValueError("answer cut short")
+                return None   # not all of it yet
             if j == i:
                 break   # the empty line: the body follows
             colon = i
@@ -461,16 +491,7 @@ class Uploader:
                 if _named(buf, i, colon, names[k]):
                     values[k] = _number(buf, colon + 1, j)
             i = j + 2
-        start = j + 2
-        if values[0] is not None and got - start != values[0]:
-            raise ValueError("answer cut short")
-        body = None
-        if got > start:
-            try:
-                body = json.loads(bytes(mv[start:got]))
-            except ValueError:
-                pass
-        return status, values[1], values[2] or 0, body
+        return values[0], _number(buf, 9, 12), values[1], values[2], j + 2
 
 
 _HTTP = b"HTTP/1."

@@ -116,6 +116,8 @@ def load_past(folder):
 def _tls():
     # The unix port's ssl, checking the hub's certificate against the CA
     # file SSL_CERT_FILE names (a board has no CA store; docs/hub.md).
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")   # the port's own ssl.py (MICROPYPATH replaced the path)
     try:
         import ssl
     except ImportError:
