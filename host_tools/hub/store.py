@@ -2,8 +2,9 @@
 noted in schema_version), on an SQLite file by default or on PostgreSQL
 (psycopg 3) when the URL says postgresql://. The SQL is the same for both:
 written with `?` placeholders, turned into psycopg's `%s` in one place
-(_sql). Inserts are idempotent (ON CONFLICT DO NOTHING) and every upload is
-one transaction.
+(_sql); one statement differs, for speed: PostgreSQL stores a records
+batch as one INSERT over arrays (put_records). Inserts are idempotent (ON
+CONFLICT DO NOTHING) and every upload is one transaction.
 
 The hub holds no state of its own: any number of hub processes can share
 one PostgreSQL database. A database that cannot be reached raises
@@ -194,6 +195,16 @@ class Store:
                 cur.execute(self._sql(sql), params)
             return cur
 
+        if self.dialect == "postgresql" and not write:
+            # Reads without BEGIN and COMMIT: one round trip per statement
+            # instead of three. The rows a read asks for are never changed
+            # once written (receipts, links, keys, records): a snapshot per
+            # statement reads what one per transaction would.
+            conn.autocommit = True
+            try:
+                return work(execute)
+            finally:
+                conn.autocommit = False
         try:
             result = work(execute)
         except BaseException:
@@ -331,7 +342,29 @@ class Store:
         def work(ex: Callable[..., Any]) -> bool:
             if nonce is not None and not self._nonce(ex, terminal, nonce[0], now, nonce[1]):
                 return False
-            if rows:
+            if rows and self.dialect == "postgresql":
+                # The batch as one statement with one array per column, sent in
+                # binary (%b): psycopg adapts 5 arrays instead of 7 parameters
+                # per row, with no text escaping (a 100-record batch: 1.66 ->
+                # 1.2 ms, 0.69 -> 0.42 ms of this process's CPU). PostgreSQL
+                # only, hence %s/%b written out. The rows share the terminal:
+                # on Citus, one shard.
+                ex(
+                    "INSERT INTO records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
+                    "SELECT %s, s, r, %s, g, t, c "
+                    "FROM unnest(%b::bigint[], %b::bytea[], %b::int[], %b::bigint[], %b::text[]) AS u(s, r, g, t, c) "
+                    "ON CONFLICT (terminal, seq) DO NOTHING",
+                    (
+                        terminal,
+                        now,
+                        [r.seq for r in rows],
+                        [r.raw for r in rows],
+                        [r.trigger for r in rows],
+                        [r.time for r in rows],
+                        [r.top_cause for r in rows],
+                    ),
+                )
+            elif rows:
                 ex(
                     "INSERT INTO records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (terminal, seq) DO NOTHING",
