@@ -399,13 +399,13 @@ class Uploader:
             host = self.host
             if self.port != (443 if self.tls else 80):
                 host = "%s:%d" % (host, self.port)
+            # The head in one piece: the signed headers are four pairs.
+            h = hubwire.headers(self._key, "POST", path, self._cfg["terminal_id"], now, nonce, digest)
             write(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
                    "Content-Length: %d\r\nConnection: close\r\n"
-                   % (path, host, hubwire.CONTENT_TYPE, length)).encode())
-            for name, value in hubwire.headers(self._key, "POST", path, self._cfg["terminal_id"],
-                                               now, nonce, digest):
-                write(("%s: %s\r\n" % (name, value)).encode())
-            write(b"\r\n")
+                   "%s: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n\r\n"
+                   % (path, host, hubwire.CONTENT_TYPE, length, h[0][0], h[0][1], h[1][0], h[1][1],
+                      h[2][0], h[2][1], h[3][0], h[3][1])).encode())
             send_body(write, what)
             return self._answer(s)
         except (OSError, ValueError):
