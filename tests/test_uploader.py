@@ -549,6 +549,30 @@ def test_failures_back_off_exponentially(hub: Hub, between: Between, tmp_path: P
     assert t.upload(bypass_backoff=True) is True and len(between.requests) == 8
 
 
+def test_what_the_hub_will_never_take_stays_on_the_terminal_and_the_rest_goes(
+    hub: Hub, db: str, between: Between, tmp_path: Path
+) -> None:
+    name, key = provision(hub)
+    t = terminal(between.url, name, key, tmp_path)
+    fill(t, 3, 2)
+    refused = answer(422, {"error": "card-data"})
+    malformed = answer(400, {"error": "malformed"})
+    # Receipt 1 refused for good; then a batch of records refused: sent one
+    # at a time, the first refused for good, the others stored.
+    between.plan = [refused, between.forward, malformed, malformed]
+    assert t.upload() is True
+    up = t.uploader
+    assert isinstance(up, uploader.Uploader) and up.refused == 2
+    records, receipts = on_hub(db, name)
+    assert receipts == [2] and [s for s, _ in t.journal.records()] == [1]  # kept for the cable
+    assert [s for s, _ in records] == [s for s, _ in t.log.records()][1:]
+    assert up.cursor == t.log.next_seq
+    t.run_selftest(REQUEST)
+    t.run_selftest(REQUEST)
+    n = len(between.requests)
+    assert t.upload() is True and len(between.requests) == n + 1  # whole batches again
+
+
 @pytest.mark.parametrize(
     "url", ["http://10.0.0.5:8080", "http://hub.example", "http://127.0.0.1.example.com", "ftp://127.0.0.1",
             "http://127.0.0.1:8080/api", "https://hub.example/x", "http://user@127.0.0.1", "http://127.0.0.1:0"]

@@ -302,6 +302,7 @@ class Uploader:
                 self._skip.append(what)
             else:
                 self._move_cursor(what + 1)
+                self._batch = _MAX_BATCH   # past it: whole batches again
             return -1
         self._failed(status, 0)
         return None
