@@ -241,7 +241,7 @@ def _terminal_item(body: bytes, pos: int) -> tuple[bytes, int] | None:
     return body[pos : pos + used], pos + used
 
 
-def parse_receipts(body: bytes, now: int) -> list[ReceiptRow]:
+def parse_receipts(body: bytes, now: int, tokens: list[str] | None = None) -> list[ReceiptRow]:
     """A receipts batch: [[journal seq, entry], ...], the entries as the
     journal holds them. The receipt's fields are masked again
     (posdiag/receipt.py): a card number never reaches the database whole,
@@ -261,6 +261,8 @@ def parse_receipts(body: bytes, now: int) -> list[ReceiptRow]:
         seq, entry = item
         row = _receipt_row(seq, entry, now)
         rows[seq] = row
+        if tokens is not None and row.token_hash:
+            tokens.append(entry["token"])  # the page to render once it is stored
     if pos != len(body):
         raise Refusal(400, "malformed", f"{len(body) - pos} bytes after the batch's {count} items")
     return sorted(rows.values(), key=lambda row: row.seq)
@@ -308,6 +310,7 @@ class Hub:
         self.clock = clock
         self.inflight = 0
         self._pages: OrderedDict[str, tuple[int, str]] = OrderedDict()  # token hash -> (expires, page)
+        self._ahead: OrderedDict[str, tuple[int, str]] = OrderedDict()  # rendered on upload, not yet opened
         self._pages_lock = threading.Lock()
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -461,9 +464,19 @@ class Hub:
         ) -> list[int]:
             if verify is not None:
                 verify()
-            rows = parse_receipts(body, int(self.clock()))  # in a worker thread, as records
+            tokens: list[str] = []
+            rows = parse_receipts(body, int(self.clock()), tokens)  # in a worker thread, as records
             if not self.store.put_receipts(terminal, rows, nonce):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
+            # Each stored receipt's page rendered now from its stored row
+            # (_prerender): its first opening on this process then needs only
+            # the database's answer for the link. A page that cannot be made
+            # now is made when it is opened.
+            for token in tokens:
+                try:
+                    self._prerender(token)
+                except Exception:  # noqa: BLE001, S110 - only a head start
+                    pass
             return [row.seq for row in rows]
 
         async def store(
@@ -478,7 +491,12 @@ class Hub:
         try:
             if not TOKEN.fullmatch(token):
                 return _text(404, "not found\n")
-            page = await self.db(self._page, token)  # lookup and rendering in a worker thread
+            # A page rendered before is answered from here; only a lookup
+            # and a rendering go to a worker thread (a phone opening its
+            # page again does not queue behind other phones' renderings).
+            page = self._cached(token)
+            if page is None:
+                page = await self.db(self._page, token)
         except Refusal as e:
             request.state.why = e.error
             return Response("busy, try again in a moment\n", e.status, headers=e.headers, media_type="text/plain")
@@ -492,20 +510,19 @@ class Hub:
         """The receipt's page, "expired", or None when the link opens nothing.
         A stored receipt never changes: its page is rendered once (the QR
         code takes milliseconds) and kept, under its token's hash, while
-        PAGE_CACHE newer ones have not pushed it out."""
+        PAGE_CACHE newer ones have not pushed it out. A page rendered ahead
+        (_prerender) is used only once the database has answered for the
+        link, as a rendering would have needed it."""
         key = token_hash(token)
-        with self._pages_lock:
-            cached = self._pages.get(key)
-            if cached is not None:
-                self._pages.move_to_end(key)
+        cached = self._kept(key)
         if cached is None:
             row = self.store.receipt_by_token(token)
             if row is None:
                 return None
-            entry = cbor2.loads(row.entry)
-            entry["token"] = token
-            entry["url"] = row.url_base + token if row.url_base is not None else None
-            cached = (row.expires, render_html(entry))
+            with self._pages_lock:
+                cached = self._ahead.pop(key, None)
+            if cached is None:
+                cached = self._render(row, token)
             with self._pages_lock:
                 self._pages[key] = cached
                 while len(self._pages) > PAGE_CACHE:
@@ -513,6 +530,46 @@ class Hub:
         if cached[0] < self.clock():
             return "expired"
         return cached[1]
+
+    @staticmethod
+    def _render(row: ReceiptRow, token: str) -> tuple[int, str]:
+        entry = cbor2.loads(row.entry)
+        entry["token"] = token
+        entry["url"] = row.url_base + token if row.url_base is not None else None
+        return row.expires, render_html(entry)
+
+    def _prerender(self, token: str) -> None:
+        """Render a just-stored receipt's page from its stored row, as its
+        first opening would, and keep it aside for that opening: the
+        customer who scans the code a moment later is not kept waiting for
+        the QR code (nor by 200 others' at once)."""
+        key = token_hash(token)
+        if self._kept(key) is not None:
+            return
+        row = self.store.receipt_by_token(token)
+        if row is None:
+            return
+        page = self._render(row, token)
+        with self._pages_lock:
+            self._ahead[key] = page
+            while len(self._ahead) > PAGE_CACHE:
+                self._ahead.popitem(last=False)
+
+    def _kept(self, key: str) -> tuple[int, str] | None:
+        """(expires, page) kept under a token's hash, or None."""
+        with self._pages_lock:
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+        return cached
+
+    def _cached(self, token: str) -> str | None:
+        """What _page answers, when it needs no database: the kept page or
+        "expired"; None when the page is not kept."""
+        cached = self._kept(token_hash(token))
+        if cached is None:
+            return None
+        return "expired" if cached[0] < self.clock() else cached[1]
 
     async def terminal_records(self, request: Request) -> Response:
         try:
