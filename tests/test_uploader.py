@@ -377,6 +377,30 @@ def test_a_failed_print_is_served_at_its_qr_link_within_a_second(hub: Hub, db: s
         sim.close()
 
 
+@pytest.mark.parametrize("fault", ["", "host-unreachable"])
+def test_the_boot_record_goes_at_the_idle_tick_when_the_network_works(hub: Hub, db: str, fault: str) -> None:
+    """After a self-test whose host check connected, the next idle tick
+    uploads (never the self-test itself); with the network down, nothing
+    is tried. A failed print with the host down keeps its receipt."""
+    name, key = provision(hub)
+    sim = make_terminal("cpython", faults=[fault] if fault else [], terminal_id=name, hub=hub.url, upload_key=key,
+                        failed_prints=[TEA] if fault else [], out=lambda line: None)
+    try:
+        sim.boot()
+        term = sim.terminal
+        assert on_hub(db, name) == ([], [])  # nothing within the self-test (nor the failed print, host down)
+        for _ in range(3):
+            term.tick()
+        records, receipts = on_hub(db, name)
+        if fault:
+            assert (records, receipts) == ([], []) and term.uploader is None  # never even made
+            assert [s for s, _ in term.journal.records()] == [1]
+        else:
+            assert [s for s, _ in records] == [1] and receipts == []  # the boot's record, at the first tick
+    finally:
+        sim.close()
+
+
 def test_the_failed_print_waits_no_longer_than_the_budget(tmp_path: Path) -> None:
     """A hub that accepts and never answers: the failed print returns within
     the upload budget (plus the self-test), and the receipt waits."""
