@@ -17,7 +17,7 @@ import pytest
 from host_tools.records import PulledLog
 from host_tools.sim.parts import StepClock
 from host_tools.sim.runner import DEMO_KEY
-from posdiag import auth
+from posdiag import auth, mac
 
 from .conftest import SimProcess, posdiag_cmd
 
@@ -31,7 +31,7 @@ def posdiag(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 100])
 def test_hmac_matches_the_standard_library(key: bytes) -> None:
     msg = b"nonce" + bytes([9]) + b"args"
-    assert auth.hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
+    assert mac.hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
 
 
 def guard() -> tuple[auth.Guard, StepClock]:

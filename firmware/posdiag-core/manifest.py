@@ -18,6 +18,7 @@ package(
         "hal.py",
         "hostaddr.py",
         "log.py",
+        "mac.py",
         "printer.py",
         "printerid.py",
         "rank.py",

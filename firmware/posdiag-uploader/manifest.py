@@ -3,8 +3,7 @@
 # (signed requests, batch heads) and the uploader (an HTTP/1.1 client over
 # the board's socket and ssl; settings hub_url, upload_key,
 # upload_budget_ms). Without it a terminal keeps everything for the serial
-# link. hubwire signs with posdiag.auth.hmac_sha256: auth.py is in
-# posdiag-link, so a board with the uploader needs that package too.
+# link. hubwire signs with the core's posdiag.mac: no link package needed.
 metadata(description="posdiag uploader: signed uploads of records and receipts to a posdiag hub")
 
 add_library("posdiag", "..")

@@ -13,7 +13,7 @@
 # time before the next challenge is given (1 s, 2 s, 4 s ... at most 64 s; a
 # right answer starts the series again): guessing a 256-bit key over a serial
 # line is hopeless, and now slow as well.
-from hashlib import sha256
+from posdiag.mac import hmac_sha256
 
 NONCE_LEN = 16
 MAC_LEN = 32
@@ -31,15 +31,6 @@ def key(text):
     except ValueError:
         return b""
     return k if len(k) >= MIN_KEY else b""
-
-
-def hmac_sha256(key, msg):
-    """RFC 2104 HMAC with SHA-256 (MicroPython boards lack the hmac module)."""
-    if len(key) > 64:
-        key = sha256(key).digest()
-    key = key + bytes(64 - len(key))
-    inner = sha256(bytes(b ^ 0x36 for b in key) + msg).digest()
-    return sha256(bytes(b ^ 0x5C for b in key) + inner).digest()
 
 
 def _same(a, b):

@@ -18,7 +18,7 @@
 from binascii import hexlify
 from hashlib import sha256
 
-from posdiag.auth import hmac_sha256
+from posdiag.mac import hmac_sha256
 
 SCHEME = "PD1-HMAC-SHA256"
 API = "/api/v1"
