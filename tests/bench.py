@@ -932,6 +932,41 @@ def _hub_ingest(db: str, store, port: int, label: str) -> float:  # noqa: ANN001
     return hub_rate / bare_rate
 
 
+def _hub_small_uploads(store, port: int, label: str, each: int = 20) -> None:  # noqa: ANN001
+    """Uploads per second of one record each (a terminal's usual upload:
+    the record of the self-test just run), HUB_TERMINALS terminals at once."""
+    import asyncio
+
+    from posdiag import hubwire
+
+    when = int(time.time())
+    plans = []
+    for t in range(HUB_TERMINALS):
+        terminal = f"bench-one-{label}-{t:03d}"
+        key = bytes.fromhex(store.add_terminal(terminal))
+        plans.append([
+            _hub_request(hubwire.PATH_RECORDS, hubwire.records_head(1) + make_record(i + 1, SCENARIOS["healthy"]),
+                         terminal, key, port, when)
+            for i in range(each)
+        ])
+
+    async def terminal(reqs: list[bytes]) -> None:
+        for req in reqs:
+            answer = await _exchange(port, req)
+            if _status(answer) != 200:
+                raise RuntimeError(f"hub answered {answer[:200]!r}")
+
+    async def run() -> None:
+        await asyncio.gather(*(terminal(reqs) for reqs in plans))
+
+    t0 = time.perf_counter()
+    asyncio.run(run())
+    took = time.perf_counter() - t0
+    n = HUB_TERMINALS * each
+    print(f"  {label:10} one-record uploads, {HUB_TERMINALS} terminals at once: {n / took:7,.0f} uploads/s "
+          f"({took / n * 1000:.2f} ms of hub per upload)")
+
+
 def _pg_wal(db: str) -> str | None:
     """PostgreSQL's current WAL position (None on SQLite)."""
     if not db.startswith("postgresql"):
@@ -1052,6 +1087,7 @@ def hub_figures() -> None:
                 hub = _HubProcess(db)
                 try:
                     _hub_ingest(db, store, hub.port, label)
+                    _hub_small_uploads(store, hub.port, label)
                     if i == 0:
                         _hub_wire(store, hub.port)
                     hub = _hub_pages(store, hub, db, label)
