@@ -331,7 +331,9 @@ def plain_records(data: bytes, pos: int, count: int) -> list[tuple[bytes, dict]]
     they equal cbor2's plain encoding of the value (shortest heads, definite
     lengths, no tags), so record_at would take the same bytes to the same
     map. Anything else (a float, a non-shortest head, a field out of range,
-    bytes after the last record) goes to the careful path."""
+    bytes after the last record) goes to the careful path, as does every
+    batch with a cbor2 older than 6 (its loads() takes none of these
+    options)."""
     if count <= 0:
         return None
     try:

@@ -544,8 +544,10 @@ class Hub:
         customer who scans the code a moment later is not kept waiting for
         the QR code (nor by 200 others' at once)."""
         key = token_hash(token)
-        if self._kept(key) is not None:
-            return
+        with self._pages_lock:
+            done = key in self._ahead
+        if done or self._kept(key) is not None:
+            return  # a repeated upload: rendered already
         row = self.store.receipt_by_token(token)
         if row is None:
             return
