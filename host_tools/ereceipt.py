@@ -58,7 +58,10 @@ def render_html(entry: dict) -> str:
     url = entry.get("url") if isinstance(entry.get("url"), str) else None
     qr = ""
     if url:
-        svg = segno.make(url, error="m").svg_inline(scale=4, border=2, omitsize=True)
+        # A fixed mask: choosing the best of eight scores each in full (90 %
+        # of a page's time: 4.4 ms instead of 1.2 ms); any mask decodes, and
+        # this QR is shown on a screen, not printed (tests read it back).
+        svg = segno.make(url, error="m", mask=0).svg_inline(scale=4, border=2, omitsize=True)
         qr = f"<div class=qr>{svg}<p class=muted>{e(url)}</p></div>"
     expires = expiry(entry)
     until = dt.datetime.fromtimestamp(expires, dt.UTC).strftime("%Y-%m-%d") if expires else ""
