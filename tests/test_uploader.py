@@ -66,16 +66,20 @@ def provision(hub: Hub) -> tuple[str, str]:
 
 class Clock(HostClock):
     """The host's clock, with time that can be skipped (a backoff waited
-    out) and a wall clock that is off by `wrong` seconds, or unset."""
+    out) or stopped (`stopped_at`: ticks stand still but for what is
+    skipped, so "1 ms early" stays 1 ms early however slow the machine is),
+    and a wall clock that is off by `wrong` seconds, or unset."""
 
     def __init__(self, wrong: int = 0, unset: bool = False) -> None:
         super().__init__()
         self.skipped = 0
+        self.stopped_at: int | None = None
         self.wrong = wrong
         self.unset = unset
 
     def ticks_ms(self) -> int:
-        return super().ticks_ms() + self.skipped
+        now = super().ticks_ms() if self.stopped_at is None else self.stopped_at
+        return now + self.skipped
 
     def unix_time(self) -> int | None:
         return None if self.unset else int(time.time()) + self.wrong
@@ -468,17 +472,10 @@ sys.path.append(".frozen")   # the port's own ssl.py: MICROPYPATH replaced the d
 import json, os, socket, ssl, time
 from posdiag import config, ereceipt
 from posdiag.hal import FileStorage, Parts
+from posdiag.board import BoardClock
 from posdiag.terminal import Terminal
 
-class Clock:
-    def ticks_ms(self):
-        return time.ticks_ms()
-    def ticks_diff(self, a, b):
-        return time.ticks_diff(a, b)
-    def sleep_ms(self, ms):
-        time.sleep_ms(ms)
-    def uptime_s(self):
-        return 0
+class Clock(BoardClock):   # a board's clock; the unix port's time.time() is a float
     def unix_time(self):
         return int(time.time())
 
@@ -555,6 +552,7 @@ def test_failures_back_off_exponentially(hub: Hub, between: Between, tmp_path: P
     fill(t, 1, 0)
     waits = []
     between.plan = [answer(503, {"error": "unavailable"}) for _ in range(6)]  # no Retry-After
+    t.clock.stopped_at = HostClock.ticks_ms(t.clock)
     for _ in range(6):
         assert t.upload() is False
         up = t.uploader
@@ -643,21 +641,12 @@ _MP_SCRIPT = r"""
 import gc, json, os, socket, time
 from posdiag import config, ereceipt
 from posdiag.hal import FileStorage, Parts
+from posdiag.board import BoardClock
 from posdiag.terminal import Terminal
 
-class Clock:
-    def __init__(self):
-        self.t0 = time.ticks_ms()
-    def ticks_ms(self):
-        return time.ticks_ms()
-    def ticks_diff(self, a, b):
-        return time.ticks_diff(a, b)
-    def sleep_ms(self, ms):
-        time.sleep_ms(ms)
-    def uptime_s(self):
-        return time.ticks_diff(time.ticks_ms(), self.t0) // 1000
+class Clock(BoardClock):   # a board's clock, an hour off: the 401 teaches the offset
     def unix_time(self):
-        return int(time.time()) - 3600   # an hour off: the 401 teaches the offset
+        return int(time.time()) - 3600
 
 class Screen:
     def show(self, text):
@@ -878,6 +867,7 @@ from blockdev import PowerCutBlockDevice
 from posdiag import ereceipt, receipt, record
 from posdiag.hal import FileStorage, Parts
 from posdiag.log import Log
+from posdiag.board import BoardClock
 from posdiag.uploader import Uploader
 
 P = json.load(open(sys.argv[1]))
@@ -886,13 +876,7 @@ BC = 128
 MOUNT = "/flash"
 ROOT = MOUNT + "/posdiag"
 
-class Clock:
-    def ticks_ms(self):
-        return time.ticks_ms()
-    def ticks_diff(self, a, b):
-        return time.ticks_diff(a, b)
-    def uptime_s(self):
-        return 0
+class Clock(BoardClock):   # a board's clock; the unix port's time.time() is a float
     def unix_time(self):
         return int(time.time())
 
