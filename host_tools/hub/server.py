@@ -103,25 +103,23 @@ def add_terminal(db: str | None, terminal: str, merchant: str | None = None) -> 
 
     if not _TERMINAL_ID.fullmatch(terminal):
         raise UsageError(f"{terminal!r} is not a terminal id", "letters, digits, '.', '-', '_'; at most 64")
-    store = open_store(db)
-    try:
-        return store.add_terminal(terminal, merchant)
-    except Exists as e:
-        raise BadDataError(str(e), "each terminal gets its key once") from None
-    except Unavailable as e:
-        raise PortError(str(e)) from None
-    finally:
-        store.close()
+    return _provision(db, lambda store: store.add_terminal(terminal, merchant), "each terminal gets its key once")
 
 
 def add_operator(db: str | None, name: str) -> str:
     if not name or not name.isprintable() or len(name) > 64:
         raise UsageError(f"{name!r} is not an operator name", "printable text, at most 64 characters")
+    return _provision(db, lambda store: store.add_operator(name), "choose another name")
+
+
+def _provision(db: str | None, add: Callable[[Store], str], twice_hint: str) -> str:
+    """The secret add(store) makes (shown once), its errors as one line: a
+    name already there (exit 5), a database that does not answer (exit 3)."""
     store = open_store(db)
     try:
-        return store.add_operator(name)
+        return add(store)
     except Exists as e:
-        raise BadDataError(str(e), "choose another name") from None
+        raise BadDataError(str(e), twice_hint) from None
     except Unavailable as e:
         raise PortError(str(e)) from None
     finally:
