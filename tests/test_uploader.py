@@ -628,6 +628,30 @@ def test_hub_urls_the_uploader_takes() -> None:
         uploader.Uploader(cfg, parts, None, None)
 
 
+@pytest.mark.parametrize("key_len", [16, 32, 64, 65, 100])
+def test_the_head_written_in_place_is_the_signed_headers(key_len: int) -> None:
+    """The uploader writes the signed headers into its buffer and signs them
+    from there (hubwire.put_headers): the same lines as hubwire.headers, the
+    host's and the hub's, and the same HMAC as the standard library's."""
+    import hashlib
+    import hmac
+
+    from posdiag import hubwire, mac
+
+    key = bytes(range(key_len))
+    nonce = bytes(range(100, 100 + hubwire.NONCE_LEN))
+    for terminal, stamp, path in (("SIM-0001", 1767258000, hubwire.PATH_RECORDS),
+                                  ("t" * hubwire.TERMINAL_MAX, 7, hubwire.PATH_RECEIPTS)):
+        digest = hubwire.body_hash([b"\x81", b"body"])
+        want = "".join(f"{name}: {value}\r\n" for name, value in hubwire.headers(
+            key, "POST", path, terminal, stamp, nonce.hex(), digest)).encode()
+        buf = bytearray(512)
+        end = hubwire.put_headers(buf, 3, memoryview(buf)[-64:], key, path.encode(), terminal.encode(),
+                                  stamp, nonce, digest)
+        assert bytes(buf[3:end]) == want
+        assert mac.hmac_sha256(key, want) == hmac.new(key, want, hashlib.sha256).digest()
+
+
 def test_without_a_hub_nothing_changes(tmp_path: Path) -> None:
     t = terminal("", "SIM-0001", "", tmp_path)
     fill(t, 1, 1)

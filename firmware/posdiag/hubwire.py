@@ -18,7 +18,7 @@
 from binascii import hexlify
 from hashlib import sha256
 
-from posdiag.mac import hmac_sha256
+from posdiag.mac import hmac_sha256, inner, outer
 
 SCHEME = "PD1-HMAC-SHA256"
 API = "/api/v1"
@@ -66,6 +66,58 @@ def headers(key, method, path, terminal, timestamp, nonce, digest):
     hex digits, fresh for every request (retries included)."""
     return ((H_TERMINAL, terminal), (H_TIME, str(timestamp)), (H_NONCE, nonce),
             (H_SIGNATURE, sign(key, method, path, terminal, timestamp, nonce, digest)))
+
+
+def put(buf, i, data):
+    """Copy data (bytes) into buf at i; the index after it."""
+    j = i + len(data)
+    buf[i:j] = data
+    return j
+
+
+def put_hex(buf, i, data):
+    """Write data's bytes into buf at i as lower-case hex digits (as
+    hexlify); the index after them."""
+    for k in range(len(data)):
+        c = data[k]
+        buf[i] = _HEX[c >> 4]
+        buf[i + 1] = _HEX[c & 15]
+        i += 2
+    return i
+
+
+_HEX = b"0123456789abcdef"
+
+
+def put_headers(buf, i, pad, key, path, terminal, timestamp, nonce, digest):
+    """The signed headers of a POST, as headers() gives them, written into
+    buf (a bytearray) at i as "Name: value\r\n" lines; the index after
+    them. path, terminal: bytes; nonce: NONCE_LEN raw bytes (sent as hex);
+    pad: a writable 64-byte buffer (the HMAC's). The signed text is hashed
+    from buf as it is written: no copy of it is made."""
+    mv = memoryview(buf)
+    h = inner(key, pad)
+    h.update(b"PD1-HMAC-SHA256\nPOST\n")   # SCHEME, the method
+    h.update(path)
+    h.update(b"\n")
+    h.update(terminal)
+    i = put(buf, i, b"X-Posdiag-Terminal: ")
+    i = put(buf, i, terminal)
+    i = put(buf, i, b"\r\nX-Posdiag-Time: ")
+    j = put(buf, i, b"%d" % timestamp)
+    h.update(b"\n")
+    h.update(mv[i:j])
+    i = put(buf, j, b"\r\nX-Posdiag-Nonce: ")
+    j = put_hex(buf, i, nonce)
+    h.update(b"\n")
+    h.update(mv[i:j])
+    i = put(buf, j, b"\r\nX-Posdiag-Signature: ")
+    # hex(sha256(body)) is signed from where the signature then goes.
+    j = put_hex(buf, i, digest)
+    h.update(b"\n")
+    h.update(mv[i:j])
+    j = put_hex(buf, i, outer(pad, h))
+    return put(buf, j, b"\r\n")
 
 
 def head(major, n):

@@ -23,10 +23,10 @@
 # other failures wait 1 s, 2 s, 4 s ... up to 5 min, plus up to half again
 # at random, so terminals that lost the hub together do not return together.
 import json
-from binascii import hexlify
 from hashlib import sha256
 
 from posdiag import flashfile, hubwire
+from posdiag.hubwire import put
 
 try:
     from micropython import const
@@ -38,6 +38,7 @@ _STATE_FMT = "<I"
 _ANSWER = const(1024)    # bytes of an answer's status line, headers and body
 _MIN_LEFT_MS = const(20)  # below this much budget no request is started
 _MAX_BATCH = const(32)   # records in one request: each one short
+_HEAD_MAX = const(320)   # bytes of a request head besides the Host and terminal
 _KEEP = const(512)       # record bytes held between hashing and sending
 _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(300000)
@@ -108,6 +109,17 @@ class Uploader:
         self.offset = 0          # added to the clock: learnt from a 401 "clock"
         self._addr = None  # type: tuple | None  # getaddrinfo's entry for the hub, once found
         self._buf = bytearray(_ANSWER)
+        # The request head's parts that never change, and the HMAC's pad
+        # (the buffer's end, which no head reaches).
+        host = self.host
+        if self.port != (443 if self.tls else 80):
+            host = "%s:%d" % (host, self.port)
+        self._host_line = (" HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: "
+                           % (host, hubwire.CONTENT_TYPE)).encode()
+        self._terminal = cfg["terminal_id"].encode()
+        if len(self._host_line) + len(self._terminal) > _ANSWER - _HEAD_MAX:
+            raise Refused("hub URL or terminal_id too long")
+        self._pad = memoryview(self._buf)[_ANSWER - 64:]
         self._names = (b"content-length", hubwire.H_HUB_TIME.lower().encode(), b"retry-after")
         self._wait_from = 0      # ticks_ms of the last failure
         self._wait_ms = 0        # no request before _wait_from + this
@@ -380,12 +392,23 @@ class Uploader:
         parts = self._parts
         net = parts.net
         addr = self._addr  # type: tuple  # type: ignore[assignment]  # set by run()
-        nonce = hexlify(parts.entropy(hubwire.NONCE_LEN)).decode()
         raw = s = None
         try:
             left = self._left()
             if left <= _MIN_LEFT_MS:
                 raise OSError(110)   # no time to start one
+            # The head in one piece, written into the answer's buffer (free
+            # until the answer comes) and signed from there.
+            buf = self._buf
+            path = path.encode()
+            i = put(buf, 0, b"POST ")
+            i = put(buf, i, path)
+            i = put(buf, i, self._host_line)
+            i = put(buf, i, b"%d" % length)
+            i = put(buf, i, b"\r\nConnection: close\r\n")
+            i = hubwire.put_headers(buf, i, self._pad, self._key, path, self._terminal, now,
+                                    parts.entropy(hubwire.NONCE_LEN), digest)
+            i = put(buf, i, b"\r\n")
             raw = s = net.socket(addr[0], net.SOCK_STREAM)
             raw.settimeout(left / 1000)
             raw.connect(addr[-1])
@@ -397,16 +420,7 @@ class Uploader:
             # through it).
             self._settimeout = getattr(s, "settimeout", None) or raw.settimeout
             write = self._write
-            host = self.host
-            if self.port != (443 if self.tls else 80):
-                host = "%s:%d" % (host, self.port)
-            # The head in one piece: the signed headers are four pairs.
-            h = hubwire.headers(self._key, "POST", path, self._cfg["terminal_id"], now, nonce, digest)
-            write(("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
-                   "Content-Length: %d\r\nConnection: close\r\n"
-                   "%s: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\n\r\n"
-                   % (path, host, hubwire.CONTENT_TYPE, length, h[0][0], h[0][1], h[1][0], h[1][1],
-                      h[2][0], h[2][1], h[3][0], h[3][1])).encode())
+            write(memoryview(buf)[:i])
             send_body(write, what)
             return self._answer(s)
         except (OSError, ValueError):
