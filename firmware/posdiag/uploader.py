@@ -23,6 +23,7 @@
 # other failures wait 1 s, 2 s, 4 s ... up to 5 min, plus up to half again
 # at random, so terminals that lost the hub together do not return together.
 import json
+import struct
 from hashlib import sha256
 
 from posdiag import flashfile, hubwire
@@ -104,8 +105,10 @@ class Uploader:
         self._st = parts.storage
         self.log = log
         self.journal = journal
-        saved = flashfile.load_struct(self._st, STATE, _STATE_FMT)
-        self.cursor = saved[0] if saved else 0
+        # The cursor and its copy's generation, kept so that moving it
+        # writes one copy without reading both first.
+        self._gen, saved = flashfile.newest(self._st, STATE)
+        self.cursor = struct.unpack(_STATE_FMT, saved)[0] if saved is not None and len(saved) == 4 else 0
         self.offset = 0          # added to the clock: learnt from a 401 "clock"
         self._addr = None  # type: tuple | None  # getaddrinfo's entry for the hub, once found
         self._buf = bytearray(_ANSWER)
@@ -295,7 +298,7 @@ class Uploader:
 
     def _move_cursor(self, seq):
         if seq > self.cursor:
-            flashfile.save_struct(self._st, STATE, _STATE_FMT, (seq,))
+            self._gen = flashfile.save_struct(self._st, STATE, _STATE_FMT, (seq,), self._gen)
             self.cursor = seq
 
     # -- answers that are not a 200 ----------------------------------------
