@@ -121,6 +121,27 @@ class _Walk:
         self.pos = at + total
         return seq
 
+    def readinto(self, pos, buf):
+        """Read the payload of the entry just read, from pos, into buf (at
+        most len(buf) bytes); the count read."""
+        self.f.seek(self.at + _HEAD + pos)
+        return self.f.readinto(buf)
+
+
+def _overwrite(f, at, length, seq):
+    # Overwrite the entry at offset at in f (open "r+b"): payload _GONE then
+    # zeros, same length and seq (not rewritten), fresh CRC.
+    f.seek(at + _HEAD)
+    crc = crc32(b"\xf6", crc32(struct.pack("<HI", length, seq)))
+    f.write(b"\xf6")
+    left = length - 1
+    while left:
+        z = _ZEROS if left >= len(_ZEROS) else memoryview(_ZEROS)[:left]
+        f.write(z)
+        crc = crc32(z, crc)
+        left -= len(z)
+    f.write(struct.pack("<I", crc))
+
 
 class Log:
     def __init__(self, storage, max_segments=8, per_segment=64, name="d",
@@ -324,19 +345,65 @@ class Log:
         and a segment all of whose entries are delivered is removed.
         Acknowledging twice, or an entry already gone, changes nothing: a
         repeated acknowledgement is harmless."""
-        if seq in self._acked:
+        acked = self._acked
+        segs = self._segments
+        i = len(segs) - 1
+        while i >= 0 and segs[i] > seq:
+            i -= 1   # the segment seq would be in
+        if seq in acked or i < 0:
             return False
-        found = False
-        live = self._live(seq, False)
-        for s, _ in live:
-            found = s == seq
-            break
-        live.close()   # its segment file now, not when collected
-        if not found:
-            return False
-        self._acked.append(seq)
+        if acked:
+            # An earlier acknowledgement whose overwrite failed (an error
+            # from the file system): it is redone with this one.
+            found = False
+            live = self._live(seq, False)
+            for s, _ in live:
+                found = s == seq
+                break
+            live.close()   # its segment file now, not when collected
+            if not found:
+                return False
+            acked.append(seq)
+            self._save_acked()
+            self._scrub()
+            return True
+        # One walk of the segment: where the entry is, and whether any
+        # other entry in it is live (only an older segment can go).
+        newest = i + 1 == len(segs)
+        name = self._seg_name(segs[i])
+        w = _Walk(self._st, name, acked)
+        at = length = None
+        live = False
+        try:
+            s = w.next()
+            while s is not None and not (live and at is not None):
+                if w.first != _GONE:
+                    if s == seq:
+                        at = w.at
+                        length = w.length
+                        if newest:
+                            break
+                    else:
+                        live = True
+                s = w.next()
+        finally:
+            w.close()
+        if at is None:
+            return False   # delivered before, gone or never written
+        # As _scrub does, for this one entry: the acknowledgement saved
+        # first, then the overwrite, then the segment when nothing in it
+        # is live, then the acknowledgement forgotten.
+        acked.append(seq)
         self._save_acked()
-        self._scrub()
+        f = self._st.open(name, "r+b")
+        try:
+            _overwrite(f, at, length, seq)
+        finally:
+            f.close()
+        if not live and not newest:
+            self._remove(segs.pop(i))
+        acked.pop()
+        self._save_acked()
         return True
 
     def _scrub(self):
@@ -371,16 +438,7 @@ class Log:
                 f = self._st.open(self._seg_name(segs[i]), "r+b")
                 try:
                     for at, length, seq in todo:
-                        f.seek(at + _HEAD)
-                        crc = crc32(b"\xf6", crc32(struct.pack("<HI", length, seq)))
-                        f.write(b"\xf6")
-                        left = length - 1
-                        while left:
-                            z = _ZEROS if left >= len(_ZEROS) else _ZEROS[:left]
-                            f.write(z)
-                            crc = crc32(z, crc)
-                            left -= len(z)
-                        f.write(struct.pack("<I", crc))
+                        _overwrite(f, at, length, seq)
                 finally:
                     f.close()
             if not live and i + 1 < len(segs):
