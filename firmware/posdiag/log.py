@@ -30,7 +30,9 @@
 # nothing but delivered entries is removed (never the newest). An entry whose
 # overwrite a power cut stopped keeps its length and seq (they are not
 # rewritten) and is overwritten again on the next open, before anything is
-# read: its seq is still in the saved acknowledgement.
+# read: its seq is still in the saved acknowledgement. An acknowledgement
+# done stays saved until the next one replaces it (or an open, finding it
+# done, empties the list): overwriting a delivered entry again is a no-op.
 #
 # A segment is never read whole (a journal segment can hold 16 receipts of
 # 4 KB): entries are read one at a time through an 80-byte buffer, each CRC
@@ -392,7 +394,9 @@ class Log:
             return False   # delivered before, gone or never written
         # As _scrub does, for this one entry: the acknowledgement saved
         # first, then the overwrite, then the segment when nothing in it
-        # is live, then the acknowledgement forgotten.
+        # is live. The saved acknowledgement is left as it is (the next
+        # one replaces it; an open that finds it done only forgets it):
+        # one flash write per ack, not two.
         acked.append(seq)
         self._save_acked()
         f = self._st.open(name, "r+b")
@@ -403,7 +407,6 @@ class Log:
         if not live and not newest:
             self._remove(segs.pop(i))
         acked.pop()
-        self._save_acked()
         return True
 
     def _scrub(self):
