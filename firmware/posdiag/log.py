@@ -454,9 +454,11 @@ class Log:
 
     # -- reading -------------------------------------------------------------
     def _live(self, since, payloads):
-        # (seq, payload or None) of each live entry with seq >= since, oldest
-        # first; a segment's file is open while its entries are yielded and
-        # closed when the walk ends (or the generator is closed or collected).
+        # (seq, payload) of each live entry with seq >= since, oldest first:
+        # the payload's bytes (payloads True), None (False) or the walk
+        # (None: its readinto reads the payload). A segment's file is open
+        # while its entries are yielded and closed when the walk ends (or
+        # the generator is closed or collected).
         segs = self._segments
         acked = self._acked
         for i in range(len(segs)):
@@ -471,6 +473,8 @@ class Log:
                         if payloads:
                             w.f.seek(w.at + _HEAD)
                             data = w.f.read(w.length)
+                        elif payloads is None:
+                            data = w
                         yield seq, data
                     seq = w.next()
             finally:
@@ -481,6 +485,14 @@ class Log:
         oldest first (delivered ones left out). Read entry by entry: one
         record in memory at a time, besides those the caller keeps."""
         return self._live(since, True)
+
+    def entries(self, since=0):
+        """Yield (seq, reader) as records() does, without reading payloads:
+        reader.length is the payload's size and reader.readinto(pos, buf)
+        reads it, until the next entry is asked for. A payload (a receipt:
+        up to 4 KB) is streamed through the caller's buffer, never held
+        whole. Close the generator when done: a segment file is open."""
+        return self._live(since, None)
 
     def count(self):
         """How many records records() yields, without reading their payloads."""

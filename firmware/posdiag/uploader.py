@@ -187,30 +187,34 @@ class Uploader:
     def _receipts(self):
         # The oldest pending journal entry, alone in its batch: the count
         # stored (1), 0 when none waits, -1 when the hub refused it for
-        # good, None when the request failed (the wait is set). One read of
-        # the journal: the entry (at most receipt.MAX_RECEIPT bytes) is
-        # hashed and sent from the same copy.
+        # good, None when the request failed (the wait is set). The entry
+        # (up to receipt.MAX_RECEIPT bytes) is never held whole: it is read
+        # from the journal through the uploader's buffer twice, to hash it
+        # and to send it, its segment file open meanwhile.
         journal = self.journal
         if journal.next_seq == self._journal_seen:
             return 0   # nothing appended since the journal was found empty
-        seq = data = None
-        for seq, data in journal.records():
-            if seq not in self._skip:
-                break
-        else:
-            self._journal_seen = journal.next_seq
-            return 0
-        # The oldest pending entry is the newest entry: once it is stored,
-        # the journal need not be read again until the next append.
-        alone = seq == journal.next_seq - 1 and not self._skip
-        head = hubwire.records_head(1)
-        piece = hubwire.receipt_head(seq)
-        h = sha256(head)
-        h.update(piece)
-        h.update(data)
-        answer = self._post(hubwire.PATH_RECEIPTS, h.digest(),
-                            len(head) + len(piece) + len(data),
-                            self._send_pieces, (head, piece, data))
+        entries = journal.entries()
+        try:
+            for seq, entry in entries:
+                if seq not in self._skip:
+                    break
+            else:
+                self._journal_seen = journal.next_seq
+                return 0
+            # The oldest pending entry is the newest entry: once it is
+            # stored, the journal need not be read again until the next append.
+            alone = seq == journal.next_seq - 1 and not self._skip
+            head = hubwire.records_head(1)
+            piece = hubwire.receipt_head(seq)
+            h = sha256(head)
+            h.update(piece)
+            self._stream(entry, h.update)
+            answer = self._post(hubwire.PATH_RECEIPTS, h.digest(),
+                                len(head) + len(piece) + entry.length,
+                                self._send_entry, (head, piece, entry))
+        finally:
+            entries.close()   # the segment's file, before the ack writes it
         if answer is None:
             return None
         status, body = answer
@@ -226,6 +230,24 @@ class Uploader:
         self.stored_receipts += 1
         self._ok()
         return 1
+
+    def _stream(self, entry, out):
+        # Pass a journal entry's payload to out a buffer at a time (the
+        # answer's buffer: free before the request and once its head is sent).
+        mv = memoryview(self._buf)
+        pos = 0
+        while pos < entry.length:
+            n = entry.readinto(pos, mv if entry.length - pos >= _ANSWER else mv[:entry.length - pos])
+            if not n:
+                raise OSError(5)   # EIO: the entry was read whole a moment ago
+            out(mv[:n])
+            pos += n
+
+    def _send_entry(self, write, parts):
+        head, piece, entry = parts
+        write(head)
+        write(piece)
+        self._stream(entry, write)
 
     def _send_pieces(self, write, parts):
         # A body held as a few pieces (a receipt, a few records).
