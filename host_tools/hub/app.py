@@ -45,6 +45,8 @@ from host_tools import catalog_names as names
 from host_tools.diagnosis import record_causes
 from host_tools.ereceipt import TOKEN, render_html
 from host_tools.errors import BadDataError
+from host_tools.fleet.queries import Fleet
+from host_tools.fleet.summary import NewRecord
 from host_tools.hub.store import ReceiptRow, RecordRow, Store, Unavailable, token_hash
 from host_tools.records import (
     MAX_TERMINAL,
@@ -57,6 +59,7 @@ from host_tools.records import (
     record_at,
 )
 from host_tools.report import report_json, report_of
+from posdiag import catalog as c
 from posdiag import config, hubwire
 from posdiag import record as r
 from posdiag.receipt import MAX_RECEIPT, ReceiptError, sanitize
@@ -224,7 +227,17 @@ def _add_row(rows: dict[int, RecordRow], i: int, raw: bytes, rec: dict) -> None:
     trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
     if "trigger" in rec[UNREADABLE] or trigger >= 1 << 31:
         trigger = -1  # unknown to this hub
-    row = RecordRow(rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None)
+    counters = rec.get(r.K_COUNTERS)
+    facts = NewRecord(
+        rec[r.K_SEQ],
+        rec.get(r.K_TIME),
+        ranked,
+        tuple(counters) if counters is not None else None,  # a wrong one was left out
+        rec[r.K_CHECKS][c.CHECK_PRINTER] is not None,
+    )
+    row = RecordRow(
+        rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None, facts
+    )
     if row.seq in rows and rows[row.seq].raw != raw:
         raise Refusal(400, "malformed", f"item {i}: seq {row.seq} twice with different bytes")
     rows[row.seq] = row
@@ -305,6 +318,7 @@ class Hub:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.fleet = Fleet(store, clock)  # the fleet view's lists (host_tools/fleet)
         self.max_inflight = max_inflight
         self.body_time_s = body_time_s
         self.clock = clock

@@ -26,6 +26,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from host_tools.fleet.ingest import fold_upload
+from host_tools.fleet.summary import NewRecord
+
 DEFAULT_DB = "posdiag-hub.sqlite3"
 POOL_SIZE = 8  # open connections kept per hub process
 _MIGRATION = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
@@ -54,6 +57,7 @@ class RecordRow:
     trigger: int
     time: int | None
     top_cause: str | None
+    facts: NewRecord | None = None  # what the fleet's summaries take from it
 
 
 @dataclass(frozen=True)
@@ -333,15 +337,33 @@ class Store:
         rows: Sequence[RecordRow],
         nonce: tuple[str, int] | None = None,
         info: bytes | None = None,
+        now: int | None = None,
     ) -> bool:
         """Store a batch in one transaction; a record already there is left
         as it is. nonce: (nonce, keep seconds) of a signed request, noted in
-        the same transaction. False (and nothing stored) for a replay."""
-        now = int(time.time())
+        the same transaction. False (and nothing stored) for a replay. The
+        records not stored before, and the terminal item, are folded into
+        the fleet's summaries in the same transaction (host_tools/fleet).
+        now: the hub's time of receipt (default: the clock)."""
+        now = int(time.time()) if now is None else now
 
         def work(ex: Callable[..., Any]) -> bool:
             if nonce is not None and not self._nonce(ex, terminal, nonce[0], now, nonce[1]):
                 return False
+            # The terminal's row, locked on PostgreSQL: two uploads of one
+            # terminal fold their records one after the other, each once.
+            lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+            got = ex("SELECT merchant FROM terminals WHERE terminal = ?" + lock, (terminal,)).fetchone()
+            merchant = got[0] if got else None
+            stored: set[int] = set()
+            if rows:
+                stored = {
+                    s
+                    for (s,) in ex(
+                        "SELECT seq FROM records WHERE terminal = ? AND seq BETWEEN ? AND ?",
+                        (terminal, min(r.seq for r in rows), max(r.seq for r in rows)),
+                    ).fetchall()
+                }
             if rows and self.dialect == "postgresql":
                 # The batch as one statement with one array per column, sent in
                 # binary (%b): psycopg adapts 5 arrays instead of 7 parameters
@@ -373,6 +395,8 @@ class Store:
                 )
             if info is not None:
                 ex("UPDATE terminals SET info = ? WHERE terminal = ?", (info, terminal))
+            new = [r.facts for r in rows if r.seq not in stored and r.facts is not None]
+            fold_upload(ex, terminal, merchant, new, info, now)
             return True
 
         return bool(self.transaction(work))

@@ -1,0 +1,177 @@
+"""The fleet's summaries brought up to date inside an upload's transaction
+(host_tools/hub/store.py calls fold_upload with the records it inserted),
+and the alerts that upload raises: stored in the same transaction, so none
+is lost or raised twice; host_tools/fleet/alerts.py delivers them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from host_tools import catalog_names as names
+from host_tools.errors import BadDataError
+from host_tools.fleet import summary
+from host_tools.fleet.summary import COLUMNS, NewRecord
+from host_tools.records import clean_terminal, decode_item
+
+Execute = Callable[..., Any]
+
+_UPSERT_STATE = (
+    f"INSERT INTO terminal_state ({', '.join(COLUMNS)}, runs_out) VALUES ({', '.join('?' * (len(COLUMNS) + 1))}) "
+    "ON CONFLICT (terminal) DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in (*COLUMNS[1:], "runs_out"))
+)
+
+
+def settings(ex: Execute) -> dict[str, float]:
+    """The fleet's thresholds: the defaults, with what an operator set."""
+    out = dict(summary.DEFAULTS)
+    for name, value in ex("SELECT name, value FROM fleet_settings").fetchall():
+        if name in out:
+            out[name] = float(value)
+    return out
+
+
+def read_state(ex: Execute, terminal: str) -> dict | None:
+    got = ex(f"SELECT {', '.join(COLUMNS)} FROM terminal_state WHERE terminal = ?", (terminal,)).fetchone()
+    return dict(zip(COLUMNS, got, strict=True)) if got else None
+
+
+def _item(info: bytes | None) -> dict | None:
+    if info is None:
+        return None
+    try:
+        value, _ = decode_item(info, "the terminal item")
+    except BadDataError:
+        return None
+    return clean_terminal(value) if isinstance(value, dict) else None
+
+
+def fold_upload(
+    ex: Execute,
+    terminal: str,
+    merchant: str | None,
+    new: Sequence[NewRecord],
+    info: bytes | None,
+    now: int,
+) -> int:
+    """Fold an upload into the summaries; the number of alerts it raised."""
+    item = _item(info)
+    if not new and item is None:
+        return 0
+    conf = settings(ex)
+    row = read_state(ex, terminal) or summary.empty(terminal, merchant, now)
+    row["merchant"] = merchant
+    before = row["light"] if row["records"] else None
+    if item is not None:
+        summary.fold_item(row, item)
+    changes = summary.fold_records(row, list(new), now)
+    forecast = summary.paper_forecast(row, conf["roll_m"])
+    ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"]))
+    _add_counts(ex, row, changes)
+    raised = 0
+    if row["light"] == "fault" and before not in (None, "fault"):
+        raised += raise_alert(
+            ex,
+            now,
+            "terminal-red",
+            f"{terminal}:{row['last_seq']}",
+            terminal=terminal,
+            cause=row["top_cause"],
+            detail={"from": before, "seq": row["last_seq"]},
+        )
+    if forecast["runs_out"] is not None and forecast["runs_out"] <= now + conf["alert_paper_days"] * 86400:
+        raised += raise_alert(
+            ex,
+            now,
+            "paper-runs-out",
+            f"{terminal}:{row['roll_change']}",
+            terminal=terminal,
+            detail={"runs_out": forecast["runs_out"], "left_m": forecast["left_m"]},
+        )
+    return raised + _spread(ex, now, row, changes, conf)
+
+
+def _add_counts(ex: Execute, row: dict, changes: summary.Changes) -> None:
+    terminal = row["terminal"]
+    for cause in sorted(changes.causes):  # one order for every writer: no deadlock on PostgreSQL
+        ex(
+            "INSERT INTO terminal_causes (terminal, cause, records, last_time) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (terminal, cause) DO UPDATE SET records = terminal_causes.records + excluded.records, "
+            "last_time = CASE WHEN excluded.last_time > terminal_causes.last_time "
+            "THEN excluded.last_time ELSE terminal_causes.last_time END",
+            (terminal, cause, changes.causes[cause], changes.cause_last[cause]),
+        )
+    for day, cause in sorted(changes.days):
+        n = changes.days[(day, cause)]
+        first = (
+            ex(
+                "INSERT INTO terminal_days (terminal, day, cause, records) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (terminal, day, cause) DO NOTHING",
+                (terminal, day, cause, n),
+            ).rowcount
+            == 1
+        )
+        if not first:
+            ex(
+                "UPDATE terminal_days SET records = records + ? WHERE terminal = ? AND day = ? AND cause = ?",
+                (n, terminal, day, cause),
+            )
+        ex(
+            "INSERT INTO cause_days (day, cause, category, model, firmware, records, terminals) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, cause, model, firmware) DO UPDATE SET "
+            "records = cause_days.records + excluded.records, terminals = cause_days.terminals + excluded.terminals",
+            (
+                day,
+                cause,
+                names.CAUSES[names.cause_code(cause)].category,
+                row["model"],
+                row["firmware"] or "",
+                n,
+                int(first),
+            ),
+        )
+
+
+def _spread(ex: Execute, now: int, row: dict, changes: summary.Changes, conf: dict[str, float]) -> int:
+    """A cause on enough terminals of one model on one day."""
+    raised = 0
+    for day, cause in sorted(changes.days):
+        got = ex(
+            "SELECT SUM(terminals) FROM cause_days WHERE day = ? AND cause = ? AND model = ?",
+            (day, cause, row["model"]),
+        ).fetchone()
+        count = int(got[0] or 0)
+        if count >= conf["alert_spread_terminals"]:
+            raised += raise_alert(
+                ex,
+                now,
+                "cause-spreads",
+                f"{row['model']}:{cause}:{day}",
+                model=row["model"],
+                cause=cause,
+                detail={"day": day, "terminals": count},
+            )
+    return raised
+
+
+def raise_alert(
+    ex: Execute,
+    now: int,
+    kind: str,
+    about: str,
+    terminal: str | None = None,
+    model: str | None = None,
+    cause: str | None = None,
+    detail: dict | None = None,
+) -> int:
+    """Store an alert once per (kind, about); 1 when it is new."""
+    key = f"{kind}:{about}"
+    ident = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cur = ex(
+        "INSERT INTO alerts (id, alert_key, kind, terminal, model, cause, raised, detail, tries) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (alert_key) DO NOTHING",
+        (ident, key, kind, terminal, model, cause, now, json.dumps(detail or {}, sort_keys=True)),
+    )
+    return int(cur.rowcount == 1)
