@@ -361,7 +361,13 @@ def cmd_hub(args: argparse.Namespace) -> int:
         return 0
     server.configure_logging()
     try:
-        server.run(db, args.listen, ready=lambda url: print(f"posdiag hub at {url}", flush=True))
+        server.run(
+            db,
+            args.listen,
+            ready=lambda url: print(f"posdiag hub at {url}", flush=True),
+            webhook=args.webhook,
+            settings=dict(args.set),
+        )
     except KeyboardInterrupt:
         pass
     return 0

@@ -60,6 +60,18 @@ def _folder_writable(folder: str, option: str, path: str) -> None:
         raise UsageError(f"{option} {path}: the folder {folder} cannot be written", "choose a folder of your own")
 
 
+def _setting(text: str) -> tuple[str, float]:
+    """argparse type: NAME=NUMBER (a fleet setting)."""
+    name, eq, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not eq or not name.strip() or number is None:
+        raise argparse.ArgumentTypeError(f"wants NAME=NUMBER, e.g. roll_m=80, not {text!r}")
+    return name.strip(), number
+
+
 def check_port_url(url: str) -> None:
     """pyserial says only '<= not supported' of socket://host without a port."""
     if url.startswith(("socket://", "rfc2217://")):
@@ -273,6 +285,17 @@ def parser() -> argparse.ArgumentParser:
         default="127.0.0.1:8080",
         metavar="HOST:PORT",
         help="address to serve on (default 127.0.0.1:8080; port 0: any free one)",
+    )
+    hub.add_argument(
+        "--webhook", metavar="URL", help="post each fleet alert to URL as JSON until it answers 2xx (docs/fleet.md)"
+    )
+    hub.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="a fleet threshold, kept in the database (e.g. roll_m=80, silent_after_h=24; docs/fleet.md)",
     )
     hub_sub = hub.add_subparsers(dest="hub_command")
     for what, helps in (("token", "an operator's bearer token"), ("terminal", "a terminal's upload key")):

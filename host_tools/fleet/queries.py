@@ -397,6 +397,16 @@ class Fleet:
             for i, kind, t, m, cause, raised, detail, delivered, by, at in self._read(work)
         ]
 
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        """(kind, "true"/"false" acknowledged) -> alerts, for /metrics."""
+        got = self._read(
+            lambda ex: ex(
+                "SELECT kind, CASE WHEN acked_by IS NULL THEN 'false' ELSE 'true' END AS a, COUNT(*) "
+                "FROM alerts GROUP BY kind, a"
+            ).fetchall()
+        )
+        return {(kind, acked): int(n) for kind, acked, n in got}
+
     def ack(self, alert_id: str, operator: str) -> bool:
         """Acknowledge an alert; False when there is no such alert. A second
         acknowledgement keeps the first one's name and time."""

@@ -45,6 +45,7 @@ from host_tools import catalog_names as names
 from host_tools.diagnosis import record_causes
 from host_tools.ereceipt import TOKEN, render_html
 from host_tools.errors import BadDataError
+from host_tools.fleet.alerts import Deliverer
 from host_tools.fleet.queries import Fleet
 from host_tools.fleet.summary import NewRecord
 from host_tools.hub.store import ReceiptRow, RecordRow, Store, Unavailable, token_hash
@@ -319,6 +320,8 @@ class Hub:
     ) -> None:
         self.store = store
         self.fleet = Fleet(store, clock)  # the fleet view's lists (host_tools/fleet)
+        self.deliverer: Deliverer | None = None  # alerts to a webhook (server.run starts it)
+        self.counted = {"records": 0, "record_uploads": 0}  # this process's, for /metrics
         self.max_inflight = max_inflight
         self.body_time_s = body_time_s
         self.clock = clock
@@ -459,8 +462,10 @@ class Hub:
             if verify is not None:
                 verify()
             info, rows = parse_records(body)
-            if not self.store.put_records(terminal, rows, nonce, info):
+            if not self.store.put_records(terminal, rows, nonce, info, now=int(self.clock())):
                 raise Refusal(401, "replay", "this request was seen before: sign each request with a fresh nonce")
+            self.counted["records"] += len(rows)
+            self.counted["record_uploads"] += 1
             return [row.seq for row in rows]
 
         async def store(
@@ -631,6 +636,41 @@ class Hub:
         rep = report_of(PulledLog(item, [x.raw for x in rows]), lang)
         return JSONResponse(json.loads(json.dumps(report_json(rep, lang), default=str)))
 
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text: terminals by light, alerts, this process's ingest
+        and webhook counts. Operators only (a bearer token, as Prometheus's
+        authorization setting sends it)."""
+        try:
+            await self.operator(request)
+            counts = (await self.db(self.fleet.terminals, None, None, None, None, 0))["counts"]
+            alerts = await self.db(self.fleet.alert_counts)
+        except Refusal as e:
+            return _refused(request, e)
+        lines = [
+            "# HELP posdiag_terminals Terminals by light (silent: nothing heard for silent_after_h hours).",
+            "# TYPE posdiag_terminals gauge",
+            *(f'posdiag_terminals{{light="{light}"}} {n}' for light, n in counts.items()),
+            "# HELP posdiag_alerts Alerts raised, by kind and whether acknowledged.",
+            "# TYPE posdiag_alerts gauge",
+            *(f'posdiag_alerts{{kind="{kind}",acked="{acked}"}} {n}' for (kind, acked), n in sorted(alerts.items())),
+            "# HELP posdiag_records_ingested_total Records in uploads this process stored (repeats included).",
+            "# TYPE posdiag_records_ingested_total counter",
+            f"posdiag_records_ingested_total {self.counted['records']}",
+            "# HELP posdiag_record_uploads_total Record uploads this process stored.",
+            "# TYPE posdiag_record_uploads_total counter",
+            f"posdiag_record_uploads_total {self.counted['record_uploads']}",
+        ]
+        if self.deliverer is not None:
+            lines += [
+                "# HELP posdiag_webhook_delivered_total Alerts this process delivered to the webhook.",
+                "# TYPE posdiag_webhook_delivered_total counter",
+                f"posdiag_webhook_delivered_total {self.deliverer.delivered}",
+                "# HELP posdiag_webhook_failed_tries_total Webhook tries that failed, in this process.",
+                "# TYPE posdiag_webhook_failed_tries_total counter",
+                f"posdiag_webhook_failed_tries_total {self.deliverer.failed_tries}",
+            ]
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8")
+
     async def not_found(self, request: Request) -> Response:
         return _text(404, "not found\n")
 
@@ -662,6 +702,7 @@ def make_app(store: Store, **options: Any) -> tuple[ASGIApp, Hub]:
         Route(hubwire.API + "/terminals/{terminal}/records", hub.terminal_records, methods=["GET"]),
         Route(hubwire.API + "/terminals/{terminal}/diagnosis", hub.terminal_diagnosis, methods=["GET"]),
         Route("/r/{token}", hub.page, methods=["GET", "HEAD"]),
+        Route("/metrics", hub.metrics, methods=["GET"]),
     ]
 
     async def missing(request: Request, exc: Exception) -> Response:

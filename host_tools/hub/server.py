@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from host_tools.errors import BadDataError, PortError, UsageError
+from host_tools.fleet.alerts import Deliverer, check_webhook
+from host_tools.fleet.queries import Fleet, SettingError
 from host_tools.hub.app import make_app
 from host_tools.hub.store import Exists, NotADatabase, Store, StoreError, Unavailable
 
@@ -68,15 +70,30 @@ def run(
     db: str | None,
     listen: str = DEFAULT_LISTEN,
     ready: Callable[[str], None] | None = None,
+    webhook: str | None = None,
+    settings: dict[str, float] | None = None,
     **options: Any,
 ) -> None:
-    """Serve until interrupted. ready(url) is called once listening."""
+    """Serve until interrupted. ready(url) is called once listening.
+    webhook: where alerts are posted; settings: fleet thresholds to store
+    first (docs/fleet.md)."""
     import uvicorn
 
     host, port = parse_listen(listen)
+    if webhook is not None and (why := check_webhook(webhook)):
+        raise UsageError(f"--webhook {webhook}: {why}", "e.g. --webhook https://ops.example/hooks/posdiag")
     store = open_store(db)
+    for name, value in (settings or {}).items():
+        try:
+            Fleet(store).set(name, value)
+        except SettingError as e:
+            store.close()
+            raise UsageError(str(e)) from None
     sock = bind(host, port)
-    app, _ = make_app(store, **options)
+    app, hub = make_app(store, **options)
+    if webhook is not None:
+        hub.deliverer = Deliverer(store, webhook, hub.clock)
+        hub.deliverer.start()
     # No access log of uvicorn's: it would write whole links. The app logs
     # each request itself, tokens cut short (app._Edge).
     config = uvicorn.Config(
@@ -89,6 +106,8 @@ def run(
     try:
         server.run(sockets=[sock])
     finally:
+        if hub.deliverer is not None:
+            hub.deliverer.stop()
         sock.close()
         store.close()
 
