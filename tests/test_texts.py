@@ -26,7 +26,21 @@ from posdiag import record as r
 HOST = Path(texts.__file__).resolve().parent
 LANG_DIR = HOST / "lang"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-EN = texts.table("en")
+
+
+def _flat(table: dict) -> dict[str, dict]:
+    """A language's tables with the nested ones ([fleet.train] ...) as
+    tables of their own, named "fleet.train"."""
+    out: dict[str, dict] = {}
+    for section, entries in table.items():
+        out[section] = {k: v for k, v in entries.items() if not isinstance(v, dict)}
+        for key, value in entries.items():
+            if isinstance(value, dict):
+                out.update(_flat({f"{section}.{key}": value}))
+    return out
+
+
+EN = _flat(texts.table("en"))
 CAUSE_IDS = set(names.CAUSE_IDS)
 _ALL_FAILING = [[0x1FFF, b"\x7e\x7e\x7e\x7e", 300, 1], 15, [0x3F, 12, 900], [1, 700], [0x1F, 19000, 4000]]
 
@@ -38,7 +52,7 @@ def _leaves(node: tuple) -> list[tuple]:
 def _texts(lang: str) -> list[tuple[str, str, str]]:
     """(section, key, text) for every text of a language; steps one by one."""
     out = []
-    for section, entries in texts.table(lang).items():
+    for section, entries in _flat(texts.table(lang)).items():
         for key, value in entries.items():
             out += [(section, key, v) for v in value] if isinstance(value, list) else [(section, key, value)]
     return out
@@ -61,6 +75,12 @@ EXPECTED = {
     "why": {leaf[2] for leaf in _leaves(troubleshoot.TREE)},
     "policy": set(POLICIES),
     "finding": set(re.findall(r'_text\("([a-z-]+)"', (HOST / "findings.py").read_text())),
+    # The fleet pages (docs/fleet.md): what to train on per operator cause,
+    # the service reasons, the lights and the alerts.
+    "fleet.train": {cause.id for cause in names.CAUSES.values() if cause.category == "operator"},
+    "fleet.reason": {"head-wear", "cutter-wear", "head-overheat", "link-intermittent", "power-unstable"},
+    "fleet.light": {"fault", "warning", "healthy", "silent"},
+    "fleet.alert": {"terminal-red", "paper-runs-out", "cause-spreads"},
 }
 
 
@@ -74,7 +94,7 @@ def test_every_data_file_parses_and_is_a_language() -> None:
 
 @pytest.mark.parametrize("lang", texts.languages())
 def test_every_language_has_the_same_tables_and_keys(lang: str) -> None:
-    table = texts.table(lang)
+    table = _flat(texts.table(lang))
     assert set(table) == set(EN)
     for section, entries in EN.items():
         assert set(table[section]) == set(entries), f"{lang}: [{section}] differs from en"
@@ -85,9 +105,9 @@ def test_every_text_keeps_the_placeholders_of_english(lang: str) -> None:
     for section, entries in EN.items():
         for key, value in entries.items():
             if isinstance(value, list):  # steps: shown as they are, never formatted
-                assert not any("{" in step or "}" in step for step in texts.table(lang)[section][key])
+                assert not any("{" in step or "}" in step for step in _flat(texts.table(lang))[section][key])
                 continue
-            assert _fields(texts.table(lang)[section][key]) == _fields(value), f"{lang}: [{section}] {key}"
+            assert _fields(_flat(texts.table(lang))[section][key]) == _fields(value), f"{lang}: [{section}] {key}"
 
 
 @pytest.mark.parametrize("section", sorted(EXPECTED))
@@ -100,6 +120,17 @@ def test_every_label_is_used_by_the_code() -> None:
     for section in ("label", "measure", "info", "report"):
         for key in EN[section]:
             assert f'"{key}"' in source or f"'{key}'" in source, f"[{section}] {key} is not used"
+
+
+def test_every_fleet_label_is_used_by_the_fleet_pages() -> None:
+    """Each [fleet] key is named in web.py, whole or as a prefix and a rest
+    ("col_" + name) both named there."""
+    source = (HOST / "fleet" / "web.py").read_text()
+    for key in EN["fleet"]:
+        prefix, _, rest = key.partition("_")
+        whole = f'"{key}"' in source or f"'{key}'" in source
+        parts = bool(rest) and f'"{prefix}_"' in source and f'"{rest}"' in source
+        assert whole or parts, f"[fleet] {key} is not used"
 
 
 def test_every_cause_has_steps_in_every_language_the_same_number() -> None:
