@@ -285,7 +285,11 @@ def _life(rng: random.Random, kind: str, n: int, now: int, spike_day: int | None
     elif kind == "paper":
         plan["paper_mm_day"] = rng.randrange(2000, 12000)
         # one or two roll changes: paper-near-end, then paper-out, then a new roll
-        changes = sorted(rng.sample(range(3, 16), rng.choice((1, 1, 2))), reverse=True)
+        # The newest roll lasts about roll_m (50 m) at this use; one in eight
+        # terminals runs a longer roll than the setting says (used past 50 m).
+        last = 50_000 / plan["paper_mm_day"] * (rng.uniform(1.1, 3) if rng.random() < 0.125 else rng.uniform(0.2, 1.1))
+        newest = max(2, min(20, round(last)))
+        changes = [newest + rng.randrange(6, 10), newest] if rng.random() < 0.3 else [newest]
         for days_ago in changes:
             t = end - days_ago * DAY + rng.randrange(-3 * 3600, 3 * 3600)
             near = [e for e in unsched if t - 2 * DAY < (e.time or 0) < t]
