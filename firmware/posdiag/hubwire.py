@@ -89,13 +89,15 @@ def put_hex(buf, i, data):
 _HEX = b"0123456789abcdef"
 
 
-def put_headers(buf, i, pad, key, path, terminal, timestamp, nonce, digest):
+def put_headers(buf, i, pad, key, path, terminal, timestamp, nonce, digest, mv=None):
     """The signed headers of a POST, as headers() gives them, written into
     buf (a bytearray) at i as "Name: value\r\n" lines; the index after
     them. path, terminal: bytes; nonce: NONCE_LEN raw bytes (sent as hex);
-    pad: a writable 64-byte buffer (the HMAC's). The signed text is hashed
-    from buf as it is written: no copy of it is made."""
-    mv = memoryview(buf)
+    pad: a writable 64-byte buffer (the HMAC's); mv: memoryview(buf) when
+    the caller keeps one. The signed text is hashed from buf as it is
+    written: no copy of it is made."""
+    if mv is None:
+        mv = memoryview(buf)
     h = inner(key, pad)
     h.update(b"PD1-HMAC-SHA256\nPOST\n")   # SCHEME, the method
     h.update(path)

@@ -207,10 +207,12 @@ class Log:
 
     # -- opening and repair ------------------------------------------------
     def _open(self):
-        state = flashfile.load_struct(self._st, self._state, _STATE_FMT)
-        if state is not None:
+        # Read with the newest copy's generation, so that the first save
+        # need not read both copies again.
+        self._state_gen, state = flashfile.newest(self._st, self._state)
+        if state is not None and len(state) == struct.calcsize(_STATE_FMT):
             (self.next_seq, self.boot, self.drops, self.torn, self._floor,
-             self._torn_seg) = state
+             self._torn_seg) = struct.unpack(_STATE_FMT, state)
         prefix = len(self._name)
         segs = sorted(
             int(n[prefix:-len(_SUFFIX)]) for n in self._st.listdir()
@@ -220,12 +222,16 @@ class Log:
             # Dropped or cleared (and counted) when the power went.
             self._remove(segs.pop(0))
         self._segments = segs
+        # The acknowledgement's generation even with no segment: the first
+        # ack (an upload's) then writes one copy without reading both.
+        self._ack_gen, acked = flashfile.newest(self._st, self._name + ".ack")
         if not segs:
             return
         # Acknowledgements of entries whose segment is gone (a power cut
         # between removing it and saving the list) mean nothing any more.
-        self._acked = [s for s in flashfile.load_u32s(
-            self._st, self._name + ".ack") if s >= segs[0]]
+        if acked is not None and len(acked) % 4 == 0:
+            self._acked = [s for s in struct.unpack("<%dI" % (len(acked) // 4), acked)
+                           if s >= segs[0]]
         n, _, last, _, torn, _ = self._survey(segs[-1], self._acked)
         self._in_newest = n
         if torn:

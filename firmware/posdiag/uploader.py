@@ -122,7 +122,8 @@ class Uploader:
         self._terminal = cfg["terminal_id"].encode()
         if len(self._host_line) + len(self._terminal) > _ANSWER - _HEAD_MAX:
             raise Refused("hub URL or terminal_id too long")
-        self._pad = memoryview(self._buf)[_ANSWER - 64:]
+        self._mv = memoryview(self._buf)
+        self._pad = self._mv[_ANSWER - 64:]
         self._names = (b"content-length", hubwire.H_HUB_TIME.lower().encode(), b"retry-after")
         self._wait_from = 0      # ticks_ms of the last failure
         self._wait_ms = 0        # no request before _wait_from + this
@@ -232,9 +233,9 @@ class Uploader:
         return 1
 
     def _stream(self, entry, out):
-        # Pass a journal entry's payload to out a buffer at a time (the
-        # answer's buffer: free before the request and once its head is sent).
-        mv = memoryview(self._buf)
+        # Hash a journal entry's payload a buffer at a time (the answer's
+        # buffer: free before the request).
+        mv = self._mv
         pos = 0
         while pos < entry.length:
             n = entry.readinto(pos, mv if entry.length - pos >= _ANSWER else mv[:entry.length - pos])
@@ -243,16 +244,41 @@ class Uploader:
             out(mv[:n])
             pos += n
 
-    def _send_entry(self, write, parts):
+    # The body follows the head in the buffer (its HMAC pad no longer
+    # needed), sent each time the buffer is full: a receipt or a few
+    # records go in the head's write.
+    def _send_entry(self, i, parts):
         head, piece, entry = parts
-        write(head)
-        write(piece)
-        self._stream(entry, write)
+        buf = self._buf
+        i = put(buf, i, head)
+        i = put(buf, i, piece)
+        pos = 0
+        while pos < entry.length:
+            if i == _ANSWER:
+                i = self._flush(i)
+            k = min(_ANSWER - i, entry.length - pos)
+            n = entry.readinto(pos, self._mv[i:i + k])
+            if not n:
+                raise OSError(5)
+            i += n
+            pos += n
+        self._flush(i)
 
-    def _send_pieces(self, write, parts):
-        # A body held as a few pieces (a receipt, a few records).
+    def _send_pieces(self, i, parts):
+        # A body held as a few pieces (a few records), each one short.
         for piece in parts:
-            write(piece)
+            i = self._put(i, piece)
+        self._flush(i)
+
+    def _put(self, i, piece):
+        if i + len(piece) > _ANSWER:
+            i = self._flush(i)
+        return put(self._buf, i, piece)
+
+    def _flush(self, i):
+        if i:
+            self._write(self._mv[:i])
+        return 0
 
     def _records(self):
         # One batch of records from the cursor on: the count stored, 0 when
@@ -308,15 +334,16 @@ class Uploader:
         self._ok()
         return n
 
-    def _send_records(self, write, batch):
+    def _send_records(self, i, batch):
         since, n = batch
-        write(hubwire.records_head(n))
-        i = 0
+        i = self._put(i, hubwire.records_head(n))
+        k = 0
         for _, data in self.log.records(since):
-            if i == n:
+            if k == n:
                 break
-            write(data)
-            i += 1
+            i = self._put(i, data)
+            k += 1
+        self._flush(i)
 
     def _move_cursor(self, seq):
         if seq > self.cursor:
@@ -432,7 +459,7 @@ class Uploader:
             i = put(buf, i, b"%d" % length)
             i = put(buf, i, b"\r\nConnection: close\r\n")
             i = hubwire.put_headers(buf, i, self._pad, self._key, path, self._terminal, now,
-                                    parts.entropy(hubwire.NONCE_LEN), digest)
+                                    parts.entropy(hubwire.NONCE_LEN), digest, self._mv)
             i = put(buf, i, b"\r\n")
             raw = s = net.socket(addr[0], net.SOCK_STREAM)
             raw.settimeout(left / 1000)
@@ -444,9 +471,7 @@ class Uploader:
             # SSLSocket), else the raw socket's (MicroPython's TLS reads
             # through it).
             self._settimeout = getattr(s, "settimeout", None) or raw.settimeout
-            write = self._write
-            write(memoryview(buf)[:i])
-            send_body(write, what)
+            send_body(i, what)
             return self._answer(s)
         except (OSError, ValueError):
             self._failed(NET_ERROR, 0)
@@ -468,7 +493,7 @@ class Uploader:
         # closes: the request said Connection: close) and scan it there:
         # status, the three headers used, and the JSON body, the only copy.
         buf = self._buf
-        mv = memoryview(buf)
+        mv = self._mv
         r = getattr(s, "readinto", None) or s.recv_into
         got = 0
         head = None
