@@ -1117,6 +1117,8 @@ def main() -> None:
     goodput()
     print()
     hub_figures()
+    print()
+    __import__("tests.bench_fleet", fromlist=["fleet_bench"]).fleet_bench()
 
 
 if __name__ == "__main__":
