@@ -13,8 +13,10 @@
 #
 # Each request's body is streamed from the log twice: once to hash it (the
 # signature covers sha256(body) and goes in the headers, before the body),
-# then to send it. Nothing holds a whole batch; the answer is read into one
-# buffer allocated with the uploader.
+# then to send it. Nothing holds a whole batch or a whole receipt. One
+# buffer allocated with the uploader serves each request in turn: the
+# journal entry read through it to be hashed, the head written and signed
+# in it, the body after the head (sent each time it fills), the answer.
 #
 # Backoff is kept in RAM: a reboot runs a boot self-test and may try again
 # at once, which costs one request; saving the backoff to flash would cost a
