@@ -531,6 +531,28 @@ def load(store: Any, fleet: Fleet | Iterable[Terminal], batch: int = 256, provis
     return sent
 
 
+def load_shuffled(store: Any, fleet: Fleet, batch: int = 9, seed: int = 5) -> int:
+    """Each terminal's records in batches of `batch`, uploaded in a shuffled
+    order, every one received when load(fleet) (one batch a terminal, the
+    default) receives the terminal's upload: the lists must come out the
+    same. Needs terminals of at most 256 records."""
+    from host_tools.hub.app import parse_records
+
+    rng = random.Random(seed)
+    sent = 0
+    for term in fleet.terminals:
+        [(_, received)] = list(batches(term))
+        store.add_terminal(term.terminal, merchant=term.merchant)
+        chunks = [term.records[i : i + batch] for i in range(0, len(term.records), batch)]
+        rng.shuffle(chunks)
+        item = term.item_bytes()
+        for chunk in chunks:
+            info, rows = parse_records(body(item, chunk))
+            store.put_records(term.terminal, rows, info=info, now=received)
+            sent += len(chunk)
+    return sent
+
+
 # -- the bench's large fleets --------------------------------------------------------
 
 

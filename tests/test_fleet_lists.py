@@ -55,6 +55,25 @@ def loaded(
     store.close()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shuffled(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fleet: gen.Fleet
+) -> Iterator[tuple[Store, Fleet]]:
+    """The same fleet uploaded out of order: each terminal's records in
+    batches of 9, the batches in a shuffled order (a technician's pull of
+    older records after newer ones came), all received at the time the
+    one-batch load gives them."""
+    if request.param == "sqlite":
+        url = str(tmp_path_factory.mktemp("fleet") / "shuffled.sqlite3")
+    else:
+        url = _pg_database(request.getfixturevalue("pg_cluster"), f"fleet_shuffled_{os.getpid()}")
+    store = Store(url)
+    store.migrate()
+    gen.load_shuffled(store, fleet, batch=9, seed=5)
+    yield store, Fleet(store, clock=lambda: fleet.now)
+    store.close()
+
+
 # -- comparing ---------------------------------------------------------------------
 
 
@@ -132,6 +151,10 @@ def test_the_fleet_has_members_in_every_list(fleet: gen.Fleet) -> None:
 
 
 def test_terminals(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    compare_terminals(loaded, fleet).check()
+
+
+def compare_terminals(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     ours = ref.terminals(fleet)
@@ -178,10 +201,14 @@ def test_terminals(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
     pages = [r["terminal"] for off in range(0, TERMINALS, 70) for r in f.terminals(limit=70, offset=off)["terminals"]]
     if sorted(pages) != sorted(mine) or len(pages) != len(set(pages)):
         d.add("terminals", "paging", "limit=70 pages cover each terminal once", True, False)
-    d.check()
+    return d
 
 
 def test_paper(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    compare_paper(loaded, fleet).check()
+
+
+def compare_paper(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     ours = ref.paper(fleet)
@@ -219,10 +246,14 @@ def test_paper(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
             [s["merchant"] for s in ours["ship"]],
             [s["merchant"] for s in theirs["ship"]],
         )
-    d.check()
+    return d
 
 
 def test_training(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    compare_training(loaded, fleet).check()
+
+
+def compare_training(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     ours = ref.training(fleet)
@@ -247,10 +278,14 @@ def test_training(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
     ratios = [m["ratio"] for m in theirs["merchants"]]
     if ratios != sorted(ratios, reverse=True):
         d.add("training", "-", "order (highest ratio first)", "descending", ratios)
-    d.check()
+    return d
 
 
 def test_service(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    compare_service(loaded, fleet).check()
+
+
+def compare_service(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     ours = ref.service(fleet)
@@ -270,10 +305,14 @@ def test_service(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
     urgencies = [s["urgency"] for s in theirs]
     if urgencies != sorted(urgencies, reverse=True):
         d.add("service", "-", "order (most urgent first)", "descending", urgencies)
-    d.check()
+    return d
 
 
 def test_silent(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    compare_silent(loaded, fleet).check()
+
+
+def compare_silent(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     mine = {s["terminal"]: s for s in ref.silent(fleet)}
@@ -286,7 +325,7 @@ def test_silent(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
     hours = [s["silent_h"] for s in theirs]
     if hours != sorted(hours, reverse=True):
         d.add("silent", "-", "order (longest first)", "descending", hours)
-    d.check()
+    return d
 
 
 @pytest.mark.parametrize(
@@ -303,6 +342,10 @@ def test_silent(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
     ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()),
 )
 def test_causes(loaded: tuple[Store, Fleet], fleet: gen.Fleet, args: dict) -> None:
+    compare_causes(loaded, fleet, args).check()
+
+
+def compare_causes(loaded: tuple[Store, Fleet], fleet: gen.Fleet, args: dict) -> Diffs:
     store, f = loaded
     d = Diffs(_backend(store))
     ours = ref.causes(fleet, **args)
@@ -323,7 +366,7 @@ def test_causes(loaded: tuple[Store, Fleet], fleet: gen.Fleet, args: dict) -> No
             d.add(where, name, "counts per day (day, reference, Fleet)", days, "")
     d.field(where, "-", "models", ours["models"], sorted(theirs["models"]))
     d.field(where, "-", "firmwares", ours["firmwares"], sorted(theirs["firmwares"]))
-    d.check()
+    return d
 
 
 def test_a_second_load_changes_no_list(loaded: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
@@ -352,3 +395,15 @@ def test_a_second_load_changes_no_list(loaded: tuple[Store, Fleet], fleet: gen.F
         ("terminals", "paper", "training", "service", "silent", "causes", "causes by cause"), before, after, strict=True
     ):
         assert a == b, f"{name} changed when the same records were loaded again"
+
+
+def test_uploads_out_of_seq_order_give_the_same_lists(shuffled: tuple[Store, Fleet], fleet: gen.Fleet) -> None:
+    """Summaries folded in as records arrive must not depend on the order
+    they arrive in: light from the highest seq, scheduled records oldest
+    and newest, the newest paper-out, silences in seq order."""
+    d = Diffs(_backend(shuffled[0]) + ", out of order")
+    for compare in (compare_terminals, compare_paper, compare_training, compare_service, compare_silent):
+        d.lines += compare(shuffled, fleet).lines
+    for args in ({"by": "cause"},):
+        d.lines += compare_causes(shuffled, fleet, args).lines
+    d.check()
