@@ -235,6 +235,13 @@ class Page:
             raise CDPError(f"{url}: {answer['errorText']}")
         self.browser.wait_event("Page.loadEventFired", self.session, mark, timeout)
 
+    def act(self, expression: str, timeout: float | None = None) -> None:
+        """Run an expression that leaves the page (a form's submit, a click
+        on a link) and wait for the next page's load event."""
+        mark = len(self.browser.events)
+        self.call("Runtime.evaluate", expression=expression)
+        self.browser.wait_event("Page.loadEventFired", self.session, mark, timeout)
+
     def set_cookie(self, name: str, value: str, url: str, http_only: bool = True, same_site: str = "Strict") -> None:
         ok = self.call("Network.setCookie", name=name, value=value, url=url, httpOnly=http_only, sameSite=same_site)
         if not ok.get("success", True):
@@ -282,6 +289,4 @@ class Page:
 
     def viewport(self, width: int, height: int, mobile: bool = True) -> None:
         """The page laid out as a phone's (or a desktop's) screen of this size."""
-        self.call(
-            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile
-        )
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)

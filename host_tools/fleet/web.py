@@ -26,6 +26,7 @@ import hashlib
 import html
 import io
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -73,6 +74,7 @@ STATIC = {
 }
 STATIC_CACHE = "public, max-age=31536000, immutable"  # links carry the file's hash
 LISTS = ("terminals", "causes", "paper", "training", "service", "silent", "alerts")
+_ALERT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # alerts.id: 16 hex digits today
 NAV = ("now", "causes", "paper", "training", "service", "silent", "alerts")
 
 
@@ -890,7 +892,7 @@ class FleetWeb:
         rows = []
         for a in got:
             if a["acked_by"] is None:
-                ack_path = f"/fleet/alerts/{int(a['id'])}/ack"
+                ack_path = f"/fleet/alerts/{urllib.parse.quote(str(a['id']), safe='')}/ack"
                 state = (
                     f'<form method="post" action="{c.href(ack_path)}">'
                     f'<button type="submit">{esc(c.t("ack"))}</button></form>'
@@ -940,9 +942,7 @@ class FleetWeb:
 
     async def page_ack(self, c: Context) -> Response:
         alert = str(c.request.path_params["alert"])
-        if not alert.isdigit() or len(alert) > 18:
-            raise hubapp.Refusal(404, "unknown-alert", "no such alert")
-        if not await self.db(self.fleet.ack, int(alert), c.operator):
+        if not _ALERT_ID.fullmatch(alert) or not await self.db(self.fleet.ack, alert, c.operator):
             raise hubapp.Refusal(404, "unknown-alert", "no such alert")
         return RedirectResponse(f"/fleet/alerts?lang={c.lang}", 303, headers=_headers())
 
@@ -1000,11 +1000,11 @@ class FleetWeb:
         try:
             operator = await self.hub.operator(request)
             alert = str(request.path_params["alert"])
-            if not alert.isdigit() or len(alert) > 18 or not await self.db(self.fleet.ack, int(alert), operator):
+            if not _ALERT_ID.fullmatch(alert) or not await self.db(self.fleet.ack, alert, operator):
                 raise hubapp.Refusal(404, "unknown-alert", "no such alert")
         except hubapp.Refusal as e:
             return _refused(request, e)
-        return _json({"id": int(alert), "acked": True})
+        return _json({"id": alert, "acked": True})
 
 
 def _day_unix(text: str) -> int:
