@@ -727,13 +727,13 @@ class FleetWeb:
             series = [{"label": label(s["name"]), "values": s["counts"]} for s in got["series"] if any(s["counts"])]
             if series:
                 html_, data = chart(name, title, x, series, c.lang, c.t("col_day"), day)
-                figures.append(f"<h2>{esc(title)}</h2>" + html_)
+                figures.append(html_)
                 charts[name] = data
             else:
                 figures.append(f'<h2>{esc(title)}</h2><p class="empty">{esc(c.t("none"))}</p>')
 
         def options(name: str, values: list[str], chosen: str | None) -> str:
-            opts = [f'<option value="">{esc(c.t("whole_fleet"))}</option>']
+            opts = [f'<option value="">{esc(c.t("whole_fleet" if name == "model" else "all"))}</option>']
             opts += [f'<option value="{esc(v)}"{" selected" if v == chosen else ""}>{esc(v)}</option>' for v in values]
             return f'<label>{esc(c.t("col_" + name))} <select name="{name}">{"".join(opts)}</select></label>'
 

@@ -12,11 +12,14 @@
   var DASHES = [[], [10, 5], [2, 4], [14, 4, 2, 4], [6, 3, 6, 3, 1, 3], [20, 6], [1, 8]];
   var HEIGHT = 220;
 
+  // Series i: its own dash pattern; past the seventh the patterns come
+  // again in thin lines and other colours (the table has every number).
   function styleOf(i) {
+    var round = Math.floor(i / DASHES.length);
     return {
-      stroke: COLOURS[(i + Math.floor(i / DASHES.length)) % COLOURS.length],
+      stroke: COLOURS[(i + 3 * round) % COLOURS.length],
       dash: DASHES[i % DASHES.length],
-      width: i % 2 ? 2 : 2.5
+      width: round % 2 ? 1.25 : 2.5
     };
   }
 
