@@ -76,7 +76,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         crafted = dataclasses.replace(fleet.terminals[-1], terminal=CRAFTED, merchant=HOSTILE)
         load(h.store, [*fleet.terminals, crafted])
         token = h.store.add_operator("alice")
-        listed = c.request(h.url, "GET", "/api/v1/fleet/terminals?light=fault", headers=c.bearer(token)).json()
+        answer = c.request(h.url, "GET", "/api/v1/fleet/terminals?light=fault", headers=c.bearer(token))
+        if answer.status == 404:
+            pytest.fail("the fleet routes are not mounted: app.make_app must add fleet_routes(hub)", pytrace=False)
+        listed = answer.json()
         hostile = next(x.terminal for x in fleet.terminals if x.merchant == HOSTILE)
         yield Site(h, token, listed["terminals"][0]["terminal"], hostile)
     finally:
