@@ -132,7 +132,8 @@ class _Edge:
                 status[0] = message["status"]
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
+                    if name not in headers:  # the fleet pages set their own CSP, static files their caching
+                        headers[name] = value
                 headers[hubwire.H_HUB_TIME] = str(int(self.clock()))
             await send(message)
 
@@ -690,6 +691,8 @@ def _query_int(request: Request, name: str, default: int) -> int:
 
 def make_app(store: Store, **options: Any) -> tuple[ASGIApp, Hub]:
     """The ASGI app over a store (options: Hub's)."""
+    from host_tools.fleet.web import fleet_routes  # here: fleet.web builds on this module
+
     hub = Hub(store, **options)
     # uvicorn's access log would write whole links: off, whatever server
     # runs the app (_Edge logs each request with tokens cut short).
@@ -703,6 +706,7 @@ def make_app(store: Store, **options: Any) -> tuple[ASGIApp, Hub]:
         Route(hubwire.API + "/terminals/{terminal}/diagnosis", hub.terminal_diagnosis, methods=["GET"]),
         Route("/r/{token}", hub.page, methods=["GET", "HEAD"]),
         Route("/metrics", hub.metrics, methods=["GET"]),
+        *fleet_routes(hub),
     ]
 
     async def missing(request: Request, exc: Exception) -> Response:
