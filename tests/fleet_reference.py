@@ -179,7 +179,8 @@ def paper_of(t: Term, now: int, settings: dict = SETTINGS) -> dict | None:
         if after:
             roll_start = after[0]
     if roll_start is not None:
-        left_m = settings["roll_m"] - (newest.counters[0] - roll_start.counters[0]) / 1000
+        # Never below 0: a roll longer than roll_m is out now (docs/fleet.md).
+        left_m = max(0.0, settings["roll_m"] - (newest.counters[0] - roll_start.counters[0]) / 1000)
         if per_day_mm > 0:
             runs_out = newest.when + left_m / (per_day_mm / 1000) * DAY
             days_left = (runs_out - now) / DAY

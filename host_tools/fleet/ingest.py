@@ -11,10 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from host_tools import catalog_names as names
+from host_tools.diagnosis import record_causes
 from host_tools.errors import BadDataError
 from host_tools.fleet import summary
 from host_tools.fleet.summary import COLUMNS, NewRecord
-from host_tools.records import clean_terminal, decode_item
+from host_tools.records import clean_terminal, decode_item, decode_record
+from posdiag import record as r
 
 Execute = Callable[..., Any]
 
@@ -64,9 +66,14 @@ def fold_upload(
     row = read_state(ex, terminal) or summary.empty(terminal, merchant, now)
     row["merchant"] = merchant
     before = row["light"] if row["records"] else None
+    newest, roll_change = row["last_seq"], row["roll_change"]
     if item is not None:
         summary.fold_item(row, item)
     changes = summary.fold_records(row, list(new), now)
+    if any(rec.seq < newest for rec in new):
+        _recount_silences(ex, row)  # records older than the newest came late
+    if row["roll_change"] != roll_change:
+        _find_roll_start(ex, row)
     forecast = summary.paper_forecast(row, conf["roll_m"])
     ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"]))
     _add_counts(ex, row, changes)
@@ -91,6 +98,35 @@ def fold_upload(
             detail={"runs_out": forecast["runs_out"], "left_m": forecast["left_m"]},
         )
     return raised + _spread(ex, now, row, changes, conf)
+
+
+def _facts(raw: bytes) -> NewRecord:
+    rec = decode_record(bytes(raw))
+    return summary.facts(rec, record_causes(rec))
+
+
+def _recount_silences(ex: Execute, row: dict) -> None:
+    """The printer's silences over all the terminal's records in seq order
+    (rare: only when records arrive out of order)."""
+    silences = silent_now = 0
+    for (raw,) in ex("SELECT raw FROM records WHERE terminal = ? ORDER BY seq", (row["terminal"],)).fetchall():
+        silences, silent_now = summary.printer_step(silences, silent_now, _facts(raw))
+    row["silences"], row["silent_now"] = silences, silent_now
+
+
+def _find_roll_start(ex: Execute, row: dict) -> None:
+    """A new roll change: its first scheduled record, stored before or in
+    this upload (once per paper-out)."""
+    got = ex(
+        "SELECT raw FROM records WHERE terminal = ? AND trigger_id = ? AND rec_time >= ? "
+        "ORDER BY rec_time, seq LIMIT 16",
+        (row["terminal"], r.TRIGGER_SCHEDULE, row["roll_change"]),
+    )
+    for (raw,) in got.fetchall():
+        facts = _facts(raw)
+        if facts.counters is not None and facts.time is not None:
+            summary.roll_point(row, facts.time, facts.counters[0])
+            return
 
 
 def _add_counts(ex: Execute, row: dict, changes: summary.Changes) -> None:

@@ -327,8 +327,9 @@ class Fleet:
         def work(ex: Callable[..., Any]) -> list[dict]:
             return self._rows(
                 ex,
-                "WHERE head_mm >= ? OR cuts >= ? OR overheats >= 3 OR flaps >= 1 OR power_events >= 2",
-                (WEAR_WARN * HEAD_LIFE_MM, WEAR_WARN * CUTTER_LIFE),
+                "WHERE head_mm >= ? OR cuts >= ? OR printer_cuts >= ? OR overheats >= 3 OR silences >= 2 "
+                "OR power_events >= 2",
+                (WEAR_WARN * HEAD_LIFE_MM, WEAR_WARN * CUTTER_LIFE, WEAR_WARN * CUTTER_LIFE),
             )
 
         out = []

@@ -17,6 +17,7 @@ from host_tools import catalog_names as names
 from host_tools.findings import CUTTER_LIFE, DAY, HEAD_LIFE_MM, WEAR_WARN
 from host_tools.identity import readable
 from posdiag import catalog as c
+from posdiag import record as r
 
 UNKNOWN_MODEL = "unknown"
 OPERATOR_CAUSES = frozenset(code for code, cause in names.CAUSES.items() if cause.category == "operator")
@@ -53,14 +54,15 @@ COLUMNS = (
     "p1_time",
     "p1_mm",
     "roll_change",
+    "roll_time",
     "roll_mm",
     "head_mm",
     "cuts",
+    "printer_cuts",
     "overheats",
     "power_events",
     "silences",
-    "answered",
-    "flaps",
+    "silent_now",
     "pending_receipts",
 )
 
@@ -75,6 +77,18 @@ class NewRecord:
     causes: tuple[int, ...]  # ranked cause codes
     counters: tuple[int, int, int] | None  # scheduled records: paper mm, cuts, head
     printer_ran: bool  # the printer check ran (not null)
+
+
+def facts(rec: dict, ranked: tuple[int, ...]) -> NewRecord:
+    """A checked record (host_tools/records.py) and its ranked causes."""
+    counters = rec.get(r.K_COUNTERS)  # a wrong one was left out by the check
+    return NewRecord(
+        rec[r.K_SEQ],
+        rec.get(r.K_TIME),
+        ranked,
+        tuple(counters) if counters is not None else None,
+        rec[r.K_CHECKS][c.CHECK_PRINTER] is not None,
+    )
 
 
 @dataclass
@@ -113,8 +127,7 @@ def empty(terminal: str, merchant: str | None, now: int) -> dict:
         overheats=0,
         power_events=0,
         silences=0,
-        answered=0,
-        flaps=0,
+        silent_now=0,
     )
     return row
 
@@ -133,14 +146,18 @@ def fold_item(row: dict, item: dict) -> None:
         row["cuts"] = max(row["cuts"] or 0, counters[1])
     printer_counters = item.get("printer_counters")
     if isinstance(printer_counters, list) and len(printer_counters) == 3 and printer_counters[2] is not None:
-        row["cuts"] = max(row["cuts"] or 0, printer_counters[2])  # the printer's own count
+        row["printer_cuts"] = max(row["printer_cuts"] or 0, printer_counters[2])
     if isinstance(item.get("receipts"), int):
         row["pending_receipts"] = item["receipts"]
 
 
 def fold_records(row: dict, new: list[NewRecord], now: int) -> Changes:
-    """Fold new records (any order) into the terminal's summary row; the
-    counts they add to the per-cause and per-day tables."""
+    """Fold new records into the terminal's summary row; the counts they
+    add to the per-cause and per-day tables. Counts and the paper points
+    do not depend on the order records arrive in; the light and the
+    printer's silences follow seq order, and when records older than the
+    newest arrive late the store recounts the silences (printer_runs over
+    the terminal's records) and finds the roll's start again."""
     changes = Changes()
     row["last_seen"] = max(row["last_seen"] or 0, now)
     for rec in sorted(new, key=lambda x: x.seq):
@@ -157,7 +174,7 @@ def fold_records(row: dict, new: list[NewRecord], now: int) -> Changes:
         row["power_events"] += c.POWER_UNSTABLE in rec.causes
         if rec.time is not None and c.PAPER_OUT in rec.causes and rec.time > (row["roll_change"] or 0):
             row["roll_change"] = rec.time
-            row["roll_mm"] = None  # known again at the next scheduled record
+            row["roll_time"] = row["roll_mm"] = None  # the store looks for the roll's first scheduled record
         if rec.counters is not None and rec.time is not None:
             _paper_point(row, rec.time, rec.counters)
         if rec.seq > row["last_seq"]:
@@ -173,15 +190,26 @@ def _newest(row: dict, rec: NewRecord, ids: list[str]) -> None:
     row["light"] = light_of(rec.causes)
     row["top_cause"] = ids[0] if ids else None
     row["category"] = names.CAUSES[rec.causes[0]].category if rec.causes else None
+    row["silences"], row["silent_now"] = printer_step(row["silences"], row["silent_now"], rec)
+
+
+def printer_step(silences: int, silent_now: int, rec: NewRecord) -> tuple[int, int]:
+    """The printer's silences after one more record in seq order: a run of
+    printer-no-response records is one silence; a record whose printer
+    check did not run neither ends nor starts one."""
     if not rec.printer_ran:
-        return
+        return silences, silent_now
     if c.PRINTER_NO_RESPONSE in rec.causes:
-        if row["answered"]:
-            row["flaps"] += 1  # silent again after answering since a silence
-            row["answered"] = 0
-        row["silences"] += 1
-    elif row["silences"]:
-        row["answered"] = 1
+        return silences + (not silent_now), 1
+    return silences, 0
+
+
+def roll_point(row: dict, when: int, paper_mm: int) -> None:
+    """A scheduled record at `when`: the roll's start when it is the first
+    one at or after the roll change seen so far."""
+    change = row["roll_change"]
+    if change is not None and when >= change and (row["roll_time"] is None or when < row["roll_time"]):
+        row["roll_time"], row["roll_mm"] = when, paper_mm
 
 
 def _paper_point(row: dict, when: int, counters: tuple[int, int, int]) -> None:
@@ -190,8 +218,7 @@ def _paper_point(row: dict, when: int, counters: tuple[int, int, int]) -> None:
         row["p0_time"], row["p0_mm"] = when, paper_mm
     if row["p1_time"] is None or when >= row["p1_time"]:
         row["p1_time"], row["p1_mm"] = when, paper_mm
-    if row["roll_change"] is not None and when >= row["roll_change"] and row["roll_mm"] is None:
-        row["roll_mm"] = paper_mm
+    roll_point(row, when, paper_mm)
     row["head_mm"] = max(row["head_mm"] or 0, paper_mm)
     row["cuts"] = max(row["cuts"] or 0, cuts)
 
@@ -209,7 +236,7 @@ def paper_forecast(row: dict, roll_m: float) -> dict:
     out["per_day_m"] = per_day_mm / 1000
     if row["roll_mm"] is None:
         return out
-    left_mm = max(0.0, roll_m * 1000 - (row["p1_mm"] - row["roll_mm"]))
+    left_mm = max(0.0, roll_m * 1000 - (row["p1_mm"] - row["roll_mm"]))  # a longer roll than roll_m: out now
     out["left_m"] = left_mm / 1000
     if per_day_mm > 0:
         out["runs_out"] = int(t1 + left_mm / per_day_mm * DAY)
@@ -222,13 +249,14 @@ def service_reasons(row: dict) -> list[dict]:
     head = (row["head_mm"] or 0) / HEAD_LIFE_MM
     if head >= WEAR_WARN:
         reasons.append({"id": "head-wear", "score": head, "value": row["head_mm"]})
-    cuts = (row["cuts"] or 0) / CUTTER_LIFE
-    if cuts >= WEAR_WARN:
-        reasons.append({"id": "cutter-wear", "score": cuts, "value": row["cuts"]})
+    cuts = row["printer_cuts"] if row["printer_cuts"] is not None else row["cuts"] or 0  # the printer's own first
+    if cuts / CUTTER_LIFE >= WEAR_WARN:
+        reasons.append({"id": "cutter-wear", "score": cuts / CUTTER_LIFE, "value": cuts})
     if row["overheats"] >= 3:
         reasons.append({"id": "head-overheat", "score": row["overheats"] / 3, "value": row["overheats"]})
-    if row["flaps"] >= 1:
+    if row["silences"] >= 2:  # silent, answered, silent again
         reasons.append({"id": "link-intermittent", "score": row["silences"] / 2, "value": row["silences"]})
     if row["power_events"] >= 2:
         reasons.append({"id": "power-unstable", "score": row["power_events"] / 2, "value": row["power_events"]})
+    reasons.sort(key=lambda x: (-x["score"], x["id"]))
     return reasons

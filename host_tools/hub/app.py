@@ -47,7 +47,7 @@ from host_tools.ereceipt import TOKEN, render_html
 from host_tools.errors import BadDataError
 from host_tools.fleet.alerts import Deliverer
 from host_tools.fleet.queries import Fleet
-from host_tools.fleet.summary import NewRecord
+from host_tools.fleet.summary import facts
 from host_tools.hub.store import ReceiptRow, RecordRow, Store, Unavailable, token_hash
 from host_tools.records import (
     MAX_TERMINAL,
@@ -60,7 +60,6 @@ from host_tools.records import (
     record_at,
 )
 from host_tools.report import report_json, report_of
-from posdiag import catalog as c
 from posdiag import config, hubwire
 from posdiag import record as r
 from posdiag.receipt import MAX_RECEIPT, ReceiptError, sanitize
@@ -229,16 +228,9 @@ def _add_row(rows: dict[int, RecordRow], i: int, raw: bytes, rec: dict) -> None:
     trigger = rec.get(r.K_TRIGGER, r.TRIGGER_BOOT)
     if "trigger" in rec[UNREADABLE] or trigger >= 1 << 31:
         trigger = -1  # unknown to this hub
-    counters = rec.get(r.K_COUNTERS)
-    facts = NewRecord(
-        rec[r.K_SEQ],
-        rec.get(r.K_TIME),
-        ranked,
-        tuple(counters) if counters is not None else None,  # a wrong one was left out
-        rec[r.K_CHECKS][c.CHECK_PRINTER] is not None,
-    )
     row = RecordRow(
-        rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None, facts
+        rec[r.K_SEQ], raw, trigger, rec.get(r.K_TIME), names.cause_id(ranked[0]) if ranked else None,
+        facts(rec, ranked),
     )
     if row.seq in rows and rows[row.seq].raw != raw:
         raise Refusal(400, "malformed", f"item {i}: seq {row.seq} twice with different bytes")

@@ -24,14 +24,15 @@ CREATE TABLE terminal_state (
     p1_time BIGINT,                 -- newest one
     p1_mm BIGINT,
     roll_change BIGINT,             -- newest paper-out
-    roll_mm BIGINT,                 -- paper counter when that roll started
+    roll_time BIGINT,               -- the first scheduled record at or after it
+    roll_mm BIGINT,                 -- its paper counter: where that roll started
     head_mm BIGINT,
-    cuts BIGINT,
+    cuts BIGINT,                    -- the terminal's own cut count
+    printer_cuts BIGINT,            -- the printer's (GS g 2), when it answers
     overheats BIGINT NOT NULL,
     power_events BIGINT NOT NULL,
-    silences BIGINT NOT NULL,       -- printer-no-response records, in seq order
-    answered INTEGER NOT NULL,      -- the printer answered since the last silence
-    flaps BIGINT NOT NULL,          -- silent again after answering
+    silences BIGINT NOT NULL,       -- times the printer went silent (runs of printer-no-response, seq order)
+    silent_now INTEGER NOT NULL,    -- the newest printer check was silent
     pending_receipts BIGINT,
     runs_out BIGINT                 -- the paper forecast's day, for sorting and alerts
 );
