@@ -25,8 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 
+import posdiag
+from host_tools.fleet.queries import Fleet
 from host_tools.hub import client as c
 from host_tools.sim.runner import SimArgumentError, check_hub, make_terminal
 from host_tools.uart import HostClock
@@ -579,10 +582,14 @@ def test_what_the_hub_will_never_take_stays_on_the_terminal_and_the_rest_goes(
     fill(t, 3, 2)
     refused = answer(422, {"error": "card-data"})
     malformed = answer(400, {"error": "malformed"})
-    # Receipt 1 refused for good; then a batch of records refused: sent one
-    # at a time, the first refused for good, the others stored.
-    between.plan = [refused, between.forward, malformed, malformed]
+    # Receipt 1 refused for good; then the first batch of records, which
+    # carries the terminal item, refused: sent again without the item, and
+    # refused again: then one record at a time, the first refused for good,
+    # the others stored.
+    between.plan = [refused, between.forward, malformed, malformed, malformed]
     assert t.upload() is True
+    first_batch, without_item = between.requests[2], between.requests[3]
+    assert b"gposdiag" in first_batch and b"gposdiag" not in without_item  # the item's first key, as CBOR
     up = t.uploader
     assert isinstance(up, uploader.Uploader) and up.refused == 2
     records, receipts = on_hub(db, name)
@@ -593,6 +600,29 @@ def test_what_the_hub_will_never_take_stays_on_the_terminal_and_the_rest_goes(
     t.run_selftest(REQUEST)
     n = len(between.requests)
     assert t.upload() is True and len(between.requests) == n + 1  # whole batches again
+
+
+def test_the_first_batch_after_boot_tells_the_hub_the_terminal_and_its_printer(
+    hub: Hub, db: str, tmp_path: Path
+) -> None:
+    """The terminal item goes once per boot, at the head of the first batch:
+    the hub's fleet view then knows the printer's model and the firmware."""
+    name, key = provision(hub)
+    t = terminal(hub.url, name, key, tmp_path)
+    fill(t, 2, 0)
+    # What a boot learns from a printer's GS I (this terminal has none).
+    t.printer_identity = {"model": 32, "firmware": "30.01", "maker": "EPSON", "name": "TM-T88V"}
+    assert t.upload() is True
+    info = hub.store.terminal(name)["info"]
+    assert info is not None and cbor2.loads(info)["terminal"] == name
+    row = Fleet(hub.store).terminals(q=name)["terminals"][0]
+    assert row["model"] == "TM-T88V" and row["firmware"] == posdiag.VERSION
+    before = len(on_hub(db, name)[0])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE terminals SET info = NULL WHERE terminal = ?", (name,))
+    t.run_selftest(REQUEST)
+    assert t.upload() is True and len(on_hub(db, name)[0]) == before + 1
+    assert hub.store.terminal(name)["info"] is None  # not again this boot
 
 
 @pytest.mark.parametrize(

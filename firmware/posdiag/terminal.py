@@ -314,7 +314,7 @@ class Terminal:
             if self.cfg["hub_url"] and self.parts.net is not None:
                 try:
                     from posdiag.uploader import Uploader
-                    up = Uploader(self.cfg, self.parts, self.log, self.journal)
+                    up = Uploader(self.cfg, self.parts, self.log, self.journal, self.info)
                 except (ImportError, ValueError):
                     up = False   # no package, or settings it cannot use
             self.uploader = up

@@ -18,6 +18,12 @@
 # journal entry read through it to be hashed, the head written and signed
 # in it, the body after the head (sent each time it fills), the answer.
 #
+# The terminal item (Terminal.info: its firmware, the printer's identity and
+# counters) goes at the head of the first batch of records after each boot,
+# so the hub's fleet view knows the printer model and firmware of terminals
+# no technician visits. It is dropped from the batch, not retried, if the
+# hub refuses a batch that carries it: records must never wait on it.
+#
 # Backoff is kept in RAM: a reboot runs a boot self-test and may try again
 # at once, which costs one request; saving the backoff to flash would cost a
 # flash write for every failed try (wear), on a terminal whose network may
@@ -28,7 +34,7 @@ import json
 import struct
 from hashlib import sha256
 
-from posdiag import flashfile, hubwire
+from posdiag import cbor, flashfile, hubwire
 from posdiag.hubwire import put
 
 try:
@@ -43,6 +49,7 @@ _MIN_LEFT_MS = const(20)  # below this much budget no request is started
 _MAX_BATCH = const(32)   # records in one request: each one short
 _HEAD_MAX = const(320)   # bytes of a request head besides the Host and terminal
 _KEEP = const(512)       # record bytes held between hashing and sending
+_ITEM_MAX = const(512)   # the terminal item's CBOR, at most (it is about 200 bytes)
 _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(300000)
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -85,10 +92,11 @@ class Uploader:
     upload_budget_ms). parts: hal.Parts with net (the socket module), tls
     (an object with wrap_socket(sock, server_hostname=...): an
     ssl.SSLContext) for https, entropy (nonces), clock and storage. log:
-    the diagnostics Log; journal: the pending-receipt Log. Raises Refused
-    for settings it cannot upload with."""
+    the diagnostics Log; journal: the pending-receipt Log; info: a function
+    that returns the terminal item (Terminal.info), sent once per boot.
+    Raises Refused for settings it cannot upload with."""
 
-    def __init__(self, cfg, parts, log, journal):
+    def __init__(self, cfg, parts, log, journal, info=None):
         self.tls, self.host, self.port = parse_url(cfg["hub_url"])
         if self.tls and parts.tls is None:
             raise Refused("hub URL is https:// and the board has no TLS")
@@ -107,6 +115,8 @@ class Uploader:
         self._st = parts.storage
         self.log = log
         self.journal = journal
+        self._info = info        # the terminal item's source; None once the hub has it
+        self._item = None  # type: bytes | None  # its CBOR, made at the first batch
         # The cursor and its copy's generation, kept so that moving it
         # writes one copy without reading both first.
         self._gen, saved = flashfile.newest(self._st, STATE)
@@ -294,14 +304,19 @@ class Uploader:
         if first >= log.next_seq:
             return 0
         n = min(self._batch, log.next_seq - first)
+        item = self._terminal_item()
         found = last = length = 0
         h = None
         kept = []  # type: list
         for _ in range(2):
-            head = hubwire.records_head(n)
+            head = hubwire.records_head(n + (1 if item else 0))
             h = sha256(head)
-            found = last = length = 0
+            found = last = 0
+            length = len(item) if item else 0
             kept = [head]
+            if item:
+                h.update(item)
+                kept.append(item)
             for seq, data in log.records(first):
                 if found == n:
                     break
@@ -322,23 +337,44 @@ class Uploader:
         # made while hashing; a backlog is read from the log again.
         answer = self._post(hubwire.PATH_RECORDS, h.digest(), len(head) + length,
                             self._send_pieces if kept else self._send_records,
-                            kept or (first, n))
+                            kept or (first, n, item))
         if answer is None:
             return None
         status, body = answer
         if status != 200:
+            if item and status in (400, 413, 415, 422):
+                self._info = self._item = None   # the same records again, without it
+                return -1
             return self._refused(status, last, False)
         if not isinstance(body, dict) or body.get("last") != last or body.get("records") != n:
             self._failed(NET_ERROR, 0)   # not the answer to this batch
             return None
+        self._info = self._item = None   # the hub has it: not again this boot
         self._move_cursor(last + 1)
         self.stored_records += n
         self._ok()
         return n
 
+    def _terminal_item(self):
+        # The terminal item as CBOR, made once; None when it is sent or
+        # cannot be (no source, or too large to go in one buffer).
+        if self._info is None:
+            return None
+        if self._item is None:
+            try:
+                data = cbor.encode(self._info())
+            except Exception:  # noqa: BLE001 - a part failed: the records go without it
+                data = b""
+            self._item = data if len(data) <= _ITEM_MAX else b""
+            if not self._item:
+                self._info = None
+        return self._item or None
+
     def _send_records(self, i, batch):
-        since, n = batch
-        i = self._put(i, hubwire.records_head(n))
+        since, n, item = batch
+        i = self._put(i, hubwire.records_head(n + (1 if item else 0)))
+        if item:
+            i = self._put(i, item)
         k = 0
         for _, data in self.log.records(since):
             if k == n:
