@@ -2,7 +2,7 @@
 temporary folder, a terminal provisioned on it, a simulated terminal that
 uploads to it (`posdiag sim --hub`) and fails a print: the customer's QR
 link answers with the receipt page, and the diagnosis is on the hub without
-a cable (the operator API). Every step is a real process, as an operator
+a cable (the operator API), and the fleet view lists it. Every step is a real process, as an operator
 and a technician would run them."""
 
 from __future__ import annotations
@@ -130,6 +130,18 @@ def main() -> int:
             print(f"  - {cause.get('id')} ({cause.get('severity')}): {hint}")
             for step in cause.get("steps", [])[:2]:
                 print(f"      {step}")
+
+        # The fleet view: the same terminal among all the operator's.
+        fleet = client.request(url, "GET", "/api/v1/fleet/terminals", headers=op)
+        print(f"\n$ curl -H 'Authorization: Bearer …' {url}/api/v1/fleet/terminals")
+        if fleet.status != 200:
+            raise SystemExit(f"demo-hub: the fleet view answered {fleet.status}")
+        now = fleet.json()
+        print("  " + ", ".join(f"{n} {light}" for light, n in now.get("counts", {}).items()))
+        for row in now.get("terminals", [])[:3]:
+            print(f"  {row['terminal']}: {row['light']}, {row['top_cause']} ({row['category']}); "
+                  f"printer {row['model']}, firmware {row['firmware']}")
+        print(f"  the pages: {url}/fleet/ (sign in with the operator's token)")
         print(f"\ndemo-hub finished in {time.monotonic() - started:.1f} s")
         return 0
     finally:
