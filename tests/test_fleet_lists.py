@@ -31,15 +31,6 @@ def fleet() -> gen.Fleet:
     return gen.make_fleet(terminals=TERMINALS, records_per_terminal=60, seed=1)
 
 
-def _pg_database(cluster: Cluster, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(cluster.url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return cluster.url.replace("/postgres?", f"/{name}?")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def loaded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fleet: gen.Fleet
@@ -47,7 +38,7 @@ def loaded(
     if request.param == "sqlite":
         url = str(tmp_path_factory.mktemp("fleet") / "hub.sqlite3")
     else:
-        url = _pg_database(request.getfixturevalue("pg_cluster"), f"fleet_lists_{os.getpid()}")
+        url = request.getfixturevalue("pg_cluster").database(f"fleet_lists_{os.getpid()}")
     store = Store(url)
     store.migrate()
     gen.load(store, fleet)
@@ -66,7 +57,7 @@ def shuffled(
     if request.param == "sqlite":
         url = str(tmp_path_factory.mktemp("fleet") / "shuffled.sqlite3")
     else:
-        url = _pg_database(request.getfixturevalue("pg_cluster"), f"fleet_shuffled_{os.getpid()}")
+        url = request.getfixturevalue("pg_cluster").database(f"fleet_shuffled_{os.getpid()}")
     store = Store(url)
     store.migrate()
     gen.load_shuffled(store, fleet, batch=9, seed=5)
