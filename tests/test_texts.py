@@ -123,9 +123,11 @@ def test_every_label_is_used_by_the_code() -> None:
 
 
 def test_every_fleet_label_is_used_by_the_fleet_pages() -> None:
-    """Each [fleet] key is named in web.py, whole or as a prefix and a rest
-    ("col_" + name) both named there."""
-    source = (HOST / "fleet" / "web.py").read_text()
+    """Each [fleet] key is named in the fleet's web layer (web.py and the
+    modules it mounts), whole or as a prefix and a rest ("col_" + name) both
+    named there."""
+    web = ("web.py", "webkit.py", "layout.py", "session.py", "export.py", "overview.py", "worklists.py", "api.py")
+    source = "".join((HOST / "fleet" / name).read_text() for name in web)
     for key in EN["fleet"]:
         prefix, _, rest = key.partition("_")
         whole = f'"{key}"' in source or f"'{key}'" in source
