@@ -107,8 +107,15 @@ class Deliverer:
                 break
             if time.monotonic() < self._next_try.get(alert_id, 0) or not self._claim(alert_id, tries):
                 continue
-            alert = {"id": alert_id, "kind": kind, "terminal": terminal, "model": model, "cause": cause,
-                     "raised": raised, "detail": json.loads(detail)}
+            alert = {
+                "id": alert_id,
+                "kind": kind,
+                "terminal": terminal,
+                "model": model,
+                "cause": cause,
+                "raised": raised,
+                "detail": json.loads(detail),
+            }
             why = self._post(payload(alert))
             if why is None:
                 self._delivered(alert_id)
