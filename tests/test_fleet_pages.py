@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from host_tools.fleet.web import COOKIE, CSP, LISTS
 from host_tools.hub import client as c
 from tests.cdp import Chromium, Page, chromium_binary
 from tests.fleet_gen import HOSTILE, load, make_fleet
+from tests.pg import pg_cluster  # noqa: F401 - the session's cluster fixture
 from tests.test_hub import Captured, Hub, start_hub
 
 # A terminal id no terminal sends (the upload path refuses it) but the
@@ -67,11 +69,14 @@ class Site:
         return f"{paths.get(page, '/fleet/' + page)}?{query}"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     fleet = make_fleet(terminals=40, records_per_terminal=30)
-    folder = tmp_path_factory.mktemp("fleet-hub")
-    h = start_hub(str(folder / "hub.sqlite3"), Captured(), clock=lambda: fleet.now + 3600)
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("fleet-hub") / "hub.sqlite3")
+    else:
+        db = request.getfixturevalue("pg_cluster").database(f"fleet_pages_{os.getpid()}")
+    h = start_hub(db, Captured(), clock=lambda: fleet.now + 3600)
     try:
         crafted = dataclasses.replace(fleet.terminals[-1], terminal=CRAFTED, merchant=HOSTILE)
         load(h.store, [*fleet.terminals, crafted])
