@@ -38,6 +38,22 @@ _ROW = (
     "records",
 )
 
+# The columns each list reads (terminal_state), no more.
+_PAPER = ("terminal", "merchant", "p0_time", "p0_mm", "p1_time", "p1_mm", "roll_mm")
+_SERVICE = (
+    "terminal",
+    "merchant",
+    "model",
+    "head_mm",
+    "cuts",
+    "printer_cuts",
+    "overheats",
+    "silences",
+    "power_events",
+)
+_LOOSE = 1 - 1e-9  # a threshold in SQL, a hair lower: the exact rule is applied again in Python
+_CHUNK = 500  # merchants per IN list
+
 
 class SettingError(ValueError):
     """A setting that does not exist or a value it cannot take."""
@@ -238,64 +254,97 @@ class Fleet:
 
     def paper(self, limit: int = 500) -> dict:
         """The consumables plan: rolls running out soonest, and the merchants
-        to ship paper to (docs/fleet.md)."""
+        to ship paper to (docs/fleet.md). Rows come in the order of the
+        forecast stored at ingest (runs_out); the forecast's figures are
+        worked out again only for the rows listed, from the columns they
+        rest on."""
         now = self._now()
+        cols = ", ".join(_PAPER)
 
         def work(ex: Callable[..., Any]) -> tuple:
             conf = ingest.settings(ex)
-            rows = self._rows(ex, "WHERE runs_out IS NOT NULL ORDER BY runs_out, terminal LIMIT ?", (limit,))
-            ship_rows = self._rows(
-                ex,
-                "WHERE runs_out <= ? ORDER BY merchant, runs_out, terminal",
+            rows = ex(
+                f"SELECT {cols} FROM terminal_state WHERE runs_out IS NOT NULL ORDER BY runs_out, terminal LIMIT ?",
+                (limit,),
+            ).fetchall()
+            ship_rows = ex(
+                f"SELECT {cols} FROM terminal_state WHERE runs_out <= ? ORDER BY merchant, runs_out, terminal",
                 (now + conf["ship_within_days"] * 86400,),
-            )
+            ).fetchall()
             return conf, rows, ship_rows
 
         conf, rows, ship_rows = self._read(work)
+        roll_m = conf["roll_m"]
+        forecasts: dict[str, dict] = {}
+
+        def forecast(row: tuple) -> dict:
+            f = forecasts.get(row[0])
+            if f is None:
+                f = forecasts[row[0]] = summary.paper_forecast(dict(zip(_PAPER, row, strict=True)), roll_m)
+            return f
+
         terminals = []
         for row in rows:
-            f = summary.paper_forecast(row, conf["roll_m"])
+            f = forecast(row)
             days_left = None if f["runs_out"] is None else (f["runs_out"] - now) / 86400
-            terminals.append({"terminal": row["terminal"], "merchant": row["merchant"], **f, "days_left": days_left})
+            terminals.append({"terminal": row[0], "merchant": row[1], **f, "days_left": days_left})
         ship: dict[str | None, dict] = {}
+        cover = conf["cover_days"]
         for row in ship_rows:
-            f = summary.paper_forecast(row, conf["roll_m"])
-            if f["runs_out"] is None:
+            f = forecast(row)
+            runs_out = f["runs_out"]
+            if runs_out is None:
                 continue
-            rolls = max(1, math.ceil((f["per_day_m"] or 0) * conf["cover_days"] / conf["roll_m"]))
-            entry = ship.setdefault(
-                row["merchant"], {"merchant": row["merchant"], "terminals": [], "rolls": 0, "runs_out": f["runs_out"]}
-            )
-            entry["terminals"].append(row["terminal"])
+            rolls = max(1, math.ceil((f["per_day_m"] or 0) * cover / roll_m))
+            merchant = row[1]
+            entry = ship.get(merchant)
+            if entry is None:
+                entry = ship[merchant] = {"merchant": merchant, "terminals": [], "rolls": 0, "runs_out": runs_out}
+            entry["terminals"].append(row[0])
             entry["rolls"] += rolls
-            entry["runs_out"] = min(entry["runs_out"], f["runs_out"])
+            entry["runs_out"] = min(entry["runs_out"], runs_out)
         settings = {k: conf[k] for k in ("roll_m", "ship_within_days", "cover_days")}
         ordered = sorted(ship.values(), key=lambda e: (e["runs_out"], e["merchant"] or ""))
         return {"terminals": terminals, "ship": ordered, "settings": settings}
 
     def training(self) -> dict:
         """Merchants whose terminals show operator causes more often than the
-        fleet's norm, with what to train on."""
+        fleet's norm, with what to train on. SQL keeps the merchants that can
+        be listed (a little generously: the rule is checked again here, in
+        the same arithmetic as ever) and counts operator causes for those."""
         operator = sorted(names.CAUSES[code].id for code in summary.OPERATOR_CAUSES)
 
         def work(ex: Callable[..., Any]) -> tuple:
             conf = ingest.settings(ex)
+            records, events = ex("SELECT SUM(records), SUM(operator_events) FROM terminal_state").fetchone()
+            records, events = int(records or 0), int(events or 0)
+            norm = events / records if records else 0.0
+            if not norm:
+                return conf, norm, [], []
             merchants = ex(
-                "SELECT merchant, COUNT(*), SUM(records), SUM(operator_events) FROM terminal_state GROUP BY merchant"
+                "SELECT merchant, COUNT(*), SUM(records), SUM(operator_events) FROM terminal_state "
+                "WHERE merchant IS NOT NULL GROUP BY merchant "
+                "HAVING SUM(operator_events) >= ? AND SUM(operator_events) >= ? * SUM(records)",
+                (conf["training_min_events"], conf["training_factor"] * norm * _LOOSE),
             ).fetchall()
+            causes: list = []
             marks = ", ".join("?" * len(operator))
-            causes = ex(
-                "SELECT s.merchant, c.cause, SUM(c.records) FROM terminal_causes c "
-                "JOIN terminal_state s ON s.terminal = c.terminal "
-                f"WHERE c.cause IN ({marks}) GROUP BY s.merchant, c.cause",
-                operator,
-            ).fetchall()
-            return conf, merchants, causes
+            listed = [m[0] for m in merchants]
+            for i in range(0, len(listed), _CHUNK):
+                chunk = listed[i : i + _CHUNK]
+                # CROSS JOIN: SQLite walks the listed merchants' terminals and looks
+                # their causes up by key, where it would scan every terminal's causes
+                causes += ex(
+                    "SELECT s.merchant, c.cause, SUM(c.records) FROM terminal_state s "
+                    "CROSS JOIN terminal_causes c "
+                    f"WHERE c.terminal = s.terminal AND s.merchant IN ({', '.join('?' * len(chunk))}) "
+                    f"AND c.cause IN ({marks}) "
+                    "GROUP BY s.merchant, c.cause",
+                    [*chunk, *operator],
+                ).fetchall()
+            return conf, norm, merchants, causes
 
-        conf, merchants, causes = self._read(work)
-        records = sum(int(m[2]) for m in merchants)
-        events = sum(int(m[3]) for m in merchants)
-        norm = events / records if records else 0.0
+        conf, norm, merchants, causes = self._read(work)
         by_merchant: dict[str, list[dict]] = defaultdict(list)
         for merchant, cause, n in causes:
             by_merchant[merchant].append({"cause": cause, "count": int(n)})
@@ -322,18 +371,24 @@ class Fleet:
         return {"norm": norm, "merchants": listed}
 
     def service(self) -> list[dict]:
-        """Printers to replace or visit before they fail, most urgent first."""
+        """Printers to replace or visit before they fail, most urgent first.
+        SQL keeps the terminals with a reason (cuts: the printer's own
+        counter first, as the rule reads them), a little generously; the
+        reasons are worked out here from the columns they rest on."""
 
-        def work(ex: Callable[..., Any]) -> list[dict]:
-            return self._rows(
-                ex,
-                "WHERE head_mm >= ? OR cuts >= ? OR printer_cuts >= ? OR overheats >= 3 OR silences >= 2 "
-                "OR power_events >= 2",
-                (WEAR_WARN * HEAD_LIFE_MM, WEAR_WARN * CUTTER_LIFE, WEAR_WARN * CUTTER_LIFE),
+        def work(ex: Callable[..., Any]) -> list:
+            return list(
+                ex(
+                    f"SELECT {', '.join(_SERVICE)} FROM terminal_state "
+                    "WHERE head_mm >= ? OR COALESCE(printer_cuts, cuts) >= ? OR overheats >= 3 OR silences >= 2 "
+                    "OR power_events >= 2",
+                    (WEAR_WARN * HEAD_LIFE_MM * _LOOSE, WEAR_WARN * CUTTER_LIFE * _LOOSE),
+                ).fetchall()
             )
 
         out = []
-        for row in self._read(work):
+        for got in self._read(work):
+            row = dict(zip(_SERVICE, got, strict=True))
             reasons = summary.service_reasons(row)
             if reasons:
                 out.append(
