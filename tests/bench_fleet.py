@@ -1,12 +1,20 @@
 """The fleet view's bench (docs/fleet.md): 10,000 terminals at 100,000 and
 at 1,000,000 records, on SQLite and on a throwaway PostgreSQL (tests/pg.py).
 
-- Ingest: records/s through put_records (the summaries folded in, the hub's
-  path after app.parse_records) beside a bare executemany of the same rows
-  into a table of the records' shape, same batches, one transaction each.
-- Each list: Fleet's method beside the bare SQL behind it, run on the same
-  store's connections; each page (host_tools/fleet/web.py) through an
-  in-process ASGI request, when the pages are there. Median of a few runs.
+- The fleet: tests/fleet_gen.bulk_records, the same terminals (kinds,
+  merchants, printers, paper use, wear, where their events fall) at every
+  size, their records over the same 30 days: 10 a terminal at 100k, 100 at
+  1M, the same fleet observed ten times as often. So the lists have about
+  the same members at both sizes (printed beside the times) and only the
+  records behind them grow. Each size is loaded into a database of its own
+  through the hub's path (app.parse_records, then store.put_records).
+- Ingest: records/s through put_records (the summaries folded in), and at
+  the largest size a bare executemany of the same rows into a table of the
+  records' shape, same batches, one transaction each.
+- Each page: its time through the hub's whole app (make_app, an in-process
+  ASGI GET with an operator's cookie), the Fleet calls it makes, and the
+  bare SQL behind it: the statements that fetch the rows the page shows,
+  nothing more, on the same store's connections. Median of RUNS runs.
   The goal: a page as fast at 1M records as at 100k, and <= 2x its bare
   query.
 
@@ -30,7 +38,7 @@ if __package__ in (None, ""):
 
 from tests import fleet_gen as gen
 
-RUNS = 5  # each query: the median of this many
+RUNS = 11  # each query: the median of this many (a shared machine: 5 was noisy)
 BARE_SAMPLE = 100_000  # records the bare executemany inserts for the comparison
 BARE_SQL = (
     "INSERT INTO bare_records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
@@ -84,7 +92,7 @@ def _bare_rate(url: str, terminals: int, per: int) -> float:
 
     batches = []
     count = 0
-    for term in gen.bulk_records(terminals, terminals * per, per_terminal=per):
+    for term in gen.bulk_records(terminals, per):
         for chunk, received in gen.batches(term):
             _, rows = parse_records(gen.body(term.item_bytes(), chunk))
             batches.append([(term.terminal, r.seq, r.raw, received, r.trigger, r.time, r.top_cause) for r in rows])
@@ -124,65 +132,158 @@ def _bare_rate(url: str, terminals: int, per: int) -> float:
 
 # -- the lists and their bare queries ------------------------------------------------------
 
+# The columns the paper and service lists read (host_tools/fleet/queries.py's _PAPER, _SERVICE).
+PAPER_COLS = "terminal, merchant, p0_time, p0_mm, p1_time, p1_mm, roll_mm"
+SERVICE_COLS = "terminal, merchant, model, head_mm, cuts, printer_cuts, overheats, silences, power_events"
+OPERATOR = "('cover-open', 'link-garbled', 'paper-loaded-backwards', 'printer-busy-offline', 'software-mismatch')"
+PAGE_SIZE = 50  # terminals on the first page of /fleet/ (overview.PAGE_SIZE)
 
-def _bare_queries(now: int) -> dict[str, list[tuple[str, tuple]]]:
-    """The SQL behind each Fleet list (migration 0002's tables), as the
-    statements the list needs, run bare."""
+
+def _bare_queries(now: int) -> dict[str, Callable[[Callable[..., Any]], int]]:
+    """Per page, the SQL that fetches the rows the page shows, and nothing
+    more: the same statements as Fleet's, the settings written in as the
+    defaults (docs/fleet.md) except on the paper page, which shows them.
+    Each returns the rows it fetched."""
     cutoff = now - 36 * 3600
     shown = "CASE WHEN last_seen < ? THEN 'silent' ELSE light END"
     order = "CASE WHEN last_seen < ? THEN 2 WHEN light = 'fault' THEN 0 WHEN light = 'warning' THEN 1 ELSE 3 END"
-    cols = (
-        "terminal, merchant, model, firmware, last_seen, last_seq, last_time, light, top_cause, category, records, "
-        "operator_events, p0_time, p0_mm, p1_time, p1_mm, roll_change, roll_mm, head_mm, cuts, overheats, "
-        "power_events, silences, flaps, runs_out"
-    )
     first_day = time.strftime("%Y-%m-%d", time.gmtime(now - 29 * 86400))
+
+    def rows(ex: Callable[..., Any], statements: list[tuple[str, tuple]]) -> int:
+        return sum(len(ex(sql, params).fetchall()) for sql, params in statements)
+
+    def terminals(ex: Callable[..., Any]) -> int:
+        return rows(
+            ex,
+            [
+                (f"SELECT {shown} AS l, COUNT(*) FROM terminal_state GROUP BY l", (cutoff,)),
+                ("SELECT COUNT(*) FROM terminal_state WHERE 1 = 1", ()),
+                (
+                    f"SELECT {shown}, terminal, merchant, top_cause, category, model, firmware, last_seen, "
+                    f"last_time, records FROM terminal_state WHERE 1 = 1 ORDER BY {order}, terminal LIMIT ? OFFSET 0",
+                    (cutoff, cutoff, PAGE_SIZE),
+                ),
+                ("SELECT DISTINCT model FROM cause_days ORDER BY model", ()),  # the filters' choices
+                ("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware", ()),
+            ],
+        )
+
+    def causes(ex: Callable[..., Any]) -> int:
+        return rows(
+            ex,
+            [
+                (f"SELECT day, {by}, SUM(records) FROM cause_days WHERE day >= ? GROUP BY day, {by}", (first_day,))
+                for by in ("category", "cause")
+            ]
+            + [
+                ("SELECT DISTINCT model FROM cause_days ORDER BY model", ()),
+                ("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware", ()),
+            ],
+        )
+
+    def paper(ex: Callable[..., Any]) -> int:
+        return rows(
+            ex,
+            [
+                ("SELECT name, value FROM fleet_settings", ()),
+                (
+                    f"SELECT {PAPER_COLS} FROM terminal_state WHERE runs_out IS NOT NULL "
+                    "ORDER BY runs_out, terminal LIMIT 500",
+                    (),
+                ),
+                (
+                    f"SELECT {PAPER_COLS} FROM terminal_state WHERE runs_out <= ? "
+                    "ORDER BY merchant, runs_out, terminal",
+                    (now + 7 * 86400,),
+                ),
+            ],
+        )
+
+    def training(ex: Callable[..., Any]) -> int:
+        recs, events = ex("SELECT SUM(records), SUM(operator_events) FROM terminal_state").fetchone()
+        norm = int(events) / int(recs)
+        merchants = ex(
+            "SELECT merchant, COUNT(*), SUM(records), SUM(operator_events) FROM terminal_state "
+            "WHERE merchant IS NOT NULL GROUP BY merchant "
+            "HAVING SUM(operator_events) >= 3 AND SUM(operator_events) >= ? * SUM(records)",
+            (2 * norm,),
+        ).fetchall()
+        listed = [m[0] for m in merchants]
+        if not listed:
+            return 1
+        causes = ex(
+            "SELECT s.merchant, c.cause, SUM(c.records) FROM terminal_state s CROSS JOIN terminal_causes c "
+            f"WHERE c.terminal = s.terminal AND s.merchant IN ({', '.join('?' * len(listed))}) "
+            f"AND c.cause IN {OPERATOR} "
+            "GROUP BY s.merchant, c.cause",
+            listed,
+        ).fetchall()
+        return 1 + len(merchants) + len(causes)
+
+    def service(ex: Callable[..., Any]) -> int:
+        return rows(
+            ex,
+            [
+                (
+                    f"SELECT {SERVICE_COLS} FROM terminal_state WHERE head_mm >= ? "
+                    "OR COALESCE(printer_cuts, cuts) >= ? OR overheats >= 3 OR silences >= 2 OR power_events >= 2",
+                    (90_000_000, 450_000),
+                )
+            ],
+        )
+
+    def silent(ex: Callable[..., Any]) -> int:
+        return rows(
+            ex,
+            [
+                (
+                    "SELECT terminal, merchant, last_seen FROM terminal_state WHERE last_seen < ? "
+                    "ORDER BY last_seen, terminal",
+                    (cutoff,),
+                )
+            ],
+        )
+
     return {
-        "terminals": [
-            (f"SELECT {shown} AS l, COUNT(*) FROM terminal_state GROUP BY l", (cutoff,)),
-            ("SELECT COUNT(*) FROM terminal_state WHERE 1 = 1", ()),
-            (
-                f"SELECT {shown}, terminal, merchant, top_cause, category, model, firmware, last_seen, last_time, "
-                f"records FROM terminal_state ORDER BY {order}, terminal LIMIT 100 OFFSET 0",
-                (cutoff, cutoff),
-            ),
-        ],
-        "causes": [
-            ("SELECT day, category, SUM(records) FROM cause_days WHERE day >= ? GROUP BY day, category", (first_day,)),
-            ("SELECT DISTINCT model FROM cause_days ORDER BY model", ()),
-            ("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware", ()),
-        ],
-        "paper": [
-            (f"SELECT {cols} FROM terminal_state WHERE runs_out IS NOT NULL ORDER BY runs_out, terminal LIMIT 500", ()),
-            (
-                f"SELECT {cols} FROM terminal_state WHERE runs_out <= ? ORDER BY merchant, runs_out, terminal",
-                (now + 7 * 86400,),
-            ),
-        ],
-        "training": [
-            ("SELECT merchant, COUNT(*), SUM(records), SUM(operator_events) FROM terminal_state GROUP BY merchant", ()),
-            (
-                "SELECT s.merchant, c.cause, SUM(c.records) FROM terminal_causes c "
-                "JOIN terminal_state s ON s.terminal = c.terminal "
-                "WHERE c.cause IN ('cover-open', 'link-garbled', 'paper-loaded-backwards', 'printer-busy-offline', "
-                "'software-mismatch') GROUP BY s.merchant, c.cause",
-                (),
-            ),
-        ],
-        "service": [
-            (
-                f"SELECT {cols} FROM terminal_state WHERE head_mm >= ? OR cuts >= ? OR overheats >= 3 OR flaps >= 1 "
-                "OR power_events >= 2",
-                (90_000_000, 450_000),
-            ),
-        ],
-        "silent": [
-            (
-                "SELECT terminal, merchant, last_seen FROM terminal_state WHERE last_seen < ? "
-                "ORDER BY last_seen, terminal",
-                (cutoff,),
-            ),
-        ],
+        "terminals": terminals,
+        "causes": causes,
+        "paper": paper,
+        "training": training,
+        "service": service,
+        "silent": silent,
+    }
+
+
+def _fleet_calls(fleet: Any) -> dict[str, Callable[[], Any]]:
+    """Per page, the Fleet calls it makes (host_tools/fleet/overview.py, worklists.py)."""
+    return {
+        "terminals": lambda: (fleet.terminals(limit=PAGE_SIZE), fleet.causes(1)),
+        "causes": lambda: (fleet.causes(30, "category"), fleet.causes(30, "cause")),
+        "paper": lambda: fleet.paper(),
+        "training": lambda: fleet.training(),
+        "service": lambda: fleet.service(),
+        "silent": lambda: fleet.silent(),
+    }
+
+
+def _lengths(fleet: Any) -> dict[str, str]:
+    """What each page lists, in a few numbers (the same at both sizes when the comparison is fair)."""
+    by_cause = fleet.causes(30, "cause")
+    terms = fleet.terminals(limit=PAGE_SIZE)
+    # the rows the charts' sums read: one per day, cause, model and firmware seen
+    summed = fleet.store.transaction(
+        lambda ex: ex("SELECT COUNT(*) FROM cause_days WHERE day >= ?", (by_cause["days"][0],)).fetchone()[0], False
+    )
+    counts = "/".join(str(terms["counts"][k]) for k in ("fault", "warning", "healthy", "silent"))
+    paper = fleet.paper()
+    return {
+        "terminals": f"{len(terms['terminals'])} of {terms['total']} (f/w/h/s {counts})",
+        "causes": f"{len(by_cause['series'])} causes x {len(by_cause['days'])} days, from {summed} cause_days rows",
+        "paper": f"{len(paper['terminals'])} rolls, ship {len(paper['ship'])} merchants "
+        f"({sum(len(e['terminals']) for e in paper['ship'])} terminals)",
+        "training": f"{len(fleet.training()['merchants'])} merchants",
+        "service": f"{len(fleet.service())} terminals",
+        "silent": f"{len(fleet.silent())} terminals",
     }
 
 
@@ -201,13 +302,10 @@ class _Pages:
     (no socket), signed in with an operator's cookie."""
 
     def __init__(self, store: Any, clock: Callable[[], float]) -> None:
-        from starlette.applications import Starlette
-
         from host_tools.fleet import web
         from host_tools.hub.app import make_app
 
-        _, hub = make_app(store, clock=clock) if _takes_clock() else make_app(store)
-        self.app = Starlette(routes=web.fleet_routes(hub))
+        self.app, _ = make_app(store, clock=clock)  # the hub's whole app: its edge, then fleet_routes
         self.cookie = f"{web.COOKIE}={store.add_operator(f'bench-{time.monotonic_ns()}')}"
         self.loop = asyncio.new_event_loop()
 
@@ -249,122 +347,111 @@ class _Pages:
         self.loop.close()
 
 
-def _takes_clock() -> bool:
-    import inspect
-
-    from host_tools.hub.app import Hub
-
-    return "clock" in inspect.signature(Hub).parameters
-
-
-def _measure(store: Any, fleet: Any, pages: _Pages | None, now: int) -> dict[str, tuple[float, float, float | None]]:
-    """{list: (Fleet ms, bare ms, page ms)}."""
+def _measure(store: Any, fleet: Any, pages: _Pages, now: int) -> dict[str, tuple[float, float, float, int]]:
+    """{page: (Fleet ms, bare ms, page ms, rows the bare SQL fetched)}."""
     bare = _bare_queries(now)
-    calls = {
-        "terminals": lambda: fleet.terminals(),
-        "causes": lambda: fleet.causes(),
-        "paper": lambda: fleet.paper(),
-        "training": lambda: fleet.training(),
-        "service": lambda: fleet.service(),
-        "silent": lambda: fleet.silent(),
-    }
     out = {}
-    for name, call in calls.items():
-        statements = bare[name]
-
-        def run_bare(statements: list = statements) -> None:
-            store.transaction(lambda ex: [ex(sql, params).fetchall() for sql, params in statements], False)
-
-        page_ms = None
-        if pages is not None:
-            status, _ = pages.get(PAGES[name])
-            if status == 200:
-                page_ms = _median_ms(lambda name=name: pages.get(PAGES[name]))
-            else:
-                print(f"    page {PAGES[name]}: status {status}")
-        out[name] = (_median_ms(call), _median_ms(run_bare), page_ms)
+    for name, call in _fleet_calls(fleet).items():
+        query = bare[name]
+        status, _ = pages.get(PAGES[name])
+        if status != 200:
+            raise SystemExit(f"page {PAGES[name]}: status {status}")
+        fetched = store.transaction(query, False)
+        page_ms = _median_ms(lambda name=name: pages.get(PAGES[name]))
+        fleet_ms = _median_ms(call)
+        bare_ms = _median_ms(lambda query=query: store.transaction(query, False))
+        out[name] = (fleet_ms, bare_ms, page_ms, fetched)
     return out
 
 
-def _shown(times: tuple[float, float, float | None]) -> float:
-    """The page's time, else Fleet's."""
-    return times[2] if times[2] is not None else times[0]
+def _database(label: str, url_for: Callable[[str], str], terminals: int, sizes: tuple[int, ...]) -> dict:
+    """Each size in a database of its own: the fleet loaded, the pages measured."""
+    from host_tools.fleet.queries import Fleet
+    from host_tools.hub.store import Store
+
+    results = {}
+    for size in sizes:
+        per = size // terminals
+        url = url_for(f"fleet_bench_{size}")
+        store = Store(url)
+        store.migrate()
+        t0 = time.perf_counter()
+        n, parse_s, put_s = _load(store, gen.bulk_records(terminals, per), provision=True)
+        took = time.perf_counter() - t0
+        if url.startswith("postgresql"):
+            # what autovacuum does soon after a load this size: the planner's
+            # statistics, and no vacuum running under the timings
+            store.transaction(lambda ex: ex("ANALYZE"), False)
+        print(
+            f"  {label}: loaded {n:,} records ({per} a terminal over {gen.SPAN_DAYS} days) in {took:.0f} s: "
+            f"put_records with summaries {n / put_s:,.0f} records/s, parse_records {n / parse_s:,.0f}/s",
+            flush=True,
+        )
+        if size == sizes[-1]:
+            bare = _bare_rate(url, terminals, per)
+            print(f"  {label}: bare executemany {bare:,.0f} records/s; with summaries {n / put_s / bare:.2f} of bare")
+
+        def hub_clock() -> float:
+            return gen.NOW
+
+        fleet = Fleet(store, clock=hub_clock)
+        pages = _Pages(store, hub_clock)
+        try:
+            results[size] = (_lengths(fleet), _measure(store, fleet, pages, gen.NOW), took)
+        finally:
+            pages.close()
+            store.close()
+        if not url.startswith("postgresql"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(url + suffix).unlink(missing_ok=True)
+    return results
 
 
-def _pages_ready() -> bool:
-    try:
-        from host_tools.fleet import web
-    except ImportError:
-        return False
-    return hasattr(web, "fleet_routes")
+def _report(label: str, results: dict, sizes: tuple[int, ...]) -> None:
+    print(
+        f"\n  {label} (ms, median of {RUNS}; page: a GET through the hub's app in process, its operator's cookie "
+        "checked; Fleet: the calls the page makes; bare: the SQL fetching the rows it shows; rows: what that SQL "
+        "fetched)"
+    )
+    print(
+        f"    {'page':10} {'records':>9} {'Fleet':>7} {'bare':>7} {'page':>7} {'F/bare':>6} {'pg/bare':>7}  rows  lists"
+    )
+    for name in PAGES:
+        for size in sizes:
+            lengths, times, _ = results[size]
+            f_ms, b_ms, p_ms, fetched = times[name]
+            print(
+                f"    {name:10} {size:>9,} {f_ms:7.2f} {b_ms:7.2f} {p_ms:7.2f} {f_ms / b_ms:6.2f} {p_ms / b_ms:7.2f}"
+                f" {fetched:5}  {lengths[name]}"
+            )
+    if len(sizes) > 1:
+        first, last = results[sizes[0]][1], results[sizes[-1]][1]
+        print(f"    at {sizes[-1]:,} / at {sizes[0]:,} records (1.00: flat):")
+        for name in PAGES:
+            growth = [last[name][i] / first[name][i] for i in (0, 1, 2)]
+            print(f"      {name:10} Fleet {growth[0]:5.2f}  bare {growth[1]:5.2f}  page {growth[2]:5.2f}")
 
 
 def fleet_bench(terminals: int = 10_000, sizes: tuple[int, ...] = (100_000, 1_000_000)) -> None:
-    from host_tools.fleet.queries import Fleet
-    from host_tools.hub.store import Store
     from tests import pg
 
     started = time.perf_counter()
-    now = gen.NOW
-    print(f"fleet view: {terminals:,} terminals at {', '.join(f'{s:,}' for s in sizes)} records (same run)")
+    print(
+        f"fleet view: {terminals:,} terminals, the same fleet at {', '.join(f'{s:,}' for s in sizes)} records "
+        f"(each size a database of its own, records over the same {gen.SPAN_DAYS} days)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        dbs = [("SQLite", str(Path(tmp) / "fleet.sqlite3"))]
+        dbs: list[tuple[str, Callable[[str], str]]] = [("SQLite", lambda name: str(Path(tmp) / f"{name}.sqlite3"))]
         cluster = None
         if pg.available():
             cluster = pg.Cluster()
-            dbs.append(("PostgreSQL", cluster.url))
+            dbs.append(("PostgreSQL", cluster.database))
         else:
             print("  PostgreSQL (initdb, pg_ctl) is not installed: SQLite only")
         try:
-            for label, url in dbs:
-                store = Store(url)
-                store.migrate()
-                clock = [now]
-
-                def hub_clock(clock: list[int] = clock) -> float:
-                    return clock[0]
-
-                fleet = Fleet(store, clock=hub_clock)
-                pages = _Pages(store, hub_clock) if _pages_ready() else None
-                if pages is None:
-                    print("  (host_tools/fleet/web.py has no fleet_routes yet: no page times)")
-                loaded = 0
-                results = {}
-                for size in sizes:
-                    per = size // terminals - loaded // terminals
-                    t0 = time.perf_counter()
-                    made = gen.bulk_records(
-                        terminals, terminals * per, first_seq=loaded // terminals + 1, per_terminal=per
-                    )
-                    n, parse_s, put_s = _load(store, made, provision=loaded == 0)
-                    took = time.perf_counter() - t0
-                    loaded += n
-                    bare = _bare_rate(url, terminals, per)
-                    # The hub's clock an hour after the newest record (bulk_records
-                    # spreads 100 records a terminal over 30 days).
-                    clock[0] = (
-                        now - gen.SPAN_DAYS * gen.DAY + gen.SPAN_DAYS * gen.DAY * (loaded // terminals) // 101 + 7200
-                    )
-                    print(
-                        f"  {label}: loaded {n:,} records in {took:.1f} s (to {loaded:,}); put_records with summaries "
-                        f"{n / put_s:,.0f} records/s, parse_records {n / parse_s:,.0f}/s; bare executemany "
-                        f"{bare:,.0f}/s; summaries {n / put_s / bare:.2f} of bare"
-                    )
-                    results[size] = _measure(store, fleet, pages, clock[0])
-                    print(
-                        f"  {label} at {loaded:,} records (ms, median of {RUNS}):   Fleet    bare  ratio    page  "
-                        "page/bare"
-                    )
-                    for name, (f_ms, b_ms, p_ms) in results[size].items():
-                        page = f"{p_ms:7.2f} {p_ms / b_ms:9.2f}" if p_ms is not None else "      -         -"
-                        print(f"    {name:10}{'':30}{f_ms:7.2f} {b_ms:7.2f} {f_ms / b_ms:6.2f} {page}")
-                if len(sizes) > 1:
-                    first, last = results[sizes[0]], results[sizes[-1]]
-                    growth = ", ".join(f"{name} {_shown(last[name]) / _shown(first[name]):.2f}" for name in first)
-                    print(f"  {label}: page (else Fleet) time at {sizes[-1]:,} / at {sizes[0]:,}: {growth}")
-                if pages is not None:
-                    pages.close()
-                store.close()
+            for label, url_for in dbs:
+                results = _database(label, url_for, terminals, sizes)
+                _report(label, results, sizes)
         finally:
             if cluster is not None:
                 cluster.remove()

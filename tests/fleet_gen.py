@@ -555,43 +555,126 @@ def load_shuffled(store: Any, fleet: Fleet, batch: int = 9, seed: int = 5) -> in
 
 # -- the bench's large fleets --------------------------------------------------------
 
+# (kind, share): what each bulk terminal is made as, the same at every size.
+BULK_KINDS = (
+    ("paper", 0.15),
+    ("worn", 0.04),
+    ("overheat", 0.04),
+    ("intermittent", 0.03),
+    ("power", 0.03),
+    ("silent", 0.05),
+)
+BULK_GRID = 10  # a kind's events fall on tenths of the terminal's life: the same times at every size
+BULK_PRONE = 0.05  # share of merchants (of 2+ terminals) whose operators err, on half their unscheduled records
+BULK_NOISE = tuple((w, s) for w, s in NOISE if s not in OPERATOR_SCENARIOS)
+BULK_SCHEDULED = 3  # every third record (counting back from the newest) is a scheduled one
 
-def bulk_records(
-    n_terminals: int, n_records: int, seed: int = 1, now: int = NOW, first_seq: int = 1, per_terminal: int | None = None
-) -> Iterator[Terminal]:
-    """n_records spread evenly over n_terminals, made quickly: each record is
-    one of the cached firmware checks with its seq, time and counters varied
-    (record.build, then cbor2's encoder, which gives the firmware's bytes for
-    these maps; checked on the first one). Terminal i's records are seqs
-    first_seq .. first_seq + per_terminal - 1, spread over the last 30 days
-    (a later call with a higher first_seq continues the same terminals)."""
+
+def _bulk_counters(t: int, start: int, mm_day: int, paper0: int, cuts0: int) -> list[int]:
+    """A bulk terminal's counters (paper mm, cuts, head) at time t: steady use since start."""
+    fed = mm_day * (t - start) // DAY
+    return [paper0 + fed, cuts0 + fed // 180, 10_000_000 + fed * 40]
+
+
+def bulk_records(n_terminals: int, per_terminal: int, seed: int = 1, now: int = NOW) -> Iterator[Terminal]:
+    """A large fleet made quickly: n_terminals with per_terminal records each
+    (a multiple of BULK_GRID), spread evenly over SPAN_DAYS days. Each record
+    is one of the cached firmware checks with its seq, time and counters
+    varied (cbor2's encoder gives the firmware's bytes for these maps;
+    checked on the first one).
+
+    Everything a list depends on is a terminal's, not a record's: its kind
+    (BULK_KINDS), merchant, printer, paper use, wear, and the tenths of its
+    life where its paper-outs, overheats, silences and power dips fall. So
+    the fleet at 10 records a terminal and at 100 is the same fleet observed
+    ten times as often: the lists have about the same members, only the
+    counts behind them grow."""
+    if per_terminal < BULK_GRID or per_terminal % BULK_GRID:
+        raise ValueError(f"per_terminal is a multiple of {BULK_GRID}, not {per_terminal}")
     checks, identities = firmware_results()
-    rng = random.Random(seed * 7919 + first_seq)
-    per = per_terminal if per_terminal is not None else max(1, n_records // n_terminals)
-    scenarios = [s for _, s in NOISE] + ["overheat", "power", "paper-out", "garbled", "no-response"]
-    weights = [w for w, _ in NOISE] + [4, 3, 12, 4, 3]
-    # A pool of (scenario, trigger) picks, drawn once: the loop only indexes it.
-    pool = [(s, rng.choices((0, 1, 2, 3), (5, 2, 1, 4))[0]) for s in rng.choices(scenarios, weights, k=4096)]
+    per = per_terminal
+    rng = random.Random(seed * 7919 + per)  # only the noise differs with the size
+    scenarios = [s for _, s in BULK_NOISE]
+    pool = [
+        (s, rng.choices((record.TRIGGER_BOOT, record.TRIGGER_FAILED_PRINT, record.TRIGGER_REQUEST), (6, 3, 1))[0])
+        for s in rng.choices(scenarios, [w for w, _ in BULK_NOISE], k=4096)
+    ]
+    sched_pool = [_pick(rng, SCHEDULED_NOISE) for _ in range(1024)]
     ready = {key: [record.compact(i, v) for i, v in enumerate(value)] for key, value in checks.items()}
     profiles = sorted(p for p in identities if identities[p][0] is not None)
     merchants = _merchants(random.Random(seed), n_terminals)
+    multi = [m for m, size in merchants if size >= 2]
+    prone = set(random.Random(seed + 1).sample(multi, round(BULK_PRONE * len(multi))))
     span = SPAN_DAYS * DAY
+    step = per // BULK_GRID
     checked = False
     number = 0
     for merchant, size in merchants:
         for _ in range(size):
             number += 1
             tid = f"B-{number:06d}"
-            trng = random.Random(number * 1_000_003 + seed)
+            trng = random.Random(number * 1_000_003 + seed)  # the terminal's: the same at every size
             profile = profiles[number % len(profiles)]
+            roll, kind = trng.random(), "healthy"
+            for name, share in BULK_KINDS:
+                if roll < share:
+                    kind = name
+                    break
+                roll -= share
+            if merchant in prone:
+                kind = "operator"
+            if kind == "silent":
+                end = now - trng.choice((40 * 3600, 3 * DAY, 5 * DAY, 8 * DAY, 12 * DAY)) - trng.randrange(0, 3600)
+            else:
+                end = now - trng.randrange(1800, 30 * 3600)  # seen within 30 h: not silent at 36 h
+            start = end - span
             mm_day = trng.randrange(1000, 8000)
-            # time of seq k: evenly over the span, seq 1 the oldest of a 100-per-terminal life
-            total = max(per + first_seq - 1, 100)
+            paper0 = trng.randrange(200_000, 20_000_000)
+            cuts0 = trng.randrange(1_000, 120_000)
+            printer_cuts = identities[profile][1]
+            # events: tenth of the life (1..9) -> scenario; the newest record (10) keeps its noise
+            events: dict[int, str] = {}
+            if kind == "paper":
+                tenth = trng.randrange(1, BULK_GRID)  # the roll changed (1 - tenth/10) x SPAN_DAYS ago
+                age = span * (BULK_GRID - tenth) / BULK_GRID / DAY
+                mm_day = max(1000, min(20_000, int(50_000 / (age / trng.uniform(0.35, 1.2)))))
+                events[tenth] = "paper-out"
+            elif kind == "worn":
+                paper0 = trng.randrange(86_000_000, 99_500_000)
+                cuts0 = trng.randrange(430_000, 499_000)
+                if printer_cuts is not None and printer_cuts[2] is not None and trng.random() < 0.7:
+                    printer_cuts = [*printer_cuts[:2], trng.randrange(440_000, 520_000)]
+            elif kind == "overheat":
+                for tenth in trng.sample(range(1, BULK_GRID), trng.choice((2, 3, 3, 4, 6))):
+                    events[tenth] = "overheat"
+            elif kind == "intermittent":
+                runs = trng.choice((1, 2, 2, 3))
+                for tenth in {1: (5,), 2: (3, 7), 3: (2, 5, 8)}[runs]:
+                    events[tenth] = "no-response"  # one record each, answers between: `runs` silences
+            elif kind == "power":
+                for tenth in trng.sample(range(1, BULK_GRID), trng.choice((1, 2, 2, 3, 4))):
+                    events[tenth] = "power"
+            base = (start, mm_day, paper0, cuts0)
+            light = trng.random()
+            last = trng.choice(FAULT_LAST) if light < 0.08 else trng.choice(WARNING_LAST) if light < 0.16 else None
             recs = []
-            for k in range(first_seq, first_seq + per):
-                scen, trig = pool[(number * 131 + k * 17) % len(pool)]
-                t = now - span + (span * k) // (total + 1) + number % 3600
-                counters = [mm_day * k // 2, k * 3, k * 9000] if trig == record.TRIGGER_SCHEDULE else None
+            for k in range(1, per + 1):
+                t = start + span * k // per  # k = per: the newest, at `end`
+                tenth = k // step if k % step == 0 else 0
+                if tenth in events:
+                    # at a tenth of the life: the same time at every size, and a
+                    # scheduled record (a paper-out's roll starts right there)
+                    scen, trig = events[tenth], record.TRIGGER_SCHEDULE
+                elif k == per and last is not None:
+                    scen, trig = last, record.TRIGGER_REQUEST  # the newest record decides the light
+                elif (per - k) % BULK_SCHEDULED == 0:
+                    scen, trig = sched_pool[(number * 31 + k * 7) % len(sched_pool)], record.TRIGGER_SCHEDULE
+                else:
+                    scen, trig = pool[(number * 131 + k * 17) % len(pool)]
+                    if kind == "operator" and (k + number) % 2 == 0:
+                        # two operator slips a terminal, taking turns: the same causes at every size
+                        scen = OPERATOR_SCENARIOS[(number + k // 2 % 2) % len(OPERATOR_SCENARIOS)]
+                counters = _bulk_counters(t, *base) if trig == record.TRIGGER_SCHEDULE else None
                 rec = {0: 1, 1: k, 2: 1 + k // 10, 3: 60 + k, 4: t}
                 if trig:
                     rec[5] = trig
@@ -602,35 +685,26 @@ def bulk_records(
                     rec[8] = counters
                 data = cbor2.dumps(rec)
                 if not checked:
-                    assert data == bytes(
-                        record.encode(
-                            record.build(
-                                k,
-                                1 + k // 10,
-                                60 + k,
-                                t,
-                                trig,
-                                checks[(scen, trig)],
-                                receipt=rec.get(7),
-                                counters=counters,
-                            )
-                        )
+                    built = record.build(
+                        k, 1 + k // 10, 60 + k, t, trig, checks[(scen, trig)], receipt=rec.get(7), counters=counters
                     )
+                    assert data == bytes(record.encode(built))
                     checked = True
                 recs.append(data)
+            final = _bulk_counters(end + 3600, *base)  # printing goes on after the newest record
             item = {
                 "posdiag": record.FORMAT_VERSION,
                 "terminal": tid,
                 "firmware": FIRMWARES[number % 3],
                 "printer": identities[profile][0],
-                "boot": 1 + (first_seq + per) // 10,
+                "boot": 1 + per // 10,
                 "oldest": 1,
-                "newest": first_seq + per - 1,
+                "newest": per,
                 "drops": 0,
                 "torn": 0,
                 "auth_failures": 0,
                 "receipts": 0,
-                "counters": [mm_day * (first_seq + per) // 2, 3 * (first_seq + per), 9000 * (first_seq + per)],
-                "printer_counters": identities[profile][1],
+                "counters": final,
+                "printer_counters": printer_cuts,
             }
-            yield Terminal(tid, merchant, "bulk", item, recs, profile)
+            yield Terminal(tid, merchant, kind, item, recs, profile)
