@@ -163,8 +163,8 @@ def _bare_queries(now: int) -> dict[str, Callable[[Callable[..., Any]], int]]:
                     f"last_time, records FROM terminal_state WHERE 1 = 1 ORDER BY {order}, terminal LIMIT ? OFFSET 0",
                     (cutoff, cutoff, PAGE_SIZE),
                 ),
-                ("SELECT DISTINCT model FROM cause_days ORDER BY model", ()),  # the filters' choices
-                ("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware", ()),
+                ("SELECT DISTINCT model FROM terminal_state ORDER BY model", ()),  # the filters' choices
+                ("SELECT DISTINCT COALESCE(firmware, '') FROM terminal_state ORDER BY 1", ()),
             ],
         )
 
@@ -176,8 +176,8 @@ def _bare_queries(now: int) -> dict[str, Callable[[Callable[..., Any]], int]]:
                 for by in ("category", "cause")
             ]
             + [
-                ("SELECT DISTINCT model FROM cause_days ORDER BY model", ()),
-                ("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware", ()),
+                ("SELECT DISTINCT model FROM terminal_state ORDER BY model", ()),
+                ("SELECT DISTINCT COALESCE(firmware, '') FROM terminal_state ORDER BY 1", ()),
             ],
         )
 
@@ -257,7 +257,7 @@ def _bare_queries(now: int) -> dict[str, Callable[[Callable[..., Any]], int]]:
 def _fleet_calls(fleet: Any) -> dict[str, Callable[[], Any]]:
     """Per page, the Fleet calls it makes (host_tools/fleet/overview.py, worklists.py)."""
     return {
-        "terminals": lambda: (fleet.terminals(limit=PAGE_SIZE), fleet.causes(1)),
+        "terminals": lambda: (fleet.terminals(limit=PAGE_SIZE), fleet.choices()),
         "causes": lambda: (fleet.causes(30, "category"), fleet.causes(30, "cause")),
         "paper": lambda: fleet.paper(),
         "training": lambda: fleet.training(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
@@ -17,7 +18,7 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from host_tools.fleet.webkit import REFERRER, answer_headers, esc, href, num, sub, t
+from host_tools.fleet.webkit import REFERRER, answer_headers, esc, href, num, sub, t, terminal_path
 
 SYMBOLS = {"fault": "✖", "warning": "▲", "silent": "◌", "healthy": "●"}  # the light without its colour
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}  # each language by its own name, for the switch
@@ -46,12 +47,17 @@ class Context:
 
     def __init__(self, request: Request, lang: str, operator: str) -> None:
         self.request, self.lang, self.operator = request, lang, operator
+        self._lang_query = esc("?" + urllib.parse.urlencode({"lang": lang}))  # once per page, not per row
 
     def t(self, key: str, **values: object) -> str:
         return t(key, self.lang, **values)
 
     def href(self, path: str, **params: object) -> str:
         return href(path, self.lang, **params)
+
+    def terminal_link(self, terminal: str) -> str:
+        """A link to a terminal's page, its id as text (one per row of a list)."""
+        return f'<a href="{esc(terminal_path(terminal))}{self._lang_query}">{esc(terminal)}</a>'
 
 
 def frame(

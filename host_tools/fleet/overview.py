@@ -23,7 +23,6 @@ from host_tools.fleet.webkit import (
     query_int,
     query_value,
     sub,
-    terminal_path,
     when,
 )
 from host_tools.hub import app as hubapp
@@ -45,7 +44,7 @@ class Overview(HubPart):
         limit = query_int(request, "limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
         page_no = query_int(request, "page", 1, 1, 1_000_000)
         got = await self.db(self.fleet.terminals, light, q, model, firmware, limit, (page_no - 1) * limit)
-        options = await self.db(self.fleet.causes, 1)
+        options = await self.db(self.fleet.choices)
         filters = {"light": light, "q": q, "model": model, "firmware": firmware}
         lights = []
         for name in LIGHTS:
@@ -78,13 +77,13 @@ class Overview(HubPart):
         rows = [
             [
                 light_html(row["light"], c.lang),
-                f'<a href="{c.href(terminal_path(row["terminal"]))}">{esc(row["terminal"])}</a>',
+                c.terminal_link(row["terminal"]),
                 esc(row["merchant"]),
                 esc(row["top_cause"]),
                 esc(None if row["category"] is None else texts.word("category", row["category"], c.lang)),
                 esc(row["model"]),
                 esc(row["firmware"]),
-                esc(when(row["last_seen"])),
+                when(row["last_seen"]),
                 str(int(row["records"])),
             ]
             for row in got["terminals"]
@@ -137,13 +136,13 @@ class Overview(HubPart):
             (c.t("col_top_cause"), esc(got["top_cause"])),
             (c.t("col_model"), esc(got["model"])),
             (c.t("col_firmware"), esc(got["firmware"])),
-            (c.t("col_last_seen"), esc(when(got["last_seen"]))),
+            (c.t("col_last_seen"), when(got["last_seen"])),
             (c.t("col_records"), esc(got["records"])),
             (c.t("receipts_on_hub"), esc(got["receipts"]["on_hub"])),
             (c.t("receipts_pending"), esc(got["receipts"]["pending_on_terminal"])),
-            (c.t("paper_per_day"), esc(num(got["paper"]["per_day_m"]))),
-            (c.t("paper_left"), esc(num(got["paper"]["left_m"]))),
-            (c.t("paper_runs_out"), esc(day(got["paper"]["runs_out"]))),
+            (c.t("paper_per_day"), num(got["paper"]["per_day_m"])),
+            (c.t("paper_left"), num(got["paper"]["left_m"])),
+            (c.t("paper_runs_out"), day(got["paper"]["runs_out"])),
         ]
         dl = '<dl class="facts">' + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
         readings = got["readings"]
@@ -169,7 +168,7 @@ class Overview(HubPart):
         timeline = [
             [
                 esc(x["seq"]),
-                esc(when(x["time"])),
+                when(x["time"]),
                 esc(texts.word("trigger", x["trigger"], lang)),
                 esc(" ".join(x["causes"])) if x["causes"] else "",
                 light_html(x["light"], lang),

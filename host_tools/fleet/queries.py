@@ -232,9 +232,7 @@ class Fleet:
                 f"SELECT day, {by}, SUM(records) FROM cause_days WHERE {' AND '.join(where)} GROUP BY day, {by}",
                 params,
             ).fetchall()
-            models = [m for (m,) in ex("SELECT DISTINCT model FROM cause_days ORDER BY model").fetchall()]
-            firmwares = [f for (f,) in ex("SELECT DISTINCT firmware FROM cause_days ORDER BY firmware").fetchall()]
-            return got, models, firmwares
+            return got, *_choices(ex)
 
         got, models, firmwares = self._read(work)
         index = {day: i for i, day in enumerate(day_list)}
@@ -249,6 +247,12 @@ class Fleet:
             "models": models,
             "firmwares": firmwares,
         }
+
+    def choices(self) -> dict[str, list[str]]:
+        """The printer models and firmware versions the fleet's terminals
+        have now, for filters (one row per terminal read, never the log)."""
+        models, firmwares = self._read(_choices)
+        return {"models": models, "firmwares": firmwares}
 
     # -- the lists --------------------------------------------------------------------------------
 
@@ -476,6 +480,14 @@ class Fleet:
             return ex("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is not None
 
         return bool(self.store.transaction(work))
+
+
+def _choices(ex: Callable[..., Any]) -> tuple[list[str], list[str]]:
+    models = [m for (m,) in ex("SELECT DISTINCT model FROM terminal_state ORDER BY model").fetchall()]
+    firmwares = [
+        f for (f,) in ex("SELECT DISTINCT COALESCE(firmware, '') FROM terminal_state ORDER BY 1").fetchall()
+    ]
+    return models, firmwares
 
 
 def _timeline(raws: list[bytes]) -> tuple[list[dict], dict[str, list]]:

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from host_tools.fleet.export import LISTS, csv_of, csv_response, list_data
 from host_tools.fleet.layout import Context, page, reason_value, table
-from host_tools.fleet.webkit import ALERT_ID, HubPart, answer_headers, day, esc, num, sub, terminal_path, when
+from host_tools.fleet.webkit import ALERT_ID, HubPart, answer_headers, day, esc, num, sub, when
 from host_tools.hub import app as hubapp
 
 
@@ -24,20 +24,20 @@ class Worklists(HubPart):
         ship = [
             [
                 esc(e["merchant"]),
-                " ".join(f'<a href="{c.href(terminal_path(x))}">{esc(x)}</a>' for x in e["terminals"]),
+                " ".join(c.terminal_link(x) for x in e["terminals"]),
                 esc(e["rolls"]),
-                esc(day(e["runs_out"])),
+                day(e["runs_out"]),
             ]
             for e in got["ship"]
         ]
         terminals = [
             [
-                f'<a href="{c.href(terminal_path(e["terminal"]))}">{esc(e["terminal"])}</a>',
+                c.terminal_link(e["terminal"]),
                 esc(e["merchant"]),
-                esc(num(e["per_day_m"])),
-                esc(num(e["left_m"])),
-                esc(day(e["runs_out"])),
-                esc(num(e["days_left"])),
+                num(e["per_day_m"]),
+                num(e["left_m"]),
+                day(e["runs_out"]),
+                num(e["days_left"]),
             ]
             for e in got["terminals"]
         ]
@@ -87,8 +87,8 @@ class Worklists(HubPart):
                     esc(m["terminals"]),
                     esc(m["records"]),
                     esc(m["events"]),
-                    esc(num(m["rate"] * 100)),
-                    esc(num(m["ratio"])),
+                    num(m["rate"] * 100),
+                    num(m["ratio"]),
                     f'<ul class="topics">{topics}</ul>',
                 ]
             )
@@ -115,10 +115,10 @@ class Worklists(HubPart):
         got = await self.db(self.fleet.service)
         rows = [
             [
-                f'<a href="{c.href(terminal_path(s["terminal"]))}">{esc(s["terminal"])}</a>',
+                c.terminal_link(s["terminal"]),
                 esc(s["merchant"]),
                 esc(s["model"]),
-                esc(num(s["urgency"], 2)),
+                num(s["urgency"], 2),
                 '<ul class="reasons">'
                 + "".join(
                     f"<li>{esc(sub('reason', x['id'], c.lang))}: {esc(reason_value(x, c.lang))}</li>"
@@ -138,10 +138,10 @@ class Worklists(HubPart):
         got = await self.db(self.fleet.silent)
         rows = [
             [
-                f'<a href="{c.href(terminal_path(s["terminal"]))}">{esc(s["terminal"])}</a>',
+                c.terminal_link(s["terminal"]),
                 esc(s["merchant"]),
-                esc(when(s["last_seen"])),
-                esc(num(s["silent_h"])),
+                when(s["last_seen"]),
+                num(s["silent_h"]),
             ]
             for s in got
         ]
@@ -170,10 +170,10 @@ class Worklists(HubPart):
                 [
                     esc(a["id"]),
                     esc(sub("alert", a["kind"], c.lang)),
-                    f'<a href="{c.href(terminal_path(where))}">{esc(where)}</a>' if where else "—",
+                    c.terminal_link(where) if where else "—",
                     esc(a["model"]),
                     esc(a["cause"]),
-                    esc(when(a["raised"])),
+                    when(a["raised"]),
                     esc(detail),
                     esc(c.t("yes") if a["delivered"] else c.t("no")),
                     state,
