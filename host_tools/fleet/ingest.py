@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,12 +27,21 @@ _UPSERT_STATE = (
 )
 
 
-def settings(ex: Execute) -> dict[str, float]:
-    """The fleet's thresholds: the defaults, with what an operator set."""
+SETTINGS_TTL_S = 5.0  # an upload reads the thresholds at most this often per store
+
+
+def settings(ex: Execute, cache: dict | None = None) -> dict[str, float]:
+    """The fleet's thresholds: the defaults, with what an operator set.
+    cache: a store's (Store.fleet_cache), so that uploads do not read them
+    each time; another hub process sees a change within SETTINGS_TTL_S."""
+    if cache is not None and cache.get("until", 0.0) > time.monotonic():
+        return dict(cache["settings"])
     out = dict(summary.DEFAULTS)
     for name, value in ex("SELECT name, value FROM fleet_settings").fetchall():
         if name in out:
             out[name] = float(value)
+    if cache is not None:
+        cache.update(settings=dict(out), until=time.monotonic() + SETTINGS_TTL_S)
     return out
 
 
@@ -57,12 +67,14 @@ def fold_upload(
     new: Sequence[NewRecord],
     info: bytes | None,
     now: int,
+    cache: dict | None = None,
 ) -> int:
-    """Fold an upload into the summaries; the number of alerts it raised."""
+    """Fold an upload into the summaries; the number of alerts it raised.
+    cache: the store's settings cache (see settings)."""
     item = _item(info)
     if not new and item is None:
         return 0
-    conf = settings(ex)
+    conf = settings(ex, cache)
     row = read_state(ex, terminal) or summary.empty(terminal, merchant, now)
     row["merchant"] = merchant
     before = row["light"] if row["records"] else None
@@ -76,7 +88,7 @@ def fold_upload(
         _find_roll_start(ex, row)
     forecast = summary.paper_forecast(row, conf["roll_m"])
     ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"]))
-    _add_counts(ex, row, changes)
+    first = _terminal_counts(ex, row, changes)
     raised = 0
     if row["light"] == "fault" and before not in (None, "fault"):
         raised += raise_alert(
@@ -97,7 +109,8 @@ def fold_upload(
             terminal=terminal,
             detail={"runs_out": forecast["runs_out"], "left_m": forecast["left_m"]},
         )
-    return raised + _spread(ex, now, row, changes, conf)
+    _fleet_counts(ex, row, changes, first)
+    return raised + _spread(ex, now, row, first, conf, cache)
 
 
 def _facts(raw: bytes) -> NewRecord:
@@ -129,66 +142,86 @@ def _find_roll_start(ex: Execute, row: dict) -> None:
             return
 
 
-def _add_counts(ex: Execute, row: dict, changes: summary.Changes) -> None:
+_TERMINAL_CAUSES = (
+    "INSERT INTO terminal_causes (terminal, cause, records, last_time) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (terminal, cause) DO UPDATE SET records = terminal_causes.records + excluded.records, "
+    "last_time = CASE WHEN excluded.last_time > terminal_causes.last_time "
+    "THEN excluded.last_time ELSE terminal_causes.last_time END"
+)
+_TERMINAL_DAYS = (
+    "INSERT INTO terminal_days (terminal, day, cause, records) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (terminal, day, cause) DO UPDATE SET records = terminal_days.records + excluded.records"
+)
+_CAUSE_DAYS = (
+    "INSERT INTO cause_days (day, cause, category, model, firmware, records, terminals) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, cause, model, firmware) DO UPDATE SET "
+    "records = cause_days.records + excluded.records, terminals = cause_days.terminals + excluded.terminals"
+)
+
+
+def _terminal_counts(ex: Execute, row: dict, changes: summary.Changes) -> set[tuple[str, str]]:
+    """The terminal's own per-cause and per-day counts (a statement each,
+    whatever the batch holds); the (day, cause) pairs it shows for the first
+    time, which count it once more in cause_days.terminals."""
     terminal = row["terminal"]
-    for cause in sorted(changes.causes):  # one order for every writer: no deadlock on PostgreSQL
-        ex(
-            "INSERT INTO terminal_causes (terminal, cause, records, last_time) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (terminal, cause) DO UPDATE SET records = terminal_causes.records + excluded.records, "
-            "last_time = CASE WHEN excluded.last_time > terminal_causes.last_time "
-            "THEN excluded.last_time ELSE terminal_causes.last_time END",
-            (terminal, cause, changes.causes[cause], changes.cause_last[cause]),
-        )
-    for day, cause in sorted(changes.days):
-        n = changes.days[(day, cause)]
-        first = (
-            ex(
-                "INSERT INTO terminal_days (terminal, day, cause, records) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (terminal, day, cause) DO NOTHING",
-                (terminal, day, cause, n),
-            ).rowcount
-            == 1
-        )
-        if not first:
-            ex(
-                "UPDATE terminal_days SET records = records + ? WHERE terminal = ? AND day = ? AND cause = ?",
-                (n, terminal, day, cause),
-            )
-        ex(
-            "INSERT INTO cause_days (day, cause, category, model, firmware, records, terminals) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, cause, model, firmware) DO UPDATE SET "
-            "records = cause_days.records + excluded.records, terminals = cause_days.terminals + excluded.terminals",
-            (
-                day,
-                cause,
-                names.CAUSES[names.cause_code(cause)].category,
-                row["model"],
-                row["firmware"] or "",
-                n,
-                int(first),
-            ),
-        )
+    if changes.causes:
+        rows = [(terminal, cause, changes.causes[cause], changes.cause_last[cause]) for cause in sorted(changes.causes)]
+        ex(_TERMINAL_CAUSES, rows, many=True)
+    if not changes.days:
+        return set()
+    days = sorted({day for day, _ in changes.days})
+    seen = ex(
+        "SELECT day, cause FROM terminal_days WHERE terminal = ? AND day >= ? AND day <= ?",
+        (terminal, days[0], days[-1]),
+    ).fetchall()
+    first = set(changes.days) - {(day, cause) for day, cause in seen}
+    ex(_TERMINAL_DAYS, [(terminal, day, cause, n) for (day, cause), n in sorted(changes.days.items())], many=True)
+    return first
 
 
-def _spread(ex: Execute, now: int, row: dict, changes: summary.Changes, conf: dict[str, float]) -> int:
-    """A cause on enough terminals of one model on one day."""
+def _fleet_counts(ex: Execute, row: dict, changes: summary.Changes, first: set[tuple[str, str]]) -> None:
+    """The fleet-wide counts per day, cause, model and firmware: rows every
+    terminal of a model writes, so they come last in the transaction (their
+    locks held only until the commit), in one order (no deadlock)."""
+    model, firmware = row["model"], row["firmware"] or ""
+    rows = [
+        (day, cause, names.CAUSES[names.cause_code(cause)].category, model, firmware, n, int((day, cause) in first))
+        for (day, cause), n in sorted(changes.days.items())
+    ]
+    if rows:
+        ex(_CAUSE_DAYS, rows, many=True)
+
+
+def _spread(
+    ex: Execute, now: int, row: dict, first: set[tuple[str, str]], conf: dict[str, float], cache: dict | None
+) -> int:
+    """A cause on enough terminals of one model on one day: looked at only
+    where this terminal was just counted in (one query for the batch)."""
+    if not first:
+        return 0
+    days = sorted({day for day, _ in first})
+    got = ex(
+        "SELECT day, cause, SUM(terminals) FROM cause_days WHERE model = ? AND day >= ? AND day <= ? "
+        "GROUP BY day, cause",
+        (row["model"], days[0], days[-1]),
+    ).fetchall()
     raised = 0
-    for day, cause in sorted(changes.days):
-        got = ex(
-            "SELECT SUM(terminals) FROM cause_days WHERE day = ? AND cause = ? AND model = ?",
-            (day, cause, row["model"]),
-        ).fetchone()
-        count = int(got[0] or 0)
-        if count >= conf["alert_spread_terminals"]:
-            raised += raise_alert(
+    known = cache.setdefault("alerts", set()) if cache is not None else set()
+    for day, cause, count in got:
+        about = f"{row['model']}:{cause}:{day}"
+        if (day, cause) in first and int(count) >= conf["alert_spread_terminals"] and about not in known:
+            new = raise_alert(
                 ex,
                 now,
                 "cause-spreads",
-                f"{row['model']}:{cause}:{day}",
+                about,
                 model=row["model"],
                 cause=cause,
-                detail={"day": day, "terminals": count},
+                detail={"day": day, "terminals": int(count)},
             )
+            if not new:  # stored and committed before: later uploads need not try again
+                known.add(about)
+            raised += new
     return raised
 
 

@@ -99,6 +99,7 @@ class Fleet:
                     ex("UPDATE terminal_state SET runs_out = ? WHERE terminal = ?", (runs_out, row["terminal"]))
 
         self.store.transaction(work)
+        self.store.fleet_cache.clear()  # this process's uploads use it at once
 
     @staticmethod
     def _rows(ex: Callable[..., Any], where: str = "", params: tuple = ()) -> list[dict]:

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from host_tools import catalog_names as names
 from host_tools.findings import CUTTER_LIFE, DAY, HEAD_LIFE_MM, WEAR_WARN
@@ -101,7 +102,13 @@ class Changes:
 
 
 def day_of(unix: int) -> str:
-    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%Y-%m-%d")
+    """The UTC date of a Unix time, as text."""
+    return _day(unix // DAY)
+
+
+@lru_cache(maxsize=4096)
+def _day(n: int) -> str:  # records of a batch share a few days: each formatted once
+    return dt.datetime.fromtimestamp(n * DAY, dt.timezone.utc).strftime("%Y-%m-%d")
 
 
 def light_of(causes: Iterable[int]) -> str:
@@ -156,41 +163,56 @@ def fold_records(row: dict, new: list[NewRecord], now: int) -> Changes:
     add to the per-cause and per-day tables. Counts and the paper points
     do not depend on the order records arrive in; the light and the
     printer's silences follow seq order, and when records older than the
-    newest arrive late the store recounts the silences (printer_runs over
+    newest arrive late the store recounts the silences (printer_step over
     the terminal's records) and finds the roll's start again."""
     changes = Changes()
     row["last_seen"] = max(row["last_seen"] or 0, now)
+    newest = None
+    silences, silent_now, last_seq = row["silences"], row["silent_now"], row["last_seq"]
+    # Records with the same causes on the same day are counted together:
+    # a batch holds a few such groups, however many records it has.
+    groups: dict[tuple[tuple[int, ...], int], list[int]] = {}  # (causes, day number) -> [records, newest time]
     for rec in sorted(new, key=lambda x: x.seq):
-        ids = [names.cause_id(code) for code in rec.causes]
-        when = rec.time if rec.time is not None else now
-        row["records"] += 1
-        for ident in ids:
-            changes.causes[ident] += 1
-            changes.cause_last[ident] = max(changes.cause_last.get(ident, 0), when)
-            changes.days[(day_of(when), ident)] += 1
-        if OPERATOR_CAUSES.intersection(rec.causes):
-            row["operator_events"] += 1
-        row["overheats"] += c.HEAD_OVERHEAT in rec.causes
-        row["power_events"] += c.POWER_UNSTABLE in rec.causes
-        if rec.time is not None and c.PAPER_OUT in rec.causes and rec.time > (row["roll_change"] or 0):
-            row["roll_change"] = rec.time
-            row["roll_time"] = row["roll_mm"] = None  # the store looks for the roll's first scheduled record
+        causes = rec.causes
+        if causes:
+            when = rec.time if rec.time is not None else now
+            group = groups.get((causes, when // DAY))
+            if group is None:
+                groups[(causes, when // DAY)] = [1, when]
+            else:
+                group[0] += 1
+                if when > group[1]:
+                    group[1] = when
+            if rec.time is not None and c.PAPER_OUT in causes and rec.time > (row["roll_change"] or 0):
+                row["roll_change"] = rec.time
+                row["roll_time"] = row["roll_mm"] = None  # the store looks for the roll's first scheduled record
         if rec.counters is not None and rec.time is not None:
             _paper_point(row, rec.time, rec.counters)
-        if rec.seq > row["last_seq"]:
-            _newest(row, rec, ids)
+        if rec.seq > last_seq:
+            newest = rec
+            if rec.printer_ran:
+                silences, silent_now = printer_step(silences, silent_now, rec)
+    row["records"] += len(new)
+    row["silences"], row["silent_now"] = silences, silent_now
+    for (causes, day_no), (n, last) in groups.items():
+        day = _day(day_no)
+        for code in causes:
+            ident = names.cause_id(code)
+            changes.causes[ident] += n
+            changes.days[(day, ident)] += n
+            if last > changes.cause_last.get(ident, 0):
+                changes.cause_last[ident] = last
+        if not OPERATOR_CAUSES.isdisjoint(causes):
+            row["operator_events"] += n
+        row["overheats"] += n * (c.HEAD_OVERHEAT in causes)
+        row["power_events"] += n * (c.POWER_UNSTABLE in causes)
+    if newest is not None:
+        row["last_seq"] = newest.seq
+        row["last_time"] = newest.time
+        row["light"] = light_of(newest.causes)
+        row["top_cause"] = names.cause_id(newest.causes[0]) if newest.causes else None
+        row["category"] = names.CAUSES[newest.causes[0]].category if newest.causes else None
     return changes
-
-
-def _newest(row: dict, rec: NewRecord, ids: list[str]) -> None:
-    """A record newer than any folded so far: the light, and the printer's
-    silences and answers in seq order (an intermittent link)."""
-    row["last_seq"] = rec.seq
-    row["last_time"] = rec.time
-    row["light"] = light_of(rec.causes)
-    row["top_cause"] = ids[0] if ids else None
-    row["category"] = names.CAUSES[rec.causes[0]].category if rec.causes else None
-    row["silences"], row["silent_now"] = printer_step(row["silences"], row["silent_now"], rec)
 
 
 def printer_step(silences: int, silent_now: int, rec: NewRecord) -> tuple[int, int]:

@@ -97,6 +97,7 @@ class Store:
     def __init__(self, url: str | None = None, pool_size: int = POOL_SIZE, busy_timeout_ms: int = 5000) -> None:
         self.url = url or DEFAULT_DB
         self.dialect = "postgresql" if self.url.startswith(("postgresql://", "postgres://")) else "sqlite"
+        self.fleet_cache: dict = {}  # the fleet's thresholds, read at most every few seconds (fleet/ingest.py)
         self._busy_ms = busy_timeout_ms
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(pool_size)
@@ -355,15 +356,7 @@ class Store:
             lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
             got = ex("SELECT merchant FROM terminals WHERE terminal = ?" + lock, (terminal,)).fetchone()
             merchant = got[0] if got else None
-            stored: set[int] = set()
-            if rows:
-                stored = {
-                    s
-                    for (s,) in ex(
-                        "SELECT seq FROM records WHERE terminal = ? AND seq BETWEEN ? AND ?",
-                        (terminal, min(r.seq for r in rows), max(r.seq for r in rows)),
-                    ).fetchall()
-                }
+            inserted: set[int] = set()  # the seqs this batch adds: the only ones the summaries take
             if rows and self.dialect == "postgresql":
                 # The batch as one statement with one array per column, sent in
                 # binary (%b): psycopg adapts 5 arrays instead of 7 parameters
@@ -371,11 +364,11 @@ class Store:
                 # 1.2 ms, 0.69 -> 0.42 ms of this process's CPU). PostgreSQL
                 # only, hence %s/%b written out. The rows share the terminal:
                 # on Citus, one shard.
-                ex(
+                cur = ex(
                     "INSERT INTO records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
                     "SELECT %s, s, r, %s, g, t, c "
                     "FROM unnest(%b::bigint[], %b::bytea[], %b::int[], %b::bigint[], %b::text[]) AS u(s, r, g, t, c) "
-                    "ON CONFLICT (terminal, seq) DO NOTHING",
+                    "ON CONFLICT (terminal, seq) DO NOTHING RETURNING seq",
                     (
                         terminal,
                         now,
@@ -386,7 +379,15 @@ class Store:
                         [r.top_cause for r in rows],
                     ),
                 )
+                inserted = {seq for (seq,) in cur.fetchall()}
             elif rows:
+                # executemany returns no rows: what was there before is read
+                # first (the write lock BEGIN IMMEDIATE took keeps it so).
+                before = ex(
+                    "SELECT seq FROM records WHERE terminal = ? AND seq BETWEEN ? AND ?",
+                    (terminal, min(r.seq for r in rows), max(r.seq for r in rows)),
+                ).fetchall()
+                inserted = {r.seq for r in rows} - {seq for (seq,) in before}
                 ex(
                     "INSERT INTO records (terminal, seq, raw, received, trigger_id, rec_time, top_cause) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (terminal, seq) DO NOTHING",
@@ -395,8 +396,8 @@ class Store:
                 )
             if info is not None:
                 ex("UPDATE terminals SET info = ? WHERE terminal = ?", (info, terminal))
-            new = [r.facts for r in rows if r.seq not in stored and r.facts is not None]
-            fold_upload(ex, terminal, merchant, new, info, now)
+            new = [r.facts for r in rows if r.seq in inserted and r.facts is not None]
+            fold_upload(ex, terminal, merchant, new, info, now, self.fleet_cache)
             return True
 
         return bool(self.transaction(work))
