@@ -68,9 +68,11 @@ def fold_upload(
     info: bytes | None,
     now: int,
     cache: dict | None = None,
+    pg: bool = False,
 ) -> int:
     """Fold an upload into the summaries; the number of alerts it raised.
-    cache: the store's settings cache (see settings)."""
+    cache: the store's settings cache (see settings); pg: the database is
+    PostgreSQL (counts are then sent as arrays, one statement per table)."""
     item = _item(info)
     if not new and item is None:
         return 0
@@ -88,7 +90,7 @@ def fold_upload(
         _find_roll_start(ex, row)
     forecast = summary.paper_forecast(row, conf["roll_m"])
     ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"]))
-    first = _terminal_counts(ex, row, changes)
+    first = _terminal_counts(ex, row, changes, pg)
     raised = 0
     if row["light"] == "fault" and before not in (None, "fault"):
         raised += raise_alert(
@@ -109,7 +111,7 @@ def fold_upload(
             terminal=terminal,
             detail={"runs_out": forecast["runs_out"], "left_m": forecast["left_m"]},
         )
-    _fleet_counts(ex, row, changes, first)
+    _fleet_counts(ex, row, changes, first, pg)
     return raised + _spread(ex, now, row, first, conf, cache)
 
 
@@ -159,36 +161,78 @@ _CAUSE_DAYS = (
 )
 
 
-def _terminal_counts(ex: Execute, row: dict, changes: summary.Changes) -> set[tuple[str, str]]:
-    """The terminal's own per-cause and per-day counts (a statement each,
-    whatever the batch holds); the (day, cause) pairs it shows for the first
-    time, which count it once more in cause_days.terminals."""
+# PostgreSQL: the same upserts with the rows as arrays (binary), one
+# statement whatever the batch holds: psycopg then adapts a few arrays, not
+# every value of every row.
+_PG_TERMINAL_CAUSES = (
+    "INSERT INTO terminal_causes (terminal, cause, records, last_time) SELECT %s, c, n, l "
+    "FROM unnest(%b::text[], %b::bigint[], %b::bigint[]) AS u(c, n, l) "
+    "ON CONFLICT (terminal, cause) DO UPDATE SET records = terminal_causes.records + excluded.records, "
+    "last_time = GREATEST(terminal_causes.last_time, excluded.last_time)"
+)
+# xmax = 0: the row was inserted, not updated (the first sight of a day and cause).
+_PG_TERMINAL_DAYS = (
+    "INSERT INTO terminal_days (terminal, day, cause, records) SELECT %s, d, c, n "
+    "FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS u(d, c, n) "
+    "ON CONFLICT (terminal, day, cause) DO UPDATE SET records = terminal_days.records + excluded.records "
+    "RETURNING day, cause, (xmax = 0)"
+)
+_PG_CAUSE_DAYS = (
+    "INSERT INTO cause_days (day, cause, category, model, firmware, records, terminals) SELECT d, c, g, %s, %s, n, f "
+    "FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::bigint[]) AS u(d, c, g, n, f) "
+    "ON CONFLICT (day, cause, model, firmware) DO UPDATE SET "
+    "records = cause_days.records + excluded.records, terminals = cause_days.terminals + excluded.terminals"
+)
+
+
+def _terminal_counts(ex: Execute, row: dict, changes: summary.Changes, pg: bool) -> set[tuple[str, str]]:
+    """The terminal's own per-cause and per-day counts (a statement or two
+    each, whatever the batch holds); the (day, cause) pairs it shows for the
+    first time, which count it once more in cause_days.terminals."""
     terminal = row["terminal"]
-    if changes.causes:
-        rows = [(terminal, cause, changes.causes[cause], changes.cause_last[cause]) for cause in sorted(changes.causes)]
+    causes = sorted(changes.causes)
+    if causes and pg:
+        ex(
+            _PG_TERMINAL_CAUSES,
+            (terminal, causes, [changes.causes[x] for x in causes], [changes.cause_last[x] for x in causes]),
+        )
+    elif causes:
+        rows = [(terminal, cause, changes.causes[cause], changes.cause_last[cause]) for cause in causes]
         ex(_TERMINAL_CAUSES, rows, many=True)
-    if not changes.days:
+    keys = sorted(changes.days)
+    if not keys:
         return set()
-    days = sorted({day for day, _ in changes.days})
+    if pg:
+        got = ex(
+            _PG_TERMINAL_DAYS, (terminal, [d for d, _ in keys], [c for _, c in keys], [changes.days[k] for k in keys])
+        ).fetchall()
+        return {(day, cause) for day, cause, inserted in got if inserted}
+    days = sorted({day for day, _ in keys})
     seen = ex(
         "SELECT day, cause FROM terminal_days WHERE terminal = ? AND day >= ? AND day <= ?",
         (terminal, days[0], days[-1]),
     ).fetchall()
-    first = set(changes.days) - {(day, cause) for day, cause in seen}
-    ex(_TERMINAL_DAYS, [(terminal, day, cause, n) for (day, cause), n in sorted(changes.days.items())], many=True)
-    return first
+    ex(_TERMINAL_DAYS, [(terminal, day, cause, changes.days[(day, cause)]) for day, cause in keys], many=True)
+    return set(keys) - {(day, cause) for day, cause in seen}
 
 
-def _fleet_counts(ex: Execute, row: dict, changes: summary.Changes, first: set[tuple[str, str]]) -> None:
+def _fleet_counts(ex: Execute, row: dict, changes: summary.Changes, first: set[tuple[str, str]], pg: bool) -> None:
     """The fleet-wide counts per day, cause, model and firmware: rows every
     terminal of a model writes, so they come last in the transaction (their
     locks held only until the commit), in one order (no deadlock)."""
     model, firmware = row["model"], row["firmware"] or ""
-    rows = [
-        (day, cause, names.CAUSES[names.cause_code(cause)].category, model, firmware, n, int((day, cause) in first))
-        for (day, cause), n in sorted(changes.days.items())
-    ]
-    if rows:
+    keys = sorted(changes.days)
+    if not keys:
+        return
+    categories = [names.CAUSES[names.cause_code(cause)].category for _, cause in keys]
+    counts = [changes.days[k] for k in keys]
+    firsts = [int(k in first) for k in keys]
+    if pg:
+        ex(_PG_CAUSE_DAYS, (model, firmware, [d for d, _ in keys], [c for _, c in keys], categories, counts, firsts))
+    else:
+        rows = [
+            (d, c, g, model, firmware, n, f) for (d, c), g, n, f in zip(keys, categories, counts, firsts, strict=True)
+        ]
         ex(_CAUSE_DAYS, rows, many=True)
 
 

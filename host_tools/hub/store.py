@@ -397,7 +397,7 @@ class Store:
             if info is not None:
                 ex("UPDATE terminals SET info = ? WHERE terminal = ?", (info, terminal))
             new = [r.facts for r in rows if r.seq in inserted and r.facts is not None]
-            fold_upload(ex, terminal, merchant, new, info, now, self.fleet_cache)
+            fold_upload(ex, terminal, merchant, new, info, now, self.fleet_cache, self.dialect == "postgresql")
             return True
 
         return bool(self.transaction(work))
