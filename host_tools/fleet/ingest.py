@@ -45,9 +45,22 @@ def settings(ex: Execute, cache: dict | None = None) -> dict[str, float]:
     return out
 
 
-def read_state(ex: Execute, terminal: str) -> dict | None:
-    got = ex(f"SELECT {', '.join(COLUMNS)} FROM terminal_state WHERE terminal = ?", (terminal,)).fetchone()
-    return dict(zip(COLUMNS, got, strict=True)) if got else None
+def lock_terminal(ex: Execute, terminal: str, pg: bool) -> tuple[bool, str | None, dict | None]:
+    """In one statement: whether the terminal is provisioned, its merchant,
+    and its summary row (None before its first upload). On PostgreSQL the
+    terminal's row is locked until the commit: two uploads of one terminal
+    fold their records one after the other, each once (SQLite's write
+    transactions are one at a time already)."""
+    got = ex(
+        f"SELECT t.merchant, s.terminal, {', '.join('s.' + col for col in COLUMNS[1:])} FROM terminals t "
+        "LEFT JOIN terminal_state s ON s.terminal = t.terminal WHERE t.terminal = ?"
+        + (" FOR UPDATE OF t" if pg else ""),
+        (terminal,),
+    ).fetchone()
+    if got is None:
+        return False, None, None
+    merchant, state = got[0], got[1:]
+    return True, merchant, dict(zip(COLUMNS, state, strict=True)) if state[0] is not None else None
 
 
 def _item(info: bytes | None) -> dict | None:
@@ -67,17 +80,20 @@ def fold_upload(
     new: Sequence[NewRecord],
     info: bytes | None,
     now: int,
+    state: dict | None,
     cache: dict | None = None,
     pg: bool = False,
 ) -> int:
     """Fold an upload into the summaries; the number of alerts it raised.
-    cache: the store's settings cache (see settings); pg: the database is
-    PostgreSQL (counts are then sent as arrays, one statement per table)."""
+    state: the terminal's summary row as lock_terminal read it (None before
+    its first upload); cache: the store's settings cache (see settings);
+    pg: the database is PostgreSQL (counts then go as arrays, one statement
+    per table)."""
     item = _item(info)
     if not new and item is None:
         return 0
     conf = settings(ex, cache)
-    row = read_state(ex, terminal) or summary.empty(terminal, merchant, now)
+    row = state or summary.empty(terminal, merchant, now)
     row["merchant"] = merchant
     before = row["light"] if row["records"] else None
     newest, roll_change = row["last_seq"], row["roll_change"]

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from host_tools.fleet.ingest import fold_upload
+from host_tools.fleet.ingest import fold_upload, lock_terminal
 from host_tools.fleet.summary import NewRecord
 
 DEFAULT_DB = "posdiag-hub.sqlite3"
@@ -351,11 +351,8 @@ class Store:
         def work(ex: Callable[..., Any]) -> bool:
             if nonce is not None and not self._nonce(ex, terminal, nonce[0], now, nonce[1]):
                 return False
-            # The terminal's row, locked on PostgreSQL: two uploads of one
-            # terminal fold their records one after the other, each once.
-            lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
-            got = ex("SELECT merchant FROM terminals WHERE terminal = ?" + lock, (terminal,)).fetchone()
-            merchant = got[0] if got else None
+            pg = self.dialect == "postgresql"
+            _, merchant, state = lock_terminal(ex, terminal, pg)
             inserted: set[int] = set()  # the seqs this batch adds: the only ones the summaries take
             if rows and self.dialect == "postgresql":
                 # The batch as one statement with one array per column, sent in
@@ -397,7 +394,7 @@ class Store:
             if info is not None:
                 ex("UPDATE terminals SET info = ? WHERE terminal = ?", (info, terminal))
             new = [r.facts for r in rows if r.seq in inserted and r.facts is not None]
-            fold_upload(ex, terminal, merchant, new, info, now, self.fleet_cache, self.dialect == "postgresql")
+            fold_upload(ex, terminal, merchant, new, info, now, state, self.fleet_cache, pg)
             return True
 
         return bool(self.transaction(work))
