@@ -21,9 +21,13 @@ from posdiag import record as r
 
 Execute = Callable[..., Any]
 
+# The summary row, and what the lists sort by: the paper forecast's day and the service urgency.
+_SORT_KEYS = ("runs_out", "service_urgency")
 _UPSERT_STATE = (
-    f"INSERT INTO terminal_state ({', '.join(COLUMNS)}, runs_out) VALUES ({', '.join('?' * (len(COLUMNS) + 1))}) "
-    "ON CONFLICT (terminal) DO UPDATE SET " + ", ".join(f"{col} = excluded.{col}" for col in (*COLUMNS[1:], "runs_out"))
+    f"INSERT INTO terminal_state ({', '.join((*COLUMNS, *_SORT_KEYS))}) "
+    f"VALUES ({', '.join('?' * (len(COLUMNS) + len(_SORT_KEYS)))}) "
+    "ON CONFLICT (terminal) DO UPDATE SET "
+    + ", ".join(f"{col} = excluded.{col}" for col in (*COLUMNS[1:], *_SORT_KEYS))
 )
 
 
@@ -105,7 +109,7 @@ def fold_upload(
     if row["roll_change"] != roll_change:
         _find_roll_start(ex, row)
     forecast = summary.paper_forecast(row, conf["roll_m"])
-    ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"]))
+    ex(_UPSERT_STATE, (*(row[col] for col in COLUMNS), forecast["runs_out"], summary.service_urgency(row)))
     first = _terminal_counts(ex, row, changes, pg)
     raised = 0
     if row["light"] == "fault" and before not in (None, "fault"):

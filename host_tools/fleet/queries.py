@@ -16,7 +16,7 @@ from typing import Any
 
 from host_tools import catalog_names as names
 from host_tools.diagnosis import describe_checks, record_causes
-from host_tools.findings import CUTTER_LIFE, HEAD_LIFE_MM, WEAR_WARN, analyse
+from host_tools.findings import analyse
 from host_tools.fleet import ingest, summary
 from host_tools.fleet.summary import COLUMNS
 from host_tools.hub.store import Store
@@ -57,6 +57,13 @@ _CHUNK = 500  # merchants per IN list
 
 class SettingError(ValueError):
     """A setting that does not exist or a value it cannot take."""
+
+
+def _page(limit: int | None, offset: int) -> tuple[str, tuple]:
+    """A LIMIT/OFFSET clause and its values: none (the whole list) when limit is None."""
+    if limit is None:
+        return "", ()
+    return " LIMIT ? OFFSET ?", (limit, offset)
 
 
 def _like(text: str) -> str:
@@ -257,28 +264,30 @@ class Fleet:
 
     # -- the lists --------------------------------------------------------------------------------
 
-    def paper(self, limit: int = 500) -> dict:
-        """The consumables plan: rolls running out soonest, and the merchants
-        to ship paper to (docs/fleet.md). Rows come in the order of the
-        forecast stored at ingest (runs_out); the forecast's figures are
-        worked out again only for the rows listed, from the columns they
-        rest on."""
+    def paper(self, limit: int = 500, offset: int = 0) -> dict:
+        """The consumables plan: rolls running out soonest (limit of them from
+        offset, and how many there are), and the merchants to ship paper to
+        (docs/fleet.md). Rows come in the order of the forecast stored at
+        ingest (runs_out); the forecast's figures are worked out again only
+        for the rows listed, from the columns they rest on."""
         now = self._now()
         cols = ", ".join(_PAPER)
 
         def work(ex: Callable[..., Any]) -> tuple:
             conf = ingest.settings(ex)
+            total = ex("SELECT COUNT(*) FROM terminal_state WHERE runs_out IS NOT NULL").fetchone()[0]
             rows = ex(
-                f"SELECT {cols} FROM terminal_state WHERE runs_out IS NOT NULL ORDER BY runs_out, terminal LIMIT ?",
-                (limit,),
+                f"SELECT {cols} FROM terminal_state WHERE runs_out IS NOT NULL ORDER BY runs_out, terminal "
+                "LIMIT ? OFFSET ?",
+                (limit, offset),
             ).fetchall()
             ship_rows = ex(
                 f"SELECT {cols} FROM terminal_state WHERE runs_out <= ? ORDER BY merchant, runs_out, terminal",
                 (now + conf["ship_within_days"] * 86400,),
             ).fetchall()
-            return conf, rows, ship_rows
+            return conf, int(total), rows, ship_rows
 
-        conf, rows, ship_rows = self._read(work)
+        conf, total, rows, ship_rows = self._read(work)
         roll_m = conf["roll_m"]
         forecasts: dict[str, dict] = {}
 
@@ -310,7 +319,7 @@ class Fleet:
             entry["runs_out"] = min(entry["runs_out"], runs_out)
         settings = {k: conf[k] for k in ("roll_m", "ship_within_days", "cover_days")}
         ordered = sorted(ship.values(), key=lambda e: (e["runs_out"], e["merchant"] or ""))
-        return {"terminals": terminals, "ship": ordered, "settings": settings}
+        return {"terminals": terminals, "total": total, "ship": ordered, "settings": settings}
 
     def training(self) -> dict:
         """Merchants whose terminals show operator causes more often than the
@@ -375,57 +384,70 @@ class Fleet:
         listed.sort(key=lambda m: (-m["ratio"], m["merchant"]))
         return {"norm": norm, "merchants": listed}
 
-    def service(self) -> list[dict]:
-        """Printers to replace or visit before they fail, most urgent first.
-        SQL keeps the terminals with a reason (cuts: the printer's own
-        counter first, as the rule reads them), a little generously; the
-        reasons are worked out here from the columns they rest on."""
+    def service(self, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Printers to replace or visit before they fail, most urgent first:
+        all of them, or limit from offset."""
+        return list(self.service_page(limit, offset)["service"])
 
-        def work(ex: Callable[..., Any]) -> list:
-            return list(
-                ex(
-                    f"SELECT {', '.join(_SERVICE)} FROM terminal_state "
-                    "WHERE head_mm >= ? OR COALESCE(printer_cuts, cuts) >= ? OR overheats >= 3 OR silences >= 2 "
-                    "OR power_events >= 2",
-                    (WEAR_WARN * HEAD_LIFE_MM * _LOOSE, WEAR_WARN * CUTTER_LIFE * _LOOSE),
-                ).fetchall()
-            )
+    def service_page(self, limit: int | None = None, offset: int = 0) -> dict:
+        """The service list (limit rows from offset; all when limit is None)
+        and how many terminals it has. SQL orders the terminals by the
+        urgency stored at ingest (the highest reason's score, NULL with no
+        reason) and reads only the rows listed; their reasons are worked
+        out here from the columns they rest on."""
+        clause, params = _page(limit, offset)
 
+        def work(ex: Callable[..., Any]) -> tuple:
+            total = ex("SELECT COUNT(*) FROM terminal_state WHERE service_urgency IS NOT NULL").fetchone()[0]
+            rows = ex(
+                f"SELECT {', '.join(_SERVICE)} FROM terminal_state WHERE service_urgency IS NOT NULL "
+                f"ORDER BY service_urgency DESC, terminal{clause}",
+                params,
+            ).fetchall()
+            return int(total), rows
+
+        total, got = self._read(work)
         out = []
-        for got in self._read(work):
-            row = dict(zip(_SERVICE, got, strict=True))
+        for values in got:
+            row = dict(zip(_SERVICE, values, strict=True))
             reasons = summary.service_reasons(row)
-            if reasons:
-                out.append(
-                    {
-                        "terminal": row["terminal"],
-                        "merchant": row["merchant"],
-                        "model": row["model"],
-                        "urgency": max(x["score"] for x in reasons),
-                        "reasons": reasons,
-                    }
-                )
-        out.sort(key=lambda x: (-x["urgency"], x["terminal"]))
-        return out
-
-    def silent(self) -> list[dict]:
-        """Terminals that stopped reporting, longest silent first."""
-        now = self._now()
-
-        def work(ex: Callable[..., Any]) -> list:
-            cutoff = now - ingest.settings(ex)["silent_after_h"] * 3600
-            return list(
-                ex(
-                    "SELECT terminal, merchant, last_seen FROM terminal_state WHERE last_seen < ? "
-                    "ORDER BY last_seen, terminal",
-                    (cutoff,),
-                ).fetchall()
+            out.append(
+                {
+                    "terminal": row["terminal"],
+                    "merchant": row["merchant"],
+                    "model": row["model"],
+                    "urgency": max(x["score"] for x in reasons),
+                    "reasons": reasons,
+                }
             )
+        return {"total": total, "service": out}
 
-        return [
-            {"terminal": t, "merchant": m, "last_seen": seen, "silent_h": (now - seen) / 3600}
-            for t, m, seen in self._read(work)
+    def silent(self, limit: int | None = None, offset: int = 0) -> list[dict]:
+        """Terminals that stopped reporting, longest silent first: all of
+        them, or limit from offset."""
+        return list(self.silent_page(limit, offset)["silent"])
+
+    def silent_page(self, limit: int | None = None, offset: int = 0) -> dict:
+        """The silent terminals (limit rows from offset; all when limit is
+        None) and how many there are."""
+        now = self._now()
+        clause, params = _page(limit, offset)
+
+        def work(ex: Callable[..., Any]) -> tuple:
+            cutoff = now - ingest.settings(ex)["silent_after_h"] * 3600
+            total = ex("SELECT COUNT(*) FROM terminal_state WHERE last_seen < ?", (cutoff,)).fetchone()[0]
+            rows = ex(
+                "SELECT terminal, merchant, last_seen FROM terminal_state WHERE last_seen < ? "
+                f"ORDER BY last_seen, terminal{clause}",
+                (cutoff, *params),
+            ).fetchall()
+            return int(total), rows
+
+        total, got = self._read(work)
+        rows = [
+            {"terminal": t, "merchant": m, "last_seen": seen, "silent_h": (now - seen) / 3600} for t, m, seen in got
         ]
+        return {"total": total, "silent": rows}
 
     # -- alerts ---------------------------------------------------------------------------------
 
@@ -485,9 +507,7 @@ class Fleet:
 
 def _choices(ex: Callable[..., Any]) -> tuple[list[str], list[str]]:
     models = [m for (m,) in ex("SELECT DISTINCT model FROM terminal_state ORDER BY model").fetchall()]
-    firmwares = [
-        f for (f,) in ex("SELECT DISTINCT COALESCE(firmware, '') FROM terminal_state ORDER BY 1").fetchall()
-    ]
+    firmwares = [f for (f,) in ex("SELECT DISTINCT COALESCE(firmware, '') FROM terminal_state ORDER BY 1").fetchall()]
     return models, firmwares
 
 

@@ -282,3 +282,9 @@ def service_reasons(row: dict) -> list[dict]:
         reasons.append({"id": "power-unstable", "score": row["power_events"] / 2, "value": row["power_events"]})
     reasons.sort(key=lambda x: (-x["score"], x["id"]))
     return reasons
+
+
+def service_urgency(row: dict) -> float | None:
+    """The service list's order: the highest reason's score, None without a reason."""
+    reasons = service_reasons(row)
+    return reasons[0]["score"] if reasons else None

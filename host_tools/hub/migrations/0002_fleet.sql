@@ -34,11 +34,13 @@ CREATE TABLE terminal_state (
     silences BIGINT NOT NULL,       -- times the printer went silent (runs of printer-no-response, seq order)
     silent_now INTEGER NOT NULL,    -- the newest printer check was silent
     pending_receipts BIGINT,
-    runs_out BIGINT                 -- the paper forecast's day, for sorting and alerts
+    runs_out BIGINT,                -- the paper forecast's day, for sorting and alerts
+    service_urgency DOUBLE PRECISION -- the highest service reason's score, NULL with no reason (sorting)
 );
 CREATE INDEX terminal_state_light ON terminal_state (light, terminal);
 CREATE INDEX terminal_state_seen ON terminal_state (last_seen);
 CREATE INDEX terminal_state_runs_out ON terminal_state (runs_out);
+CREATE INDEX terminal_state_service ON terminal_state (service_urgency DESC, terminal);
 
 -- Records per terminal and cause (the training and service lists).
 CREATE TABLE terminal_causes (
