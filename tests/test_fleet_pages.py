@@ -276,6 +276,42 @@ def test_the_tables_show_the_apis_numbers_in_chromium(site: Site, browser: Chrom
     assert page.errors() == []
 
 
+def test_the_long_lists_show_a_page_at_a_time_in_chromium(site: Site, browser: Chromium) -> None:
+    """Paper, service and silent: one row a page (the lists are longer),
+    the next page's rows the next ones of the API's whole list, and back."""
+    page = browser.page()
+    sign_in(page, site)
+    whole = {
+        "paper": site.api("/api/v1/fleet/paper").json()["terminals"],
+        "service": jlist(site.api("/api/v1/fleet/service")),
+        "silent": jlist(site.api("/api/v1/fleet/silent")),
+    }
+    cells = "Array.from(document.querySelectorAll('table.{} tbody tr td:first-child')).map(c => c.textContent)"
+    for name, rows in whole.items():
+        ids = [x["terminal"] for x in rows]
+        assert len(ids) > 1, (name, "the generated fleet has more than a page of one row")
+        page.navigate(f"{site.url}/fleet/{name}?lang=en&limit=1")
+        assert page.evaluate(cells.format(name)) == ids[:1], name
+        assert page.evaluate("document.querySelector('a[rel=prev]')") is None
+        page.act("document.querySelector('a[rel=next]').click()")
+        assert page.evaluate(cells.format(name)) == ids[1:2], name
+        shown = page.evaluate("document.querySelector('.pager .shown').textContent")
+        assert shown == texts.text("fleet", "shown", "en", first=2, last=2, total=len(ids)), name
+        assert (page.evaluate("document.querySelector('a[rel=next]')") is None) == (len(ids) == 2), name
+        page.act("document.querySelector('a[rel=prev]').click()")
+        assert page.evaluate(cells.format(name)) == ids[:1], name
+        # The whole list fits a page of the default size here: no link onwards.
+        page.navigate(f"{site.url}/fleet/{name}?lang=en")
+        assert page.evaluate(cells.format(name)) == ids[:50], name
+        assert page.evaluate("document.querySelector('a[rel=next]')") is None or len(ids) > 50
+    # The API gives a page too when asked, the same rows.
+    assert jlist(site.api("/api/v1/fleet/service?limit=2&page=2")) == whole["service"][2:4]
+    assert jlist(site.api("/api/v1/fleet/silent?limit=3&offset=1")) == whole["silent"][1:4]
+    assert site.api("/api/v1/fleet/paper?limit=2&page=2").json()["terminals"] == whole["paper"][2:4]
+    assert site.api("/api/v1/fleet/silent?page=2").status == 400  # a page of what size
+    assert page.errors() == []
+
+
 def test_every_page_reads_on_a_360_px_phone_in_chromium(site: Site, browser: Chromium, tmp_path: Path) -> None:
     page = browser.page()
     page.viewport(360, 800)

@@ -1,7 +1,7 @@
 """The fleet's lists as the API and the CSV downloads hand them out
-(docs/fleet.md): a list's data by a request's query, and its CSV (a header
-row, one row per entry; text a spreadsheet would take for a formula made
-harmless)."""
+(docs/fleet.md): a list's data by a request's query (the whole list, or
+with ?limit= a page of it), and its CSV (a header row, one row per entry;
+text a spreadsheet would take for a formula made harmless)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from host_tools.fleet.webkit import LIGHTS, answer_headers, query_int, query_value
+from host_tools.hub import app as hubapp
 
 if TYPE_CHECKING:
     from host_tools.hub.app import Hub
 
 LISTS = ("terminals", "causes", "paper", "training", "service", "silent", "alerts")
+PAPER_ROWS = 500  # terminals the paper list gives without ?limit= (the soonest to run out)
 
 
 def _cell(value: object) -> object:
@@ -118,7 +120,26 @@ async def list_data(hub: Hub, request: Request, name: str) -> tuple[Any, str | N
         )
         return await hub.db(fleet.causes, *args2), None
     if name == "paper":
-        return await hub.db(fleet.paper), query_value(request, "list", ("ship", "terminals")) or "ship"
+        which = query_value(request, "list", ("ship", "terminals")) or "ship"
+        rows, start = _window(request)
+        return await hub.db(fleet.paper, PAPER_ROWS if rows is None else rows, start), which
     if name == "alerts":
         return await hub.db(fleet.alerts, request.query_params.get("open") == "1"), None
+    if name in ("service", "silent"):
+        return await hub.db(getattr(fleet, name), *_window(request)), None
     return await hub.db(getattr(fleet, name)), None
+
+
+def _window(request: Request) -> tuple[int | None, int]:
+    """The rows of a list asked for: (limit, offset) from ?limit= with
+    ?offset= or ?page= (from 1); (None, 0), the whole list, without limit."""
+    limit = query_int(request, "limit", 0, 1, 10_000)
+    if not limit:
+        if any(request.query_params.get(k) for k in ("offset", "page")):
+            raise hubapp.Refusal(400, "query", "offset and page go with limit")
+        return None, 0
+    offset = query_int(request, "offset", 0, 0, 10_000_000)
+    page = query_int(request, "page", 0, 1, 1_000_000)
+    if page and offset:
+        raise hubapp.Refusal(400, "query", "offset or page, not both")
+    return limit, offset or max(page - 1, 0) * limit

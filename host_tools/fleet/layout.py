@@ -1,10 +1,11 @@
 """What every fleet page is made of (docs/fleet.md): the frame (head with
 the static files, navigation, language switch, the page's data as a JSON
 block that static/fleet.js reads: no inline script, the CSP forbids any),
-tables that scroll sideways on a narrow screen, charts with their numbers
-in a table, the traffic light as a symbol and a word, and a page as an
-answer. Every value a terminal or a technician sent is escaped here or by
-the caller (webkit.esc)."""
+tables that scroll sideways on a narrow screen, the pager under a list
+shown a page at a time, charts with their numbers in a table, the traffic
+light as a symbol and a word, and a page as an answer. Every value a
+terminal or a technician sent is escaped here or by the caller
+(webkit.esc)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from importlib import resources
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from host_tools.fleet.webkit import REFERRER, answer_headers, esc, href, num, sub, t, terminal_path
+from host_tools.fleet.webkit import PAGE_SIZE, REFERRER, answer_headers, esc, href, num, sub, t, terminal_path
 
 SYMBOLS = {"fault": "✖", "warning": "▲", "silent": "◌", "healthy": "●"}  # the light without its colour
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}  # each language by its own name, for the switch
@@ -118,6 +119,22 @@ def table(head: list[str], rows: list[list[str]], cls: str = "", empty: str = ""
     th = "".join(f'<th scope="col">{h}</th>' for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<div class="scroll"><table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def pager(c: Context, path: str, params: dict[str, object], page_no: int, limit: int, shown: int, total: int) -> str:
+    """Which rows a page of a list shows ("1–50 of 1057") and links to the
+    pages before and after it, the list's other query values kept."""
+    first = (page_no - 1) * limit + 1 if shown else 0
+    last = (page_no - 1) * limit + shown
+    parts = [f'<span class="shown">{esc(c.t("shown", first=first, last=last, total=total))}</span>']
+    size = limit if limit != PAGE_SIZE else None
+    if page_no > 1:
+        prev = c.href(path, **params, limit=size, page=page_no - 1)
+        parts.append(f'<a rel="prev" href="{prev}">{esc(c.t("prev"))}</a>')
+    if last < total:
+        nxt = c.href(path, **params, limit=size, page=page_no + 1)
+        parts.append(f'<a rel="next" href="{nxt}">{esc(c.t("next"))}</a>')
+    return f'<p class="pager">{" ".join(parts)}</p>'
 
 
 def light_html(light: str, lang: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 
 from host_tools import texts
-from host_tools.fleet.layout import SYMBOLS, Context, chart, light_html, page, reason_value, table
+from host_tools.fleet.layout import SYMBOLS, Context, chart, light_html, page, pager, reason_value, table
 from host_tools.fleet.webkit import (
     LIGHTS,
     MAX_QUERY,
@@ -20,6 +20,7 @@ from host_tools.fleet.webkit import (
     day,
     esc,
     num,
+    paging,
     query_int,
     query_value,
     sub,
@@ -27,8 +28,6 @@ from host_tools.fleet.webkit import (
 )
 from host_tools.hub import app as hubapp
 
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 DAY_CHOICES = (7, 30, 90)
 
 
@@ -41,8 +40,7 @@ class Overview(HubPart):
         q = query_value(request, "q")
         model = query_value(request, "model")
         firmware = query_value(request, "firmware")
-        limit = query_int(request, "limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
-        page_no = query_int(request, "page", 1, 1, 1_000_000)
+        page_no, limit = paging(request)
         got = await self.db(self.fleet.terminals, light, q, model, firmware, limit, (page_no - 1) * limit)
         options = await self.db(self.fleet.choices)
         filters = {"light": light, "q": q, "model": model, "firmware": firmware}
@@ -103,21 +101,11 @@ class Overview(HubPart):
             )
         ]
         total = got["total"]
-        first = (page_no - 1) * limit + 1 if rows else 0
-        last = (page_no - 1) * limit + len(rows)
-        pager = [f'<span class="shown">{esc(c.t("shown", first=first, last=last, total=total))}</span>']
-        size = limit if limit != PAGE_SIZE else None
-        if page_no > 1:
-            prev = c.href("/fleet/", **filters, limit=size, page=page_no - 1)
-            pager.append(f'<a rel="prev" href="{prev}">{esc(c.t("prev"))}</a>')
-        if last < total:
-            nxt = c.href("/fleet/", **filters, limit=size, page=page_no + 1)
-            pager.append(f'<a rel="next" href="{nxt}">{esc(c.t("next"))}</a>')
         csv_link = c.href("/fleet/terminals.csv", **filters)
         body = (
             f'<ul class="lights" aria-label="{esc(c.t("lights"))}">{"".join(lights)}</ul>{form}'
             + table(head, rows, "terminals", c.t("none"))
-            + f'<p class="pager">{" ".join(pager)}</p>'
+            + pager(c, "/fleet/", dict(filters), page_no, limit, len(rows), total)
             + f'<p><a class="csv" href="{csv_link}">{esc(c.t("csv"))}</a></p>'
         )
         return page(c, c.t("title_now"), body, "now", {"counts": got["counts"], "total": total})

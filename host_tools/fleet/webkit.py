@@ -1,6 +1,7 @@
 """The small things every part of the fleet's web layer uses (docs/fleet.md):
 escaping and formatting, the [fleet] labels, the language a request asks
-for, links of the pages, a request's query values checked, the headers of
+for, links of the pages, a request's query values (and a list's page)
+checked, the headers of
 every answer, and `HubPart`, the hub a handler serves.
 
 Nothing here answers a route; session.py, overview.py, worklists.py and
@@ -36,6 +37,8 @@ MAX_QUERY = 100  # characters of a search or filter value
 LANGS = ("en", "zh")
 LIGHTS = ("fault", "warning", "silent", "healthy")  # worst first, as the list is ordered
 ALERT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")  # alerts.id: 16 hex digits today
+PAGE_SIZE = 50  # rows a page of a list shows unless ?limit= says
+MAX_PAGE_SIZE = 500
 
 
 def esc(value: object) -> str:
@@ -119,6 +122,13 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     if not text.isdigit() or len(text) > 9 or not low <= int(text) <= high:
         raise hubapp.Refusal(400, "query", f"{name} is a whole number from {low} to {high}")
     return int(text)
+
+
+def paging(request: Request) -> tuple[int, int]:
+    """(page number from 1, rows a page) from ?page= and ?limit=, each
+    refused (400) when out of range."""
+    limit = query_int(request, "limit", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    return query_int(request, "page", 1, 1, 1_000_000), limit
 
 
 def answer_headers(extra: dict[str, str] | None = None) -> dict[str, str]:

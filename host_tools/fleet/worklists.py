@@ -1,7 +1,8 @@
 """The fleet pages of lists an operator acts on (docs/fleet.md): paper to
 ship and when each terminal runs out, merchants to train, terminals to
 service, silent terminals, alerts (and acknowledging one), and each list as
-a CSV download."""
+a CSV download. The long lists (terminals running out of paper, service,
+silent) show a page of rows at a time, read a page at a time."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import urllib.parse
 from starlette.responses import RedirectResponse, Response
 
 from host_tools.fleet.export import LISTS, csv_of, csv_response, list_data
-from host_tools.fleet.layout import Context, page, reason_value, table
-from host_tools.fleet.webkit import ALERT_ID, HubPart, answer_headers, day, esc, num, sub, when
+from host_tools.fleet.layout import Context, page, pager, reason_value, table
+from host_tools.fleet.webkit import ALERT_ID, HubPart, answer_headers, day, esc, num, paging, sub, when
 from host_tools.hub import app as hubapp
 
 
@@ -19,7 +20,8 @@ class Worklists(HubPart):
     """Paper, training, service, silent terminals, alerts; a list's CSV."""
 
     async def paper(self, c: Context) -> Response:
-        got = await self.db(self.fleet.paper)
+        page_no, limit = paging(c.request)
+        got = await self.db(self.fleet.paper, limit, (page_no - 1) * limit)
         s = got["settings"]
         ship = [
             [
@@ -68,6 +70,7 @@ class Worklists(HubPart):
                 "paper",
                 c.t("none"),
             )
+            + pager(c, "/fleet/paper", {}, page_no, limit, len(terminals), got["total"])
             + f'<p><a class="csv" href="{c.href("/fleet/paper.csv", list="terminals")}">{esc(c.t("csv"))}</a></p>'
         )
         return page(c, c.t("title_paper"), body, "paper")
@@ -112,7 +115,8 @@ class Worklists(HubPart):
         return page(c, c.t("title_training"), body, "training")
 
     async def service(self, c: Context) -> Response:
-        got = await self.db(self.fleet.service)
+        page_no, limit = paging(c.request)
+        got = await self.db(self.fleet.service_page, limit, (page_no - 1) * limit)
         rows = [
             [
                 c.terminal_link(s["terminal"]),
@@ -126,16 +130,19 @@ class Worklists(HubPart):
                 )
                 + "</ul>",
             ]
-            for s in got
+            for s in got["service"]
         ]
         head = [esc(c.t(k)) for k in ("col_terminal", "col_merchant", "col_model", "col_urgency", "col_reasons")]
-        body = table(head, rows, "service", c.t("none")) + (
-            f'<p><a class="csv" href="{c.href("/fleet/service.csv")}">{esc(c.t("csv"))}</a></p>'
+        body = (
+            table(head, rows, "service", c.t("none"))
+            + pager(c, "/fleet/service", {}, page_no, limit, len(rows), got["total"])
+            + f'<p><a class="csv" href="{c.href("/fleet/service.csv")}">{esc(c.t("csv"))}</a></p>'
         )
         return page(c, c.t("title_service"), body, "service")
 
     async def silent(self, c: Context) -> Response:
-        got = await self.db(self.fleet.silent)
+        page_no, limit = paging(c.request)
+        got = await self.db(self.fleet.silent_page, limit, (page_no - 1) * limit)
         rows = [
             [
                 c.terminal_link(s["terminal"]),
@@ -143,11 +150,13 @@ class Worklists(HubPart):
                 when(s["last_seen"]),
                 num(s["silent_h"]),
             ]
-            for s in got
+            for s in got["silent"]
         ]
         head = [esc(c.t(k)) for k in ("col_terminal", "col_merchant", "col_last_seen", "col_silent_h")]
-        body = table(head, rows, "silent", c.t("none")) + (
-            f'<p><a class="csv" href="{c.href("/fleet/silent.csv")}">{esc(c.t("csv"))}</a></p>'
+        body = (
+            table(head, rows, "silent", c.t("none"))
+            + pager(c, "/fleet/silent", {}, page_no, limit, len(rows), got["total"])
+            + f'<p><a class="csv" href="{c.href("/fleet/silent.csv")}">{esc(c.t("csv"))}</a></p>'
         )
         return page(c, c.t("title_silent"), body, "silent")
 
