@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from host_tools.fleet.queries import TERMINAL_ROW
 from host_tools.fleet.webkit import LIGHTS, answer_headers, query_int, query_value
 from host_tools.hub import app as hubapp
 
@@ -45,18 +46,7 @@ def csv_text(header: list[str], rows: Iterable[list[object]]) -> str:
 def csv_of(name: str, data: Any, which: str | None = None) -> tuple[str, str]:
     """(file name, CSV) of a list: a header row, one row per entry."""
     if name == "terminals":
-        keys = [
-            "terminal",
-            "merchant",
-            "light",
-            "top_cause",
-            "category",
-            "model",
-            "firmware",
-            "last_seen",
-            "last_time",
-            "records",
-        ]
+        keys = list(TERMINAL_ROW)
         return "fleet-terminals.csv", csv_text(keys, ([row[k] for k in keys] for row in data["terminals"]))
     if name == "causes":
         header = ["day", *(s["name"] for s in data["series"])]

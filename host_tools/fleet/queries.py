@@ -25,7 +25,7 @@ from posdiag import record as r
 
 LIGHTS = ("fault", "warning", "healthy", "silent")
 TIMELINE = 200  # records on a terminal's page
-_ROW = (
+TERMINAL_ROW = (  # a terminal's row in the lists, the API and the CSV, in this order
     "terminal",
     "merchant",
     "light",
@@ -144,12 +144,7 @@ class Fleet:
             if q:
                 where.append("(LOWER(terminal) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(merchant, '')) LIKE ? ESCAPE '\\')")
                 params += [_like(q), _like(q)]
-            if model:
-                where.append("model = ?")
-                params.append(model)
-            if firmware:
-                where.append("firmware = ?")
-                params.append(firmware)
+            _model_filter(where, params, model, firmware)
             cond = " AND ".join(where)
             total = ex(f"SELECT COUNT(*) FROM terminal_state WHERE {cond}", params[1:]).fetchone()[0]
             order = (
@@ -201,7 +196,7 @@ class Fleet:
             return None
         row, conf, raws, info, on_hub = got
         cutoff = now - conf["silent_after_h"] * 3600
-        out = {key: row[key] for key in _ROW if key != "light"}
+        out = {key: row[key] for key in TERMINAL_ROW if key != "light"}
         out["light"] = "silent" if row["last_seen"] < cutoff else row["light"]
         timeline, readings = _timeline(raws)
         item: dict = {"terminal": terminal}
@@ -229,13 +224,9 @@ class Fleet:
         day_list = [(today - dt.timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
 
         def work(ex: Callable[..., Any]) -> tuple:
-            where, params = ["day >= ?"], [day_list[0]]
-            if model:
-                where.append("model = ?")
-                params.append(model)
-            if firmware:
-                where.append("firmware = ?")
-                params.append(firmware)
+            where: list[str] = ["day >= ?"]
+            params: list[object] = [day_list[0]]
+            _model_filter(where, params, model, firmware)
             got = ex(
                 f"SELECT day, {by}, SUM(records) FROM cause_days WHERE {' AND '.join(where)} GROUP BY day, {by}",
                 params,
@@ -503,6 +494,16 @@ class Fleet:
             return ex("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)).fetchone() is not None
 
         return bool(self.store.transaction(work))
+
+
+def _model_filter(where: list[str], params: list[object], model: str | None, firmware: str | None) -> None:
+    """A printer model and firmware version to narrow a query to, if given."""
+    if model:
+        where.append("model = ?")
+        params.append(model)
+    if firmware:
+        where.append("firmware = ?")
+        params.append(firmware)
 
 
 def _choices(ex: Callable[..., Any]) -> tuple[list[str], list[str]]:
