@@ -16,6 +16,26 @@ from host_tools.fleet.webkit import ALERT_ID, HubPart, answer_headers, day, esc,
 from host_tools.hub import app as hubapp
 
 
+def heads(c: Context, *keys: str) -> list[str]:
+    """A table's column heads, from their [fleet] labels."""
+    return [esc(c.t(k)) for k in keys]
+
+
+def csv_link(c: Context, path: str, **params: object) -> str:
+    return f'<p><a class="csv" href="{c.href(path, **params)}">{esc(c.t("csv"))}</a></p>'
+
+
+def paged_table(
+    c: Context, name: str, head: list[str], rows: list[list[str]], page_no: int, limit: int, total: int, **csv: str
+) -> str:
+    """One page of a long list: its table, the pager and the CSV of the whole list."""
+    return (
+        table(head, rows, name, c.t("none"))
+        + pager(c, f"/fleet/{name}", {}, page_no, limit, len(rows), total)
+        + csv_link(c, f"/fleet/{name}.csv", **csv)
+    )
+
+
 class Worklists(HubPart):
     """Paper, training, service, silent terminals, alerts; a list's CSV."""
 
@@ -46,32 +66,27 @@ class Worklists(HubPart):
         body = (
             f'<p class="settings">{esc(c.t("paper_settings", **s))}</p>'
             f"<h2>{esc(c.t('ship_list'))}</h2>"
-            + table(
-                [esc(c.t(k)) for k in ("col_merchant", "col_terminals", "col_rolls", "paper_runs_out")],
-                ship,
-                "ship",
-                c.t("none"),
-            )
-            + f'<p><a class="csv" href="{c.href("/fleet/paper.csv", list="ship")}">{esc(c.t("csv"))}</a></p>'
+            + table(heads(c, "col_merchant", "col_terminals", "col_rolls", "paper_runs_out"), ship, "ship", c.t("none"))
+            + csv_link(c, "/fleet/paper.csv", list="ship")
             + f"<h2>{esc(c.t('paper_terminals'))}</h2>"
-            + table(
-                [
-                    esc(c.t(k))
-                    for k in (
-                        "col_terminal",
-                        "col_merchant",
-                        "paper_per_day",
-                        "paper_left",
-                        "paper_runs_out",
-                        "paper_days_left",
-                    )
-                ],
-                terminals,
+            + paged_table(
+                c,
                 "paper",
-                c.t("none"),
+                heads(
+                    c,
+                    "col_terminal",
+                    "col_merchant",
+                    "paper_per_day",
+                    "paper_left",
+                    "paper_runs_out",
+                    "paper_days_left",
+                ),
+                terminals,
+                page_no,
+                limit,
+                got["total"],
+                list="terminals",
             )
-            + pager(c, "/fleet/paper", {}, page_no, limit, len(terminals), got["total"])
-            + f'<p><a class="csv" href="{c.href("/fleet/paper.csv", list="terminals")}">{esc(c.t("csv"))}</a></p>'
         )
         return page(c, c.t("title_paper"), body, "paper")
 
@@ -95,22 +110,20 @@ class Worklists(HubPart):
                     f'<ul class="topics">{topics}</ul>',
                 ]
             )
-        head = [
-            esc(c.t(k))
-            for k in (
-                "col_merchant",
-                "col_terminals",
-                "col_records",
-                "col_events",
-                "col_rate",
-                "col_ratio",
-                "col_train",
-            )
-        ]
+        head = heads(
+            c,
+            "col_merchant",
+            "col_terminals",
+            "col_records",
+            "col_events",
+            "col_rate",
+            "col_ratio",
+            "col_train",
+        )
         body = (
             f'<p class="norm">{esc(c.t("norm", rate=num(got["norm"] * 100)))}</p>'
             + table(head, rows, "training", c.t("none"))
-            + f'<p><a class="csv" href="{c.href("/fleet/training.csv")}">{esc(c.t("csv"))}</a></p>'
+            + csv_link(c, "/fleet/training.csv")
         )
         return page(c, c.t("title_training"), body, "training")
 
@@ -132,12 +145,8 @@ class Worklists(HubPart):
             ]
             for s in got["service"]
         ]
-        head = [esc(c.t(k)) for k in ("col_terminal", "col_merchant", "col_model", "col_urgency", "col_reasons")]
-        body = (
-            table(head, rows, "service", c.t("none"))
-            + pager(c, "/fleet/service", {}, page_no, limit, len(rows), got["total"])
-            + f'<p><a class="csv" href="{c.href("/fleet/service.csv")}">{esc(c.t("csv"))}</a></p>'
-        )
+        head = heads(c, "col_terminal", "col_merchant", "col_model", "col_urgency", "col_reasons")
+        body = paged_table(c, "service", head, rows, page_no, limit, got["total"])
         return page(c, c.t("title_service"), body, "service")
 
     async def silent(self, c: Context) -> Response:
@@ -152,12 +161,8 @@ class Worklists(HubPart):
             ]
             for s in got["silent"]
         ]
-        head = [esc(c.t(k)) for k in ("col_terminal", "col_merchant", "col_last_seen", "col_silent_h")]
-        body = (
-            table(head, rows, "silent", c.t("none"))
-            + pager(c, "/fleet/silent", {}, page_no, limit, len(rows), got["total"])
-            + f'<p><a class="csv" href="{c.href("/fleet/silent.csv")}">{esc(c.t("csv"))}</a></p>'
-        )
+        head = heads(c, "col_terminal", "col_merchant", "col_last_seen", "col_silent_h")
+        body = paged_table(c, "silent", head, rows, page_no, limit, got["total"])
         return page(c, c.t("title_silent"), body, "silent")
 
     async def alerts(self, c: Context) -> Response:
@@ -188,20 +193,18 @@ class Worklists(HubPart):
                     state,
                 ]
             )
-        head = [
-            esc(c.t(k))
-            for k in (
-                "col_id",
-                "col_kind",
-                "col_terminal",
-                "col_model",
-                "col_cause",
-                "col_raised",
-                "col_detail",
-                "col_delivered",
-                "col_acked",
-            )
-        ]
+        head = heads(
+            c,
+            "col_id",
+            "col_kind",
+            "col_terminal",
+            "col_model",
+            "col_cause",
+            "col_raised",
+            "col_detail",
+            "col_delivered",
+            "col_acked",
+        )
         switch = (
             f'<a href="{c.href("/fleet/alerts")}">{esc(c.t("all"))}</a>'
             if open_only
@@ -210,7 +213,7 @@ class Worklists(HubPart):
         body = (
             f'<p class="switch">{switch}</p>'
             + table(head, rows, "alerts", c.t("none"))
-            + f'<p><a class="csv" href="{c.href("/fleet/alerts.csv")}">{esc(c.t("csv"))}</a></p>'
+            + csv_link(c, "/fleet/alerts.csv")
         )
         return page(c, c.t("title_alerts"), body, "alerts")
 
